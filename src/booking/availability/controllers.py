@@ -1,0 +1,58 @@
+"""HTTP for availability search."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get
+from litestar.params import Parameter
+from msgspec import Struct
+
+from booking.access.principal import Principal
+from booking.availability.service import free_slots
+
+
+class FreeTime(Struct):
+    starts_at: datetime
+    ends_at: datetime
+    staff_ids: list[UUID]
+
+
+class Availability(Struct):
+    service_id: UUID
+    time_zone: str
+    slots: list[FreeTime]
+
+
+class AvailabilityController(Controller):
+    path = "/v1/businesses/{business_id:uuid}/availability"
+    tags = ["availability"]
+
+    @get(
+        summary="Free slots for a service",
+        description=(
+            "Slots start inside [from, to) (at most 62 days), respect working hours in the "
+            "business's time zone (DST included), time off, buffers, bookings, live holds "
+            "and minimum notice. Each slot lists the staff free for it; filter with staff_id."
+        ),
+    )
+    async def search(
+        self,
+        business_id: UUID,
+        principal: Principal,
+        service_id: UUID,
+        range_from: Annotated[datetime, Parameter(query="from", examples=[])],
+        range_to: Annotated[datetime, Parameter(query="to")],
+        staff_id: UUID | None = None,
+    ) -> Availability:
+        principal.require("availability:read", business_id)
+        context, slots = await free_slots(business_id, service_id, range_from, range_to, staff_id)
+        grouped: list[FreeTime] = []
+        for slot in slots:
+            if grouped and grouped[-1].starts_at == slot.starts_at:
+                grouped[-1].staff_ids.append(slot.staff_id)
+            else:
+                grouped.append(FreeTime(slot.starts_at, slot.ends_at, [slot.staff_id]))
+        return Availability(service_id=service_id, time_zone=context.tz.key, slots=grouped)

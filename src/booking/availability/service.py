@@ -1,0 +1,221 @@
+"""Availability from the database: load calendars, then the pure slot search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from booking import db
+from booking.availability.slots import (
+    FreeSlot,
+    ServiceShape,
+    StaffCalendar,
+    WeeklyWindow,
+    find_free_slots,
+    nearest_slots,
+)
+from booking.errors import InvalidInput, NotFound
+
+ACTIVE_STATUSES = ("held", "pending", "confirmed", "checked_in")
+MAX_SEARCH_DAYS = 62
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """A service with the business rules that shape its slots."""
+
+    business_id: UUID
+    service_id: UUID
+    tz: ZoneInfo
+    shape: ServiceShape
+    requires_confirmation: bool
+    min_notice: timedelta
+    step: timedelta
+    hold_ttl: timedelta
+    change_cutoff: timedelta
+    max_changes: int
+    eligible_staff: tuple[UUID, ...]
+
+
+async def load_service_context(
+    conn: asyncpg.Connection, business_id: UUID, service_id: UUID
+) -> ServiceContext:
+    row = await conn.fetchrow(
+        """
+        SELECT s.duration_minutes, s.buffer_before_minutes, s.buffer_after_minutes,
+               s.requires_confirmation, b.time_zone, b.min_notice_minutes,
+               b.slot_step_minutes, b.hold_ttl_seconds, b.change_cutoff_minutes,
+               b.max_changes,
+               ARRAY(SELECT ss.staff_id FROM service_staff ss JOIN staff st ON st.id = ss.staff_id
+                     WHERE ss.service_id = s.id AND st.active ORDER BY st.name, st.id)
+                 AS eligible
+        FROM service s JOIN business b ON b.id = s.business_id
+        WHERE s.id = $1 AND s.business_id = $2 AND s.active
+        """,
+        service_id,
+        business_id,
+    )
+    if row is None:
+        raise NotFound("No such service at this business.")
+    return ServiceContext(
+        business_id=business_id,
+        service_id=service_id,
+        tz=ZoneInfo(row["time_zone"]),
+        shape=ServiceShape(
+            duration=timedelta(minutes=row["duration_minutes"]),
+            buffer_before=timedelta(minutes=row["buffer_before_minutes"]),
+            buffer_after=timedelta(minutes=row["buffer_after_minutes"]),
+        ),
+        requires_confirmation=row["requires_confirmation"],
+        min_notice=timedelta(minutes=row["min_notice_minutes"]),
+        step=timedelta(minutes=row["slot_step_minutes"]),
+        hold_ttl=timedelta(seconds=row["hold_ttl_seconds"]),
+        change_cutoff=timedelta(minutes=row["change_cutoff_minutes"]),
+        max_changes=row["max_changes"],
+        eligible_staff=tuple(row["eligible"]),
+    )
+
+
+async def load_calendars(
+    conn: asyncpg.Connection,
+    staff_ids: Sequence[UUID],
+    range_start: datetime,
+    range_end: datetime,
+    *,
+    exclude_booking: UUID | None = None,
+) -> list[StaffCalendar]:
+    """Working hours plus everything that makes time busy, for each staff member.
+
+    Holds past their expiry no longer count, even before the sweeper runs.
+    """
+    if not staff_ids:
+        return []
+    # Busy ranges that can touch a slot starting in the range: widen by a day
+    # so buffers and long services at the edges are seen.
+    lo = range_start - timedelta(days=1)
+    hi = range_end + timedelta(days=1)
+    hours = await conn.fetch(
+        "SELECT staff_id, weekday, opens_at, closes_at FROM working_hours "
+        "WHERE staff_id = ANY($1::uuid[])",
+        list(staff_ids),
+    )
+    busy = await conn.fetch(
+        """
+        SELECT staff_id, blocked_from AS s, blocked_until AS e FROM booking
+        WHERE staff_id = ANY($1::uuid[])
+          AND status IN ('held', 'pending', 'confirmed', 'checked_in')
+          AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
+          AND NOT (status = 'held' AND hold_expires_at <= now())
+          AND ($4::uuid IS NULL OR id <> $4)
+        UNION ALL
+        SELECT staff_id, starts_at, ends_at FROM time_off
+        WHERE staff_id = ANY($1::uuid[])
+          AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
+        """,
+        list(staff_ids),
+        lo,
+        hi,
+        exclude_booking,
+    )
+    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in staff_ids}
+    for row in hours:
+        weekly[row["staff_id"]].append(
+            WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
+        )
+    busy_by_staff: dict[UUID, list[tuple[datetime, datetime]]] = {s: [] for s in staff_ids}
+    for row in busy:
+        busy_by_staff[row["staff_id"]].append((row["s"], row["e"]))
+    return [
+        StaffCalendar(staff_id, tuple(weekly[staff_id]), tuple(busy_by_staff[staff_id]))
+        for staff_id in staff_ids
+    ]
+
+
+def validate_range(range_start: datetime, range_end: datetime) -> None:
+    if range_start.tzinfo is None or range_end.tzinfo is None:
+        raise InvalidInput("Times must be RFC 3339 with an offset, e.g. 2026-03-29T09:00:00+02:00.")
+    if range_end <= range_start:
+        raise InvalidInput("'to' must be after 'from'.")
+    if range_end - range_start > timedelta(days=MAX_SEARCH_DAYS):
+        raise InvalidInput(f"Search at most {MAX_SEARCH_DAYS} days at a time.")
+
+
+def pick_staff(context: ServiceContext, staff_id: UUID | None) -> tuple[UUID, ...]:
+    if staff_id is None:
+        return context.eligible_staff
+    if staff_id not in context.eligible_staff:
+        raise InvalidInput("That member of staff does not offer this service.", field="staff_id")
+    return (staff_id,)
+
+
+async def search_slots(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    range_start: datetime,
+    range_end: datetime,
+    *,
+    staff_id: UUID | None = None,
+    now: datetime | None = None,
+    exclude_booking: UUID | None = None,
+    apply_notice: bool = True,
+) -> list[FreeSlot]:
+    validate_range(range_start, range_end)
+    staff = pick_staff(context, staff_id)
+    moment = now or datetime.now(UTC)
+    not_before = moment + context.min_notice if apply_notice else moment
+    calendars = await load_calendars(
+        conn, staff, range_start, range_end, exclude_booking=exclude_booking
+    )
+    return find_free_slots(
+        calendars, context.shape, context.tz, range_start, range_end, not_before, context.step
+    )
+
+
+async def free_slots(
+    business_id: UUID,
+    service_id: UUID,
+    range_start: datetime,
+    range_end: datetime,
+    staff_id: UUID | None = None,
+) -> tuple[ServiceContext, list[FreeSlot]]:
+    async with db.connection() as conn:
+        context = await load_service_context(conn, business_id, service_id)
+        slots = await search_slots(conn, context, range_start, range_end, staff_id=staff_id)
+    return context, slots
+
+
+async def alternatives_near(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    target: datetime,
+    *,
+    limit: int = 5,
+    apply_notice: bool = True,
+    exclude_booking: UUID | None = None,
+) -> list[FreeSlot]:
+    """The free slots nearest to ``target`` (either side), any eligible staff."""
+    now = datetime.now(UTC)
+    start = max(target - timedelta(days=2), now)
+    slots = await search_slots(
+        conn,
+        context,
+        start,
+        max(target, now) + timedelta(days=14),
+        apply_notice=apply_notice,
+        exclude_booking=exclude_booking,
+    )
+    return nearest_slots(slots, target, limit)
+
+
+def slot_json(slot: FreeSlot) -> dict[str, Any]:
+    return {
+        "starts_at": slot.starts_at.isoformat(),
+        "ends_at": slot.ends_at.isoformat(),
+        "staff_id": str(slot.staff_id),
+    }

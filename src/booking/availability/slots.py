@@ -1,0 +1,197 @@
+"""Free-slot computation: pure functions over schedules and busy times.
+
+Working hours are wall-clock times in the business's IANA zone; everything else
+is absolute time. Slots are generated on the local wall clock from each day's
+opening time, stepping in absolute time, so a day that loses or gains an hour
+(DST) simply has fewer or more hours of slots and no slot starts at a
+wall-clock time that does not exist.
+
+Rules chosen here (see docs/decisions.md):
+* the appointment itself must lie inside one working window;
+* buffers may extend past opening hours but never over another booking,
+  a hold or time off (those ranges are already buffer-inclusive);
+* a slot starts inside the asked range and not before ``not_before``
+  (now + minimum notice).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyWindow:
+    weekday: int  # Monday = 0
+    opens_at: time
+    closes_at: time
+
+
+@dataclass(frozen=True, slots=True)
+class StaffCalendar:
+    staff_id: UUID
+    weekly: tuple[WeeklyWindow, ...]
+    # Busy ranges, half-open [start, end): time off and the buffer-inclusive
+    # blocked ranges of active bookings and live holds.
+    busy: tuple[tuple[datetime, datetime], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceShape:
+    duration: timedelta
+    buffer_before: timedelta = timedelta(0)
+    buffer_after: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FreeSlot:
+    starts_at: datetime
+    ends_at: datetime
+    staff_id: UUID
+
+
+def _ts(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: times must carry an offset")
+    return int(moment.timestamp())
+
+
+def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    """The real instant of a wall-clock time on a day.
+
+    A wall-clock time inside a spring-forward gap does not exist; it is moved
+    forward by the gap (02:30 on the day Rome jumps from 02:00 to 03:00 becomes
+    03:30), as a person reading the clock would.
+    """
+    naive = datetime.combine(day, wall)
+    aware = naive.replace(tzinfo=tz)
+    round_trip = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    if round_trip != naive:  # inside a gap
+        return aware.astimezone(UTC)
+    return aware
+
+
+def working_windows(
+    weekly: Iterable[WeeklyWindow], tz: ZoneInfo, first_day: date, last_day: date
+) -> list[tuple[int, int]]:
+    """Absolute [open, close) windows (epoch seconds) for each local day, in order."""
+    by_weekday: dict[int, list[WeeklyWindow]] = {}
+    for window in weekly:
+        by_weekday.setdefault(window.weekday, []).append(window)
+    windows: list[tuple[int, int]] = []
+    day = first_day
+    while day <= last_day:
+        for window in by_weekday.get(day.weekday(), ()):
+            opens = _ts(local_instant(day, window.opens_at, tz))
+            closes = _ts(local_instant(day, window.closes_at, tz))
+            if closes > opens:
+                windows.append((opens, closes))
+        day += timedelta(days=1)
+    windows.sort()
+    return windows
+
+
+def _merge(busy: Iterable[tuple[datetime, datetime]]) -> tuple[list[int], list[int]]:
+    intervals = sorted((_ts(start), _ts(end)) for start, end in busy if end > start)
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in intervals:
+        if ends and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def free_starts_for_staff(
+    calendar: StaffCalendar,
+    service: ServiceShape,
+    tz: ZoneInfo,
+    range_start: datetime,
+    range_end: datetime,
+    not_before: datetime,
+    step: timedelta,
+) -> list[int]:
+    """Epoch-second start times at which ``service`` fits for one member of staff."""
+    duration = int(service.duration.total_seconds())
+    before = int(service.buffer_before.total_seconds())
+    after = int(service.buffer_after.total_seconds())
+    step_s = int(step.total_seconds())
+    if duration <= 0 or step_s <= 0:
+        raise ValueError("duration and step must be positive")
+    lo = max(_ts(range_start), _ts(not_before))
+    hi = _ts(range_end)
+    if hi <= lo:
+        return []
+    # One local day of margin on each side catches windows that cross midnight
+    # in UTC terms.
+    first_day = range_start.astimezone(tz).date() - timedelta(days=1)
+    last_day = range_end.astimezone(tz).date() + timedelta(days=1)
+    busy_starts, busy_ends = _merge(calendar.busy)
+    starts: list[int] = []
+    for opens, closes in working_windows(calendar.weekly, tz, first_day, last_day):
+        if closes <= lo or opens >= hi:
+            continue
+        candidate = opens
+        if candidate < lo:  # jump to the first aligned step not before lo
+            candidate += -(-(lo - candidate) // step_s) * step_s
+        last_start = min(closes - duration, hi - 1)
+        while candidate <= last_start:
+            block_from = candidate - before
+            block_until = candidate + duration + after
+            # The busy interval starting last at or before block_until - 1 is
+            # the only one that can overlap, since intervals are merged.
+            index = bisect_right(busy_starts, block_until - 1) - 1
+            if index >= 0 and busy_ends[index] > block_from:
+                # Skip straight past the conflict, staying on the step grid.
+                free_from = busy_ends[index] + before
+                candidate += max(1, -(-(free_from - candidate) // step_s)) * step_s
+                continue
+            starts.append(candidate)
+            candidate += step_s
+    return starts
+
+
+def find_free_slots(
+    calendars: Sequence[StaffCalendar],
+    service: ServiceShape,
+    tz: ZoneInfo,
+    range_start: datetime,
+    range_end: datetime,
+    not_before: datetime,
+    step: timedelta,
+) -> list[FreeSlot]:
+    """All free (start, staff) pairs, ordered by start time then staff id."""
+    duration = service.duration
+    found: list[FreeSlot] = []
+    for calendar in calendars:
+        for start in free_starts_for_staff(
+            calendar, service, tz, range_start, range_end, not_before, step
+        ):
+            starts_at = datetime.fromtimestamp(start, tz)
+            found.append(FreeSlot(starts_at, starts_at + duration, calendar.staff_id))
+    found.sort(key=lambda slot: (slot.starts_at, str(slot.staff_id)))
+    return found
+
+
+def nearest_slots(slots: Iterable[FreeSlot], target: datetime, limit: int) -> list[FreeSlot]:
+    """The ``limit`` slots closest in time to ``target`` (ties: earlier first)."""
+    ranked = sorted(
+        slots, key=lambda slot: (abs((slot.starts_at - target).total_seconds()), slot.starts_at)
+    )
+    return ranked[:limit]
+
+
+def fits_working_hours(
+    weekly: Iterable[WeeklyWindow], tz: ZoneInfo, starts_at: datetime, ends_at: datetime
+) -> bool:
+    """Whether [starts_at, ends_at) lies inside one working window."""
+    start, end = _ts(starts_at), _ts(ends_at)
+    day = starts_at.astimezone(tz).date()
+    windows = working_windows(weekly, tz, day - timedelta(days=1), day + timedelta(days=1))
+    return any(opens <= start and end <= closes for opens, closes in windows)

@@ -1,0 +1,12 @@
+"""arq adapters for bookings: thin, idempotent, take ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from booking.bookings.service import sweep_expired_holds
+
+
+async def expire_holds(ctx: dict[str, Any]) -> int:
+    """Release every hold past its TTL; safe to run any number of times."""
+    return await sweep_expired_holds()

@@ -1,0 +1,913 @@
+"""Booking rules: holds, bookings, status changes and ticket changes.
+
+Every function opens one transaction, checks what it can for a friendly
+answer, writes the row, its history and its outbox entry together, and leaves
+the last word to PostgreSQL: the exclusion constraint ``booking_no_staff_overlap``
+decides whether a time is free. Its SQLSTATE 23P01 becomes :class:`SlotTaken`
+with the nearest free alternatives.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from booking import db
+from booking.access.principal import Principal
+from booking.availability.service import (
+    ServiceContext,
+    alternatives_near,
+    load_calendars,
+    load_service_context,
+    search_slots,
+    slot_json,
+)
+from booking.availability.slots import fits_working_hours
+from booking.bookings.policy import CHANGEABLE, ChangePolicy, next_status, policy_breaches
+from booking.customers import upsert_customer
+from booking.errors import (
+    Forbidden,
+    HoldExpired,
+    HoldTokenInvalid,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PolicyViolation,
+    SlotTaken,
+    VersionMismatch,
+)
+
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out
+REFERENCE_LENGTH = 6
+# Events that matter outside: they go to the outbox for SMS and partner webhooks.
+OUTBOX_EVENTS = frozenset(
+    {
+        "booking.created",
+        "booking.confirmed",
+        "booking.changed",
+        "booking.cancelled",
+        "booking.checked_in",
+        "booking.completed",
+        "booking.no_show",
+    }
+)
+BOOKING_COLUMNS = """
+    b.id, b.business_id, b.staff_id, b.service_id, b.customer_id, b.partner_id, b.status,
+    b.channel, b.reference_code, b.starts_at, b.ends_at, b.blocked_from, b.blocked_until,
+    b.version, b.change_count, b.hold_expires_at, b.cancel_reason, b.notes, b.created_by,
+    b.created_at, b.updated_at
+"""
+CHANNELS = ("web", "mobile", "front_desk", "partner", "phone", "sms", "system")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInput:
+    name: str
+    phone: str
+    locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    booking: dict[str, Any]
+    hold_token: str
+
+
+def new_reference_code() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def normalize_reference(raw: str) -> str:
+    return raw.strip().upper().replace("-", "").replace(" ", "")
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _require_aware(moment: datetime, field: str) -> None:
+    if moment.tzinfo is None:
+        raise InvalidInput(
+            f"'{field}' needs an offset, e.g. 2026-03-29T09:00:00+02:00.", field=field
+        )
+
+
+def _channel_for(principal: Principal, requested: str | None) -> str:
+    if requested is None:
+        return principal.default_channel
+    if requested not in CHANNELS:
+        raise InvalidInput(f"Unknown channel {requested!r}.", field="channel")
+    allowed = {
+        "admin": CHANNELS,
+        "staff": ("front_desk", "phone"),
+        "partner": ("partner",),
+        "app": ("web", "mobile"),
+        "customer": ("web", "mobile", "sms"),
+        "system": CHANNELS,
+    }[principal.kind]
+    if requested not in allowed:
+        raise InvalidInput(
+            f"This caller cannot book through channel {requested!r}.", field="channel"
+        )
+    return requested
+
+
+async def record_event(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record | dict[str, Any],
+    event: str,
+    principal: Principal,
+    channel: str,
+    *,
+    from_status: str | None = None,
+    changes: dict[str, Any] | None = None,
+    reason: str | None = None,
+    policy_override: bool = False,
+) -> None:
+    """Append the journey event and, when it matters outside, its outbox row."""
+    payload_changes = json.dumps(changes or {}, default=str)
+    await conn.execute(
+        """
+        INSERT INTO booking_history (booking_id, business_id, event, from_status, to_status,
+            actor_type, actor_id, channel, changes, reason, policy_override)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
+        """,
+        booking["id"],
+        booking["business_id"],
+        event,
+        from_status,
+        booking["status"],
+        principal.kind,
+        principal.id,
+        channel,
+        payload_changes,
+        reason,
+        policy_override,
+    )
+    if event in OUTBOX_EVENTS:
+        payload = {
+            "event": event,
+            "booking_id": str(booking["id"]),
+            "version": booking["version"],
+            "status": booking["status"],
+            "starts_at": booking["starts_at"].isoformat(),
+            "changes": changes or {},
+            "actor": principal.actor_label,
+        }
+        await conn.execute(
+            "INSERT INTO outbox (business_id, topic, aggregate_id, payload) "
+            "VALUES ($1, $2, $3, $4::jsonb)",
+            booking["business_id"],
+            event,
+            booking["id"],
+            json.dumps(payload, default=str),
+        )
+
+
+async def release_expired_holds(
+    conn: asyncpg.Connection,
+    staff_ids: Sequence[UUID],
+    blocked_from: datetime,
+    blocked_until: datetime,
+) -> int:
+    """Expire holds past their TTL that sit on the wanted time (lazy release)."""
+    rows = await conn.fetch(
+        f"""
+        UPDATE booking b SET status = 'expired', version = version + 1, updated_at = now(),
+               hold_token_hash = NULL
+        WHERE staff_id = ANY($1::uuid[]) AND status = 'held' AND hold_expires_at <= now()
+          AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
+        RETURNING {BOOKING_COLUMNS}
+        """,
+        list(staff_ids),
+        blocked_from,
+        blocked_until,
+    )
+    for row in rows:
+        await record_event(
+            conn, row, "hold.expired", _SYSTEM_PRINCIPAL, "system", from_status="held"
+        )
+    return len(rows)
+
+
+_SYSTEM_PRINCIPAL = Principal(kind="system", id="hold-release")
+
+
+async def _staff_time_off_overlaps(
+    conn: asyncpg.Connection, staff_id: UUID, blocked_from: datetime, blocked_until: datetime
+) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM time_off WHERE staff_id = $1 "
+            "AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)'))",
+            staff_id,
+            blocked_from,
+            blocked_until,
+        )
+    )
+
+
+def _blocked_range(
+    context: ServiceContext, starts_at: datetime
+) -> tuple[datetime, datetime, datetime]:
+    ends_at = starts_at + context.shape.duration
+    return (
+        ends_at,
+        starts_at - context.shape.buffer_before,
+        ends_at + context.shape.buffer_after,
+    )
+
+
+async def _candidate_staff(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    staff_id: UUID | None,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> list[UUID]:
+    """Staff who offer the service and work at that time, in trial order."""
+    if staff_id is not None and staff_id not in context.eligible_staff:
+        raise InvalidInput("That member of staff does not offer this service.", field="staff_id")
+    wanted = (staff_id,) if staff_id is not None else context.eligible_staff
+    if not wanted:
+        raise InvalidInput("Nobody offers this service at the moment.", field="service_id")
+    calendars = await load_calendars(conn, wanted, starts_at, ends_at)
+    working = [
+        cal.staff_id
+        for cal in calendars
+        if fits_working_hours(cal.weekly, context.tz, starts_at, ends_at)
+    ]
+    if not working:
+        raise InvalidInput(
+            "That time is outside working hours"
+            + (
+                " for that member of staff."
+                if staff_id
+                else " for everyone who offers the service."
+            ),
+            field="starts_at",
+        )
+    return working
+
+
+def _check_notice(context: ServiceContext, principal: Principal, starts_at: datetime) -> None:
+    now = datetime.now(UTC)
+    if starts_at <= now:
+        raise InvalidInput("That time is in the past.", field="starts_at")
+    if not principal.is_staff and starts_at < now + context.min_notice:
+        minutes = int(context.min_notice.total_seconds() // 60)
+        raise InvalidInput(f"Bookings need at least {minutes} minutes' notice.", field="starts_at")
+
+
+async def _slot_taken(
+    context: ServiceContext,
+    starts_at: datetime,
+    principal: Principal,
+    *,
+    exclude_booking: UUID | None = None,
+    detail: str = "Someone else has just taken that time.",
+) -> SlotTaken:
+    """A SlotTaken carrying the nearest free alternatives, read after the rollback."""
+    async with db.connection() as conn:
+        nearby = await alternatives_near(
+            conn,
+            context,
+            starts_at,
+            apply_notice=not principal.is_staff,
+            exclude_booking=exclude_booking,
+        )
+    return SlotTaken(detail, alternatives=[slot_json(slot) for slot in nearby])
+
+
+async def _insert_active(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    staff_ids: Sequence[UUID],
+    starts_at: datetime,
+    *,
+    status: str,
+    channel: str,
+    principal: Principal,
+    customer_id: UUID | None,
+    hold_expires_at: datetime | None = None,
+    hold_token_hash: bytes | None = None,
+    notes: str = "",
+) -> asyncpg.Record | None:
+    """Insert the row for the first staff member the database lets have it."""
+    ends_at, blocked_from, blocked_until = _blocked_range(context, starts_at)
+    await release_expired_holds(conn, staff_ids, blocked_from, blocked_until)
+    for staff_id in staff_ids:
+        if await _staff_time_off_overlaps(conn, staff_id, blocked_from, blocked_until):
+            continue
+        for _ in range(5):  # reference codes are random; retry the rare clash
+            try:
+                async with conn.transaction():  # savepoint: a 23P01 must not end the txn
+                    return await conn.fetchrow(
+                        f"""
+                        INSERT INTO booking AS b (business_id, staff_id, service_id, customer_id,
+                            partner_id, status, channel, reference_code, starts_at, ends_at,
+                            blocked_from, blocked_until, hold_expires_at, hold_token_hash,
+                            notes, created_by)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                $15, $16)
+                        RETURNING {BOOKING_COLUMNS}
+                        """,
+                        context.business_id,
+                        staff_id,
+                        context.service_id,
+                        customer_id,
+                        principal.partner_id,
+                        status,
+                        channel,
+                        new_reference_code(),
+                        starts_at,
+                        ends_at,
+                        blocked_from,
+                        blocked_until,
+                        hold_expires_at,
+                        hold_token_hash,
+                        notes,
+                        principal.actor_label,
+                    )
+            except asyncpg.exceptions.ExclusionViolationError:
+                break  # this member of staff is taken; try the next one
+            except asyncpg.exceptions.UniqueViolationError as exc:
+                if "reference_code" not in str(exc):
+                    raise
+    return None
+
+
+async def create_hold(
+    principal: Principal,
+    business_id: UUID,
+    service_id: UUID,
+    starts_at: datetime,
+    *,
+    staff_id: UUID | None = None,
+    channel: str | None = None,
+) -> HoldResult:
+    principal.require("bookings:write", business_id)
+    _require_aware(starts_at, "starts_at")
+    chosen_channel = _channel_for(principal, channel)
+    token = secrets.token_urlsafe(24)
+    async with db.transaction() as conn:
+        context = await load_service_context(conn, business_id, service_id)
+        _check_notice(context, principal, starts_at)
+        ends_at = starts_at + context.shape.duration
+        staff = await _candidate_staff(conn, context, staff_id, starts_at, ends_at)
+        expires = datetime.now(UTC) + context.hold_ttl
+        row = await _insert_active(
+            conn,
+            context,
+            staff,
+            starts_at,
+            status="held",
+            channel=chosen_channel,
+            principal=principal,
+            customer_id=None,
+            hold_expires_at=expires,
+            hold_token_hash=_token_hash(token),
+        )
+        if row is not None:
+            await record_event(conn, row, "hold.created", principal, chosen_channel)
+    if row is None:
+        raise await _slot_taken(context, starts_at, principal)
+    return HoldResult(booking=dict(row), hold_token=token)
+
+
+async def create_booking(
+    principal: Principal,
+    business_id: UUID,
+    service_id: UUID,
+    starts_at: datetime,
+    customer: CustomerInput,
+    *,
+    staff_id: UUID | None = None,
+    channel: str | None = None,
+    notes: str = "",
+) -> dict[str, Any]:
+    principal.require("bookings:write", business_id)
+    _require_aware(starts_at, "starts_at")
+    chosen_channel = _channel_for(principal, channel)
+    async with db.transaction() as conn:
+        context = await load_service_context(conn, business_id, service_id)
+        _check_notice(context, principal, starts_at)
+        ends_at = starts_at + context.shape.duration
+        staff = await _candidate_staff(conn, context, staff_id, starts_at, ends_at)
+        business_locale = await conn.fetchval(
+            "SELECT locale FROM business WHERE id = $1", business_id
+        )
+        customer_id = await upsert_customer(
+            conn,
+            business_id,
+            name=customer.name,
+            phone=customer.phone,
+            locale=customer.locale,
+            business_locale=business_locale,
+        )
+        status = "pending" if context.requires_confirmation else "confirmed"
+        row = await _insert_active(
+            conn,
+            context,
+            staff,
+            starts_at,
+            status=status,
+            channel=chosen_channel,
+            principal=principal,
+            customer_id=customer_id,
+            notes=notes,
+        )
+        if row is not None:
+            await record_event(conn, row, "booking.created", principal, chosen_channel)
+    if row is None:
+        raise await _slot_taken(context, starts_at, principal)
+    return dict(row)
+
+
+async def _lock_booking(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT {BOOKING_COLUMNS}, b.hold_token_hash FROM booking b WHERE b.id = $1 FOR UPDATE",
+        booking_id,
+    )
+    if row is None:
+        raise NotFound("No such booking.")
+    return row
+
+
+def _check_access(principal: Principal, row: asyncpg.Record | dict[str, Any]) -> None:
+    if not principal.may_see_booking(row["business_id"], row["id"], row["partner_id"]):
+        raise NotFound("No such booking.")
+
+
+def _check_version(row: asyncpg.Record | dict[str, Any], expected: int | None) -> None:
+    if expected is not None and row["version"] != expected:
+        raise VersionMismatch(
+            f"The booking is at version {row['version']}, not {expected}; read it again.",
+            current_version=row["version"],
+        )
+
+
+async def confirm_hold(
+    principal: Principal,
+    hold_id: UUID,
+    hold_token: str,
+    customer: CustomerInput,
+    *,
+    notes: str = "",
+) -> dict[str, Any]:
+    """Turn a live hold into a booking; the row, id and time stay the same."""
+    async with db.transaction() as conn:
+        row = await _lock_booking(conn, hold_id)
+        principal.require("bookings:write", row["business_id"])
+        stored = row["hold_token_hash"]
+        if stored is None or not hmac.compare_digest(bytes(stored), _token_hash(hold_token)):
+            if row["status"] != "held":
+                raise InvalidTransition(
+                    f"This hold is already {row['status']}.", status=row["status"]
+                )
+            raise HoldTokenInvalid("The hold token does not match this hold.")
+        if row["status"] != "held":
+            raise InvalidTransition(f"This hold is already {row['status']}.", status=row["status"])
+        if row["hold_expires_at"] <= datetime.now(UTC):
+            raise HoldExpired("The hold expired; search again and hold a new time.")
+        context = await load_service_context(conn, row["business_id"], row["service_id"])
+        business_locale = await conn.fetchval(
+            "SELECT locale FROM business WHERE id = $1", row["business_id"]
+        )
+        customer_id = await upsert_customer(
+            conn,
+            row["business_id"],
+            name=customer.name,
+            phone=customer.phone,
+            locale=customer.locale,
+            business_locale=business_locale,
+        )
+        status = "pending" if context.requires_confirmation else "confirmed"
+        updated = await conn.fetchrow(
+            f"""
+            UPDATE booking b SET status = $2, customer_id = $3, hold_expires_at = NULL,
+                hold_token_hash = NULL, version = version + 1, updated_at = now(),
+                notes = $4
+            WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+            """,
+            hold_id,
+            status,
+            customer_id,
+            notes,
+        )
+        assert updated is not None
+        await record_event(
+            conn, updated, "booking.created", principal, row["channel"], from_status="held"
+        )
+    return dict(updated)
+
+
+async def release_hold(principal: Principal, hold_id: UUID, hold_token: str) -> dict[str, Any]:
+    async with db.transaction() as conn:
+        row = await _lock_booking(conn, hold_id)
+        principal.require("bookings:write", row["business_id"])
+        stored = row["hold_token_hash"]
+        if row["status"] != "held":
+            raise InvalidTransition(f"This hold is already {row['status']}.", status=row["status"])
+        if stored is None or not hmac.compare_digest(bytes(stored), _token_hash(hold_token)):
+            raise HoldTokenInvalid("The hold token does not match this hold.")
+        updated = await conn.fetchrow(
+            f"""
+            UPDATE booking b SET status = 'cancelled', cancel_reason = 'hold released',
+                hold_token_hash = NULL, version = version + 1, updated_at = now()
+            WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+            """,
+            hold_id,
+        )
+        assert updated is not None
+        await record_event(
+            conn, updated, "hold.released", principal, row["channel"], from_status="held"
+        )
+    return dict(updated)
+
+
+ACTION_SCOPES = {
+    "confirm": "bookings:change",
+    "cancel": "bookings:cancel",
+    "check_in": "bookings:change",
+    "complete": "bookings:change",
+    "no_show": "bookings:change",
+}
+ACTION_LABELS = {
+    "confirm": "confirmed",
+    "cancel": "cancelled",
+    "check_in": "checked in",
+    "complete": "completed",
+    "no_show": "marked as a no-show",
+}
+STAFF_ONLY_ACTIONS = frozenset({"confirm", "check_in", "complete", "no_show"})
+
+
+async def transition(
+    principal: Principal,
+    booking_id: UUID,
+    action: str,
+    *,
+    expected_version: int | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Move a booking along its status machine; illegal moves are refused."""
+    async with db.transaction() as conn:
+        row = await _lock_booking(conn, booking_id)
+        _check_access(principal, row)
+        if principal.kind != "customer":
+            principal.require(ACTION_SCOPES[action], row["business_id"])
+        if action in STAFF_ONLY_ACTIONS and not (principal.is_staff or principal.kind == "system"):
+            raise Forbidden("Only the business can do that.")
+        _check_version(row, expected_version)
+        target = next_status(action, row["status"])
+        if target is None:
+            raise InvalidTransition(
+                f"A {row['status']} booking cannot be {ACTION_LABELS[action]}.",
+                status=row["status"],
+                action=action,
+            )
+        if action == "no_show" and datetime.now(UTC) < row["starts_at"]:
+            raise InvalidTransition("A no-show can only be recorded after the start time.")
+        if action == "cancel" and principal.kind in ("customer", "partner", "app"):
+            await _enforce_policy_for_customer(conn, row)
+        updated = await conn.fetchrow(
+            f"""
+            UPDATE booking b SET status = $2, version = version + 1, updated_at = now(),
+                cancel_reason = CASE WHEN $2 = 'cancelled' THEN $3 ELSE cancel_reason END
+            WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+            """,
+            booking_id,
+            target,
+            reason,
+        )
+        assert updated is not None
+        channel = principal.default_channel
+        await record_event(
+            conn,
+            updated,
+            f"booking.{target}",
+            principal,
+            channel,
+            from_status=row["status"],
+            reason=reason,
+        )
+    return dict(updated)
+
+
+async def _enforce_policy_for_customer(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    cutoff = await conn.fetchval(
+        "SELECT change_cutoff_minutes FROM business WHERE id = $1", row["business_id"]
+    )
+    if datetime.now(UTC) > row["starts_at"] - timedelta(minutes=cutoff):
+        raise PolicyViolation(
+            f"Cancellations close {cutoff / 60:g} h before the appointment; "
+            "please contact the business."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    starts_at: datetime | None = None
+    staff_id: UUID | None = None
+    service_id: UUID | None = None
+    override_reason: str | None = None
+
+
+async def change_booking(
+    principal: Principal,
+    booking_id: UUID,
+    change: ChangeRequest,
+    *,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Move a booking to another time, staff member or service in one UPDATE.
+
+    The new time is taken and the old one released by the same statement, so
+    the customer always holds exactly one of the two.
+    """
+    if change.starts_at is None and change.staff_id is None and change.service_id is None:
+        raise InvalidInput("Say what to change: starts_at, staff_id or service_id.")
+    if change.starts_at is not None:
+        _require_aware(change.starts_at, "starts_at")
+    async with db.transaction() as conn:
+        row = await _lock_booking(conn, booking_id)
+        _check_access(principal, row)
+        if principal.kind != "customer":
+            principal.require("bookings:change", row["business_id"])
+        _check_version(row, expected_version)
+        if row["status"] not in CHANGEABLE:
+            raise InvalidTransition(
+                f"A {row['status']} booking cannot be changed.", status=row["status"]
+            )
+        context = await load_service_context(
+            conn, row["business_id"], change.service_id or row["service_id"]
+        )
+        now = datetime.now(UTC)
+        breaches = policy_breaches(
+            ChangePolicy(context.change_cutoff, context.max_changes),
+            now=now,
+            starts_at=row["starts_at"],
+            change_count=row["change_count"],
+        )
+        override = False
+        if breaches:
+            if not principal.is_staff:
+                raise PolicyViolation(
+                    "The change policy does not allow this: " + "; ".join(breaches) + ".",
+                    breaches=breaches,
+                )
+            if not (change.override_reason and change.override_reason.strip()):
+                raise PolicyViolation(
+                    "This change breaks the change policy ("
+                    + "; ".join(breaches)
+                    + "); staff may override it by giving override_reason.",
+                    breaches=breaches,
+                )
+            override = True
+        new_start = change.starts_at or row["starts_at"]
+        if new_start != row["starts_at"]:
+            _check_notice(context, principal, new_start)
+        elif new_start <= now:
+            raise InvalidTransition("The appointment has already started; it cannot be moved.")
+        new_end, blocked_from, blocked_until = _blocked_range(context, new_start)
+        staff = await _candidate_staff(conn, context, change.staff_id, new_start, new_end)
+        if change.staff_id is None and row["staff_id"] in staff:
+            # Keep the same person when they are free at the new time.
+            staff.remove(row["staff_id"])
+            staff.insert(0, row["staff_id"])
+        await release_expired_holds(conn, staff, blocked_from, blocked_until)
+        updated = None
+        for staff_id in staff:
+            if await _staff_time_off_overlaps(conn, staff_id, blocked_from, blocked_until):
+                continue
+            try:
+                async with conn.transaction():
+                    updated = await conn.fetchrow(
+                        f"""
+                        UPDATE booking b SET staff_id = $2, service_id = $3, starts_at = $4,
+                            ends_at = $5, blocked_from = $6, blocked_until = $7,
+                            version = version + 1, change_count = change_count + 1,
+                            updated_at = now()
+                        WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+                        """,
+                        booking_id,
+                        staff_id,
+                        context.service_id,
+                        new_start,
+                        new_end,
+                        blocked_from,
+                        blocked_until,
+                    )
+                break
+            except asyncpg.exceptions.ExclusionViolationError:
+                continue
+        if updated is not None:
+            diff = {
+                key: {"from": row[key], "to": updated[key]}
+                for key in ("starts_at", "ends_at", "staff_id", "service_id")
+                if row[key] != updated[key]
+            }
+            await record_event(
+                conn,
+                updated,
+                "booking.changed",
+                principal,
+                principal.default_channel,
+                from_status=row["status"],
+                changes=diff,
+                reason=change.override_reason if override else None,
+                policy_override=override,
+            )
+    if updated is None:
+        raise await _slot_taken(
+            context,
+            new_start,
+            principal,
+            exclude_booking=booking_id,
+            detail="That time is taken; your booking is unchanged.",
+        )
+    return dict(updated)
+
+
+async def get_booking(principal: Principal, booking_id: UUID) -> dict[str, Any]:
+    async with db.connection() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.id = $1", booking_id
+        )
+    if row is None:
+        raise NotFound("No such booking.")
+    _check_access(principal, row)
+    return dict(row)
+
+
+async def booking_history(principal: Principal, booking_id: UUID) -> list[dict[str, Any]]:
+    await get_booking(principal, booking_id)
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            """
+            SELECT id, occurred_at, event, from_status, to_status, actor_type, actor_id,
+                   channel, changes, reason, policy_override
+            FROM booking_history WHERE booking_id = $1 ORDER BY id
+            """,
+            booking_id,
+        )
+    return [dict(row) | {"changes": json.loads(row["changes"])} for row in rows]
+
+
+def encode_cursor(starts_at: datetime, booking_id: UUID) -> str:
+    raw = f"{starts_at.isoformat()}|{booking_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        starts_raw, id_raw = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        moment = datetime.fromisoformat(starts_raw)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, UUID(id_raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "The cursor is not valid; start again without it.", field="cursor"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class BookingFilter:
+    range_from: datetime | None = None
+    range_to: datetime | None = None
+    staff_id: UUID | None = None
+    customer_id: UUID | None = None
+    statuses: tuple[str, ...] = ()
+    cursor: str | None = None
+    limit: int = 50
+
+
+STATUSES = (
+    "held",
+    "pending",
+    "confirmed",
+    "checked_in",
+    "completed",
+    "cancelled",
+    "no_show",
+    "expired",
+)
+
+
+async def list_bookings(
+    principal: Principal, business_id: UUID, filters: BookingFilter
+) -> tuple[list[dict[str, Any]], str | None]:
+    principal.require("bookings:read", business_id)
+    if principal.kind == "app":
+        raise NotFound("No such business.")
+    for status in filters.statuses:
+        if status not in STATUSES:
+            raise InvalidInput(f"Unknown status {status!r}.", field="status")
+    if not 1 <= filters.limit <= 200:
+        raise InvalidInput("limit must be between 1 and 200.", field="limit")
+    for name, value in (("from", filters.range_from), ("to", filters.range_to)):
+        if value is not None:
+            _require_aware(value, name)
+    if filters.range_from and filters.range_to and filters.range_to <= filters.range_from:
+        raise InvalidInput("'to' must be after 'from'.", field="to")
+    after = decode_cursor(filters.cursor) if filters.cursor else None
+    only_partner = (
+        principal.partner_id
+        if principal.kind == "partner" and not principal.has_scope("bookings:read_all")
+        else None
+    )
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            f"""
+            SELECT {BOOKING_COLUMNS} FROM booking b
+            WHERE b.business_id = $1
+              AND ($2::timestamptz IS NULL OR b.ends_at > $2)
+              AND ($3::timestamptz IS NULL OR b.starts_at < $3)
+              AND ($4::uuid IS NULL OR b.staff_id = $4)
+              AND ($5::uuid IS NULL OR b.customer_id = $5)
+              AND (cardinality($6::text[]) = 0 OR b.status = ANY($6::text[]))
+              AND ($7::timestamptz IS NULL OR (b.starts_at, b.id) > ($7, $8::uuid))
+              AND ($9::uuid IS NULL OR b.partner_id = $9)
+            ORDER BY b.starts_at, b.id
+            LIMIT $10
+            """,
+            business_id,
+            filters.range_from,
+            filters.range_to,
+            filters.staff_id,
+            filters.customer_id,
+            list(filters.statuses),
+            after[0] if after else None,
+            after[1] if after else None,
+            only_partner,
+            filters.limit + 1,
+        )
+    items = [dict(row) for row in rows[: filters.limit]]
+    next_cursor = (
+        encode_cursor(items[-1]["starts_at"], items[-1]["id"])
+        if len(rows) > filters.limit
+        else None
+    )
+    return items, next_cursor
+
+
+async def rebooking_options(
+    principal: Principal, business_id: UUID, reference_code: str, limit: int = 5
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """For the counter: the booking behind a reference code and the earliest free times."""
+    principal.require("bookings:change", business_id)
+    code = normalize_reference(reference_code)
+    async with db.connection() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.reference_code = $1 "
+            "AND b.business_id = $2",
+            code,
+            business_id,
+        )
+        if row is None:
+            raise NotFound(f"No booking with reference {code} at this business.")
+        _check_access(principal, row)
+        context = await load_service_context(conn, business_id, row["service_id"])
+        now = datetime.now(UTC)
+        slots = await search_slots(
+            conn,
+            context,
+            now,
+            now + timedelta(days=14),
+            apply_notice=not principal.is_staff,
+            exclude_booking=row["id"],
+        )
+    return dict(row), [slot_json(slot) for slot in slots[:limit]]
+
+
+async def sweep_expired_holds(batch: int = 500) -> int:
+    """Expire every hold past its TTL (the periodic half of hold release)."""
+    async with db.transaction() as conn:
+        rows = await conn.fetch(
+            f"""
+            UPDATE booking b SET status = 'expired', version = version + 1, updated_at = now(),
+                   hold_token_hash = NULL
+            WHERE id IN (SELECT id FROM booking WHERE status = 'held' AND hold_expires_at <= now()
+                         ORDER BY hold_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING {BOOKING_COLUMNS}
+            """,
+            batch,
+        )
+        for row in rows:
+            await record_event(
+                conn, row, "hold.expired", _SYSTEM_PRINCIPAL, "system", from_status="held"
+            )
+    return len(rows)

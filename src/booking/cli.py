@@ -1,0 +1,245 @@
+"""The ``booking`` console command.
+
+booking up         local PostgreSQL + Redis, migrations, demo data, API + worker
+booking api        serve the API (uvicorn)
+booking worker     run the arq worker
+booking migrate    apply migrations (--backwards [ID] to roll back)
+booking openapi    print the OpenAPI document to stdout
+booking seed       load the demo data
+booking key create|revoke   manage API keys
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+
+def _settings() -> Any:
+    from booking.settings import get_settings
+
+    return get_settings()
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "booking.app:asgi",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning" if args.quiet else "info",
+        access_log=not args.quiet,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from booking.worker import build_worker
+
+    worker = build_worker(_settings(), burst=args.burst)
+    worker.run()
+    return 0
+
+
+async def _with_db(coro_factory: Any) -> Any:
+    from booking import db
+
+    settings = _settings()
+    await db.start_pool(settings.database_url, 1, 4)
+    try:
+        return await coro_factory()
+    finally:
+        await db.close_pool()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from booking.migrate import migrate_backwards, migrate_forwards
+
+    if args.backwards is not None:
+        asyncio.run(migrate_backwards(args.backwards))
+    else:
+        asyncio.run(migrate_forwards())
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from booking.app import create_app
+
+    document = create_app().openapi_schema.to_schema()
+    json.dump(document, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from booking.demo import seed_demo
+
+    business_id = asyncio.run(_with_db(seed_demo))
+    print(f"demo business: {business_id}")
+    return 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from booking.access.service import create_api_key, create_partner, revoke_api_key
+
+    if args.key_command == "revoke":
+        done = asyncio.run(_with_db(lambda: revoke_api_key(args.prefix)))
+        print("revoked" if done else "no such active key")
+        return 0 if done else 1
+
+    async def create() -> Any:
+        partner_id = args.partner_id
+        if args.kind == "partner" and partner_id is None:
+            partner_id = await create_partner(args.partner_name or args.name or "partner")
+        return await create_api_key(
+            kind=args.kind,
+            name=args.name or "",
+            business_ids=[UUID(b) for b in args.business],
+            role=args.role,
+            partner_id=UUID(partner_id) if isinstance(partner_id, str) else partner_id,
+            scopes=args.scope,
+        )
+
+    issued = asyncio.run(_with_db(create))
+    print(json.dumps({"id": str(issued.id), "prefix": issued.prefix, "key": issued.key}))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Everything, locally, with no configuration; Ctrl-C stops API and worker."""
+    from booking import localstack
+
+    stack = localstack.ensure_stack()
+    os.environ.setdefault("DATABASE_URL", localstack.ensure_database(stack, "booking"))
+    os.environ.setdefault("REDIS_URL", stack.redis_url(0))
+    os.environ.setdefault("BOOKING_SMS_BACKEND", "console")
+    from booking.demo import issue_demo_keys, seed_demo
+    from booking.migrate import migrate_forwards
+
+    asyncio.run(migrate_forwards())
+
+    async def seed() -> tuple[UUID, dict[str, Any]]:
+        business_id = await seed_demo()
+        return business_id, await issue_demo_keys(business_id)
+
+    business_id, keys = asyncio.run(_with_db(seed))
+    base = f"http://{args.host}:{args.port}"
+    print(
+        "\n".join(
+            [
+                "",
+                f"  API            {base}/v1",
+                f"  API docs       {base}/schema/swagger",
+                f"  OpenAPI        {base}/schema/openapi.json",
+                f"  health/ready   {base}/health  {base}/ready",
+                f"  demo business  {business_id} (Salone Bellavista, Europe/Rome)",
+                *[f"  {name + ' key':<14} {key.key}" for name, key in keys.items()],
+                "  SMS            printed on this console (no Twilio configured)",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+    env = dict(os.environ)
+    exe = [sys.executable, "-m", "booking.cli"]
+    worker = subprocess.Popen([*exe, "worker"], env=env)
+    api = subprocess.Popen([*exe, "api", "--host", args.host, "--port", str(args.port)], env=env)
+    children = [api, worker]
+
+    def stop(*_: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            try:
+                api.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0 if api.returncode in (0, None, -signal.SIGINT) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="booking", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole local stack")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1)
+    api.add_argument("--quiet", action="store_true", help="no access log")
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="run the arq worker")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply migrations")
+    migrate.add_argument(
+        "--backwards",
+        nargs="?",
+        const="1",
+        default=None,
+        help="roll back: a migration id, 'all', or nothing for the last one",
+    )
+    migrate.set_defaults(func=cmd_migrate)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document")
+    openapi.set_defaults(func=cmd_openapi)
+
+    seed = sub.add_parser("seed", help="load demo data")
+    seed.set_defaults(func=cmd_seed)
+
+    key = sub.add_parser("key", help="manage API keys")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    create = key_sub.add_parser("create")
+    create.add_argument("--kind", choices=["admin", "staff", "partner", "app"], required=True)
+    create.add_argument("--business", action="append", default=[], help="business id (repeat)")
+    create.add_argument("--role", choices=["front_desk", "manager"])
+    create.add_argument("--partner-id")
+    create.add_argument("--partner-name")
+    create.add_argument("--scope", action="append", default=[])
+    create.add_argument("--name")
+    revoke = key_sub.add_parser("revoke")
+    revoke.add_argument("prefix")
+    key.set_defaults(func=cmd_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Customers: one per phone number per business, phone kept in E.164."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+import phonenumbers
+
+from booking.errors import InvalidInput
+
+SUPPORTED_LOCALES = ("en", "it")
+_REGION_BY_LOCALE = {"it": "IT", "en": "GB"}
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    """E.164 form of a phone number, or InvalidInput with a clear reason."""
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput(
+            "The phone number could not be read; use international form, e.g. +393331234567.",
+            field="customer.phone",
+        ) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput("The phone number is not a valid number.", field="customer.phone")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_locale(raw: str | None, fallback: str) -> str:
+    if raw is None:
+        return fallback if fallback in SUPPORTED_LOCALES else "en"
+    short = raw.strip().lower().replace("_", "-").split("-")[0]
+    if short not in SUPPORTED_LOCALES:
+        raise InvalidInput(
+            f"Locale {raw!r} is not supported; use one of {', '.join(SUPPORTED_LOCALES)}.",
+            field="customer.locale",
+        )
+    return short
+
+
+async def upsert_customer(
+    conn: asyncpg.Connection,
+    business_id: UUID,
+    *,
+    name: str,
+    phone: str,
+    locale: str | None,
+    business_locale: str,
+) -> UUID:
+    """The customer with this phone at this business, created on first booking."""
+    clean_name = name.strip()
+    if not 1 <= len(clean_name) <= 200:
+        raise InvalidInput(
+            "The customer's name must be 1 to 200 characters.", field="customer.name"
+        )
+    e164 = normalize_phone(phone, _REGION_BY_LOCALE.get(business_locale))
+    chosen_locale = normalize_locale(locale, business_locale)
+    customer_id: UUID = await conn.fetchval(
+        """
+        INSERT INTO customer (business_id, name, phone, locale)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (business_id, phone) DO UPDATE SET locale = EXCLUDED.locale
+        RETURNING id
+        """,
+        business_id,
+        clean_name,
+        e164,
+        chosen_locale,
+    )
+    return customer_id

@@ -1,0 +1,84 @@
+"""Database access: Piccolo's engine and pool, raw asyncpg where SQL matters.
+
+Services call :func:`transaction` and run SQL on the asyncpg connection it
+yields; Piccolo queries inside the block join the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+
+from booking.errors import Unavailable
+
+# Errors that mean "the database is not there right now", not "your input is bad".
+DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def engine() -> PostgresEngine:
+    found = engine_finder()
+    if not isinstance(found, PostgresEngine):  # pragma: no cover - configuration error
+        raise RuntimeError("booking needs a PostgresEngine in piccolo_conf")
+    return found
+
+
+async def start_pool(dsn: str, min_size: int, max_size: int) -> None:
+    db = engine()
+    db.config = {"dsn": dsn}
+    await db.start_connection_pool(min_size=min_size, max_size=max_size)
+
+
+async def close_pool() -> None:
+    db = engine()
+    if db.pool is not None:
+        await db.close_connection_pool()
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[asyncpg.Connection]:
+    """One database transaction; commits on success, rolls back on any error."""
+    try:
+        async with engine().transaction() as txn:
+            yield txn.connection
+    except DB_UNAVAILABLE_ERRORS as exc:
+        raise Unavailable("The database is unavailable; please retry shortly.") from exc
+
+
+@asynccontextmanager
+async def connection() -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for reads (autocommit)."""
+    db = engine()
+    current = db.current_transaction.get()
+    if current is not None:
+        yield current.connection
+        return
+    try:
+        if db.pool is None:
+            conn = await db.get_new_connection()
+            try:
+                yield conn
+            finally:
+                await conn.close()
+            return
+        async with db.pool.acquire() as conn:
+            yield conn
+    except DB_UNAVAILABLE_ERRORS as exc:
+        raise Unavailable("The database is unavailable; please retry shortly.") from exc
+
+
+def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    return dict(record) if record is not None else None

@@ -1,0 +1,1 @@
+"""Notifications: SMS senders (Twilio, console) and Twilio webhook signatures."""

@@ -1,0 +1,91 @@
+"""One frozen Settings object read from environment variables.
+
+Nothing here runs at import time: call :func:`get_settings` (cached) or build a
+``Settings`` yourself in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+DEFAULT_PG_PORT = 54329
+DEFAULT_REDIS_PORT = 63799
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:  # fail loudly at start-up, never later
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"postgresql://postgres@127.0.0.1:{DEFAULT_PG_PORT}/booking"
+    redis_url: str = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+    # Secret used to sign per-booking customer links. The default is only safe
+    # for local use; production must set BOOKING_SECRET_KEY.
+    secret_key: str = "local-dev-secret-change-me"  # noqa: S105 - local default only
+    public_base_url: str = "http://127.0.0.1:8000"
+    hold_ttl_seconds: int = 600
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    debug: bool = False
+    log_level: str = "INFO"
+    # Twilio: when account_sid and auth_token are set the real client is used,
+    # otherwise messages go to the console sender.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_base_url: str = ""  # override of https://api.twilio.com (tests: fake server)
+    sms_backend: str = "auto"  # auto | console | twilio
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=_env("DATABASE_URL", cls.database_url),
+            redis_url=_env("REDIS_URL", cls.redis_url),
+            secret_key=_env("BOOKING_SECRET_KEY", cls.secret_key),
+            public_base_url=_env("BOOKING_PUBLIC_BASE_URL", cls.public_base_url).rstrip("/"),
+            hold_ttl_seconds=_env_int("BOOKING_HOLD_TTL_SECONDS", cls.hold_ttl_seconds),
+            db_pool_min=_env_int("BOOKING_DB_POOL_MIN", cls.db_pool_min),
+            db_pool_max=_env_int("BOOKING_DB_POOL_MAX", cls.db_pool_max),
+            debug=_env_bool("BOOKING_DEBUG", cls.debug),
+            log_level=_env("BOOKING_LOG_LEVEL", cls.log_level),
+            twilio_account_sid=_env("TWILIO_ACCOUNT_SID", cls.twilio_account_sid),
+            twilio_auth_token=_env("TWILIO_AUTH_TOKEN", cls.twilio_auth_token),
+            twilio_from_number=_env("TWILIO_FROM_NUMBER", cls.twilio_from_number),
+            twilio_base_url=_env("BOOKING_TWILIO_BASE_URL", cls.twilio_base_url),
+            sms_backend=_env("BOOKING_SMS_BACKEND", cls.sms_backend),
+        )
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
