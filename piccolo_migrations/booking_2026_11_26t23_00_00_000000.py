@@ -133,7 +133,7 @@ FORWARDS = [
         CONSTRAINT booking_blocked_covers CHECK (blocked_from <= starts_at AND blocked_until >= ends_at),
         CONSTRAINT booking_hold_expiry CHECK (status <> 'held' OR hold_expires_at IS NOT NULL),
         CONSTRAINT booking_customer_required
-            CHECK (status IN ('held', 'expired') OR customer_id IS NOT NULL),
+            CHECK (status IN ('held', 'expired', 'cancelled') OR customer_id IS NOT NULL),
         CONSTRAINT booking_no_staff_overlap EXCLUDE USING gist (
             staff_id WITH =,
             tstzrange(blocked_from, blocked_until, '[)') WITH &&

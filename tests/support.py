@@ -44,6 +44,7 @@ class World:
 
     def client(self, who: str | None = "front_desk", **kwargs: Any) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        headers.update(kwargs.pop("headers", {}))
         client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
         self.clients.append(client)
         return client

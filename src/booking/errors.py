@@ -35,7 +35,8 @@ class DomainError(Exception):
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        for key, value in self.extra.items():
+            body.setdefault(key, value)
         return body
 
 

@@ -44,5 +44,5 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         "Not ready",
         "A dependency is unreachable.",
         headers={"Retry-After": "2"},
-        checks=checks,
+        extra={"checks": checks},
     )

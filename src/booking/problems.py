@@ -40,7 +40,7 @@ def problem(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
@@ -50,7 +50,8 @@ def problem(
     }
     if request is not None:
         body["instance"] = request.url.path
-    body.update(extra)
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)  # never let extras overwrite the standard members
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -60,7 +61,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     retry_after = exc.extra.get("retry_after")
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    response = problem(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    response = problem(request, exc.status, exc.code, exc.title, exc.detail, extra=exc.extra)
     response.headers.update(headers)
     return response
 
@@ -79,7 +80,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     if status >= 500:
         log.error("http exception %s on %s: %s", status, request.url.path, exc.detail)
         detail = "The server could not complete the request."
-    return problem(request, status, code, title, detail, headers=exc.headers, **extra)
+    return problem(request, status, code, title, detail, headers=exc.headers, extra=extra)
 
 
 def _plain(detail: str) -> str:
@@ -99,7 +100,8 @@ def bad_value_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
         422,
         "invalid-input",
         "The request is not valid",
-        "A value is out of the range this API accepts.",
+        "A value cannot be accepted: it is out of range or contains characters "
+        "that cannot be stored (such as NUL).",
     )
 
 

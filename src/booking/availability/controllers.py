@@ -50,9 +50,12 @@ class AvailabilityController(Controller):
         principal.require("availability:read", business_id)
         context, slots = await free_slots(business_id, service_id, range_from, range_to, staff_id)
         grouped: list[FreeTime] = []
-        for slot in slots:
-            if grouped and grouped[-1].starts_at == slot.starts_at:
+        last_start = None
+        for slot in slots:  # slots are in UTC, ordered by start
+            if slot.starts_at == last_start:
                 grouped[-1].staff_ids.append(slot.staff_id)
             else:
-                grouped.append(FreeTime(slot.starts_at, slot.ends_at, [slot.staff_id]))
+                starts_at, ends_at = slot.local(context.tz)
+                grouped.append(FreeTime(starts_at, ends_at, [slot.staff_id]))
+                last_start = slot.starts_at
         return Availability(service_id=service_id, time_zone=context.tz.key, slots=grouped)

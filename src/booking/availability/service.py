@@ -213,9 +213,11 @@ async def alternatives_near(
     return nearest_slots(slots, target, limit)
 
 
-def slot_json(slot: FreeSlot) -> dict[str, Any]:
+def slot_json(slot: FreeSlot, tz: ZoneInfo) -> dict[str, Any]:
+    """A slot for the wire: RFC 3339 in the business's zone."""
+    starts_at, ends_at = slot.local(tz)
     return {
-        "starts_at": slot.starts_at.isoformat(),
-        "ends_at": slot.ends_at.isoformat(),
+        "starts_at": starts_at.isoformat(),
+        "ends_at": ends_at.isoformat(),
         "staff_id": str(slot.staff_id),
     }

@@ -49,9 +49,19 @@ class ServiceShape:
 
 @dataclass(frozen=True, slots=True, order=True)
 class FreeSlot:
+    """A free start for one member of staff, in UTC.
+
+    Kept in UTC on purpose: Python compares and subtracts datetimes that share
+    a tzinfo by wall clock, which misorders the repeated hour of a DST
+    fall-back. Convert with :meth:`local` only for display.
+    """
+
     starts_at: datetime
     ends_at: datetime
     staff_id: UUID
+
+    def local(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        return self.starts_at.astimezone(tz), self.ends_at.astimezone(tz)
 
 
 def _ts(moment: datetime) -> int:
@@ -71,7 +81,7 @@ def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
     aware = naive.replace(tzinfo=tz)
     round_trip = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
     if round_trip != naive:  # inside a gap
-        return aware.astimezone(UTC)
+        return aware.astimezone(UTC).astimezone(tz)
     return aware
 
 
@@ -173,7 +183,7 @@ def find_free_slots(
         for start in free_starts_for_staff(
             calendar, service, tz, range_start, range_end, not_before, step
         ):
-            starts_at = datetime.fromtimestamp(start, tz)
+            starts_at = datetime.fromtimestamp(start, UTC)
             found.append(FreeSlot(starts_at, starts_at + duration, calendar.staff_id))
     found.sort(key=lambda slot: (slot.starts_at, str(slot.staff_id)))
     return found
@@ -181,8 +191,10 @@ def find_free_slots(
 
 def nearest_slots(slots: Iterable[FreeSlot], target: datetime, limit: int) -> list[FreeSlot]:
     """The ``limit`` slots closest in time to ``target`` (ties: earlier first)."""
+    target_utc = target.astimezone(UTC)
     ranked = sorted(
-        slots, key=lambda slot: (abs((slot.starts_at - target).total_seconds()), slot.starts_at)
+        slots,
+        key=lambda slot: (abs((slot.starts_at - target_utc).total_seconds()), slot.starts_at),
     )
     return ranked[:limit]
 

@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -93,6 +93,12 @@ def normalize_reference(raw: str) -> str:
 
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def _as_utc(moment: datetime, field: str) -> datetime:
+    """Aware times only; work in UTC so arithmetic is absolute, never wall-clock."""
+    _require_aware(moment, field)
+    return moment.astimezone(UTC)
 
 
 def _require_aware(moment: datetime, field: str) -> None:
@@ -286,7 +292,7 @@ async def _slot_taken(
             apply_notice=not principal.is_staff,
             exclude_booking=exclude_booking,
         )
-    return SlotTaken(detail, alternatives=[slot_json(slot) for slot in nearby])
+    return SlotTaken(detail, alternatives=[slot_json(slot, context.tz) for slot in nearby])
 
 
 async def _insert_active(
@@ -357,7 +363,7 @@ async def create_hold(
     channel: str | None = None,
 ) -> HoldResult:
     principal.require("bookings:write", business_id)
-    _require_aware(starts_at, "starts_at")
+    starts_at = _as_utc(starts_at, "starts_at")
     chosen_channel = _channel_for(principal, channel)
     token = secrets.token_urlsafe(24)
     async with db.transaction() as conn:
@@ -397,7 +403,7 @@ async def create_booking(
     notes: str = "",
 ) -> dict[str, Any]:
     principal.require("bookings:write", business_id)
-    _require_aware(starts_at, "starts_at")
+    starts_at = _as_utc(starts_at, "starts_at")
     chosen_channel = _channel_for(principal, channel)
     async with db.transaction() as conn:
         context = await load_service_context(conn, business_id, service_id)
@@ -473,11 +479,13 @@ async def confirm_hold(
         if stored is None or not hmac.compare_digest(bytes(stored), _token_hash(hold_token)):
             if row["status"] != "held":
                 raise InvalidTransition(
-                    f"This hold is already {row['status']}.", status=row["status"]
+                    f"This hold is already {row['status']}.", booking_status=row["status"]
                 )
             raise HoldTokenInvalid("The hold token does not match this hold.")
         if row["status"] != "held":
-            raise InvalidTransition(f"This hold is already {row['status']}.", status=row["status"])
+            raise InvalidTransition(
+                f"This hold is already {row['status']}.", booking_status=row["status"]
+            )
         if row["hold_expires_at"] <= datetime.now(UTC):
             raise HoldExpired("The hold expired; search again and hold a new time.")
         context = await load_service_context(conn, row["business_id"], row["service_id"])
@@ -518,7 +526,9 @@ async def release_hold(principal: Principal, hold_id: UUID, hold_token: str) -> 
         principal.require("bookings:write", row["business_id"])
         stored = row["hold_token_hash"]
         if row["status"] != "held":
-            raise InvalidTransition(f"This hold is already {row['status']}.", status=row["status"])
+            raise InvalidTransition(
+                f"This hold is already {row['status']}.", booking_status=row["status"]
+            )
         if stored is None or not hmac.compare_digest(bytes(stored), _token_hash(hold_token)):
             raise HoldTokenInvalid("The hold token does not match this hold.")
         updated = await conn.fetchrow(
@@ -574,7 +584,7 @@ async def transition(
         if target is None:
             raise InvalidTransition(
                 f"A {row['status']} booking cannot be {ACTION_LABELS[action]}.",
-                status=row["status"],
+                booking_status=row["status"],
                 action=action,
             )
         if action == "no_show" and datetime.now(UTC) < row["starts_at"]:
@@ -639,7 +649,7 @@ async def change_booking(
     if change.starts_at is None and change.staff_id is None and change.service_id is None:
         raise InvalidInput("Say what to change: starts_at, staff_id or service_id.")
     if change.starts_at is not None:
-        _require_aware(change.starts_at, "starts_at")
+        change = replace(change, starts_at=_as_utc(change.starts_at, "starts_at"))
     async with db.transaction() as conn:
         row = await _lock_booking(conn, booking_id)
         _check_access(principal, row)
@@ -648,7 +658,7 @@ async def change_booking(
         _check_version(row, expected_version)
         if row["status"] not in CHANGEABLE:
             raise InvalidTransition(
-                f"A {row['status']} booking cannot be changed.", status=row["status"]
+                f"A {row['status']} booking cannot be changed.", booking_status=row["status"]
             )
         context = await load_service_context(
             conn, row["business_id"], change.service_id or row["service_id"]
@@ -870,6 +880,8 @@ async def rebooking_options(
     """For the counter: the booking behind a reference code and the earliest free times."""
     principal.require("bookings:change", business_id)
     code = normalize_reference(reference_code)
+    if not code.isalnum() or not code.isascii() or len(code) > 12:
+        raise NotFound("That is not a booking reference.")
     async with db.connection() as conn:
         row = await conn.fetchrow(
             f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.reference_code = $1 "
@@ -890,7 +902,7 @@ async def rebooking_options(
             apply_notice=not principal.is_staff,
             exclude_booking=row["id"],
         )
-    return dict(row), [slot_json(slot) for slot in slots[:limit]]
+    return dict(row), [slot_json(slot, context.tz) for slot in slots[:limit]]
 
 
 async def sweep_expired_holds(batch: int = 500) -> int:
