@@ -32,7 +32,8 @@ def _configure_environment() -> None:
     if not database_url or not redis_url:
         from booking import localstack
 
-        stack = localstack.ensure_stack()
+        pg_port, redis_port = localstack.env_ports()
+        stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
         database_url = database_url or stack.database_url("booking_test")
         redis_url = redis_url or stack.redis_url(1)
     os.environ["DATABASE_URL"] = database_url

@@ -120,7 +120,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Everything, locally, with no configuration; Ctrl-C stops API and worker."""
     from booking import localstack
 
-    stack = localstack.ensure_stack()
+    pg_port, redis_port = localstack.env_ports()
+    stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
     os.environ.setdefault("DATABASE_URL", localstack.ensure_database(stack, "booking"))
     os.environ.setdefault("REDIS_URL", stack.redis_url(0))
     os.environ.setdefault("BOOKING_SMS_BACKEND", "console")

@@ -888,6 +888,14 @@ def _status_lines(root: Path) -> list[str]:
     return lines
 
 
+def env_ports() -> tuple[int, int]:
+    """The local stack's ports: BOOKING_LOCAL_PG_PORT / BOOKING_LOCAL_REDIS_PORT or defaults."""
+    return (
+        _env_port("BOOKING_LOCAL_PG_PORT", DEFAULT_PG_PORT),
+        _env_port("BOOKING_LOCAL_REDIS_PORT", DEFAULT_REDIS_PORT),
+    )
+
+
 def _env_port(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     if not raw:
