@@ -25,6 +25,14 @@ ROME = ZoneInfo("Europe/Rome")
 STAFF = UUID("00000000-0000-0000-0000-000000000001")
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=30)
+DST_DAYS = [
+    date(2026, 3, 29),
+    date(2026, 10, 25),
+    date(2027, 3, 28),
+    date(2027, 10, 31),
+    date(2028, 3, 26),
+    date(2028, 10, 29),
+]
 HALF_HOUR = ServiceShape(duration=timedelta(minutes=30))
 
 
@@ -142,10 +150,17 @@ def test_nearest_slots_orders_by_distance() -> None:
 
 @st.composite
 def calendars(draw: st.DrawFn) -> tuple[StaffCalendar, date]:
-    day = draw(st.dates(min_value=date(2026, 1, 1), max_value=date(2028, 12, 31)))
+    day = draw(
+        st.one_of(
+            st.dates(min_value=date(2026, 1, 1), max_value=date(2028, 12, 31)),
+            st.sampled_from(DST_DAYS),  # make the hard days common, not lucky
+        )
+    )
     opens = draw(st.integers(min_value=0, max_value=20))
     closes = draw(st.integers(min_value=opens + 1, max_value=23))
-    base = datetime.combine(day, time(0), tzinfo=ROME)
+    # UTC arithmetic: adding minutes to a Rome-aware datetime is wall-clock
+    # arithmetic in Python and lands in the DST gap.
+    base = datetime.combine(day, time(0), tzinfo=ROME).astimezone(UTC)
     busy = []
     for _ in range(draw(st.integers(min_value=0, max_value=6))):
         start = base + timedelta(minutes=draw(st.integers(min_value=0, max_value=24 * 60)))
@@ -179,8 +194,8 @@ def test_free_slots_never_overlap_busy_time_and_stay_in_hours(
             assert blocked_until <= busy_start or busy_end <= blocked_from
     # And nothing free is missed: every grid start that is free is returned.
     returned = {slot.starts_at for slot in slots}
-    opens = local_instant(day, calendar.weekly[0].opens_at, ROME)
-    closes = local_instant(day, calendar.weekly[0].closes_at, ROME)
+    opens = local_instant(day, calendar.weekly[0].opens_at, ROME).astimezone(UTC)
+    closes = local_instant(day, calendar.weekly[0].closes_at, ROME).astimezone(UTC)
     candidate = opens
     while candidate + shape.duration <= closes:
         if start <= candidate < end:
@@ -189,3 +204,15 @@ def test_free_slots_never_overlap_busy_time_and_stay_in_hours(
             free = all(hi <= b_start or b_end <= lo for b_start, b_end in calendar.busy)
             assert (candidate in returned) == free, candidate
         candidate += timedelta(minutes=15)
+
+
+def test_spring_gap_day_with_early_opening_returns_every_free_start() -> None:
+    """Regression: the property above once built its expectations with wall-clock
+    arithmetic on 2028-03-26 (Rome's spring change)."""
+    day = date(2028, 3, 26)
+    calendar = StaffCalendar(STAFF, every_day(time(1), time(5)))
+    slots = slots_on(day, calendar)
+    utc_starts = [s.starts_at for s in slots]
+    assert utc_starts == sorted(set(utc_starts))
+    labels = [s.starts_at.astimezone(ROME).strftime("%H:%M") for s in slots]
+    assert labels == ["01:00", "01:30", "03:00", "03:30", "04:00", "04:30"]
