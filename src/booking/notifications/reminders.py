@@ -1,0 +1,114 @@
+"""Reminders as rows with due times, drained by a cron job.
+
+A reminder belongs to one start time of one booking (``booking_starts_at``).
+:func:`sync_reminders` brings a booking's rows in line with the booking after
+every event: a moved booking's old rows are cancelled and new ones scheduled; a
+cancelled or finished booking has none left; a due time already past is never
+scheduled. :func:`take_due_reminders` turns due rows into messages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import asyncpg
+
+from booking.bookings.policy import CHANGEABLE
+
+if TYPE_CHECKING:
+    from booking.outbox.dispatch import FollowUpJob
+
+REMINDER_TEMPLATE = "reminder"
+# Statuses that still expect the customer: pending and confirmed bookings.
+REMINDABLE = CHANGEABLE
+
+
+async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
+    """Cancel reminders that no longer fit the booking and schedule the missing ones."""
+    # FOR SHARE: a change committing meanwhile waits for us, or we read its result;
+    # an older event can never overwrite a newer booking's reminders.
+    row = await conn.fetchrow(
+        """
+        SELECT b.id, b.business_id, b.status, b.starts_at, biz.reminder_offsets_minutes
+        FROM booking b JOIN business biz ON biz.id = b.business_id
+        WHERE b.id = $1 FOR SHARE OF b
+        """,
+        booking_id,
+    )
+    if row is None:
+        return
+    active = row["status"] in REMINDABLE
+    await conn.execute(
+        """
+        UPDATE reminder SET status = 'cancelled', processed_at = now()
+        WHERE booking_id = $1 AND status = 'scheduled'
+          AND (NOT $2::boolean OR booking_starts_at <> $3::timestamptz)
+        """,
+        booking_id,
+        active,
+        row["starts_at"],
+    )
+    if not active:
+        return
+    # A booking moved away and back again gets its cancelled rows back.
+    await conn.execute(
+        """
+        INSERT INTO reminder (business_id, booking_id, booking_starts_at, offset_minutes, due_at)
+        SELECT $1, $2, $3::timestamptz, o, $3::timestamptz - make_interval(mins => o)
+        FROM unnest($4::int[]) AS o
+        WHERE o > 0 AND $3::timestamptz - make_interval(mins => o) > now()
+        ON CONFLICT (booking_id, booking_starts_at, offset_minutes) DO UPDATE
+            SET status = 'scheduled', processed_at = NULL
+            WHERE reminder.status = 'cancelled'
+        """,
+        row["business_id"],
+        booking_id,
+        row["starts_at"],
+        list(dict.fromkeys(row["reminder_offsets_minutes"] or [])),
+    )
+
+
+async def take_due_reminders(
+    conn: asyncpg.Connection, batch: int = 200
+) -> tuple[int, list[FollowUpJob]]:
+    """Queue the SMS of due reminders (in the caller's transaction): (rows taken, send jobs)."""
+    from booking.notifications.service import queue_sms
+
+    rows = await conn.fetch(
+        """
+        SELECT r.id, r.booking_id, r.booking_starts_at, b.status, b.starts_at
+        FROM reminder r JOIN booking b ON b.id = r.booking_id
+        WHERE r.status = 'scheduled' AND r.due_at <= now()
+        ORDER BY r.due_at
+        LIMIT $1
+        FOR UPDATE OF r SKIP LOCKED
+        """,
+        batch,
+    )
+    jobs: list[FollowUpJob] = []
+    for row in rows:
+        if row["status"] not in REMINDABLE or row["starts_at"] != row["booking_starts_at"]:
+            outcome, message_id = "cancelled", None  # the event's handler will catch up
+        elif row["starts_at"] <= await conn.fetchval("SELECT now()"):
+            outcome, message_id = "skipped", None  # the worker was down past the start
+        else:
+            job = await queue_sms(
+                conn,
+                booking_id=row["booking_id"],
+                template=REMINDER_TEMPLATE,
+                dedupe_key=f"reminder:{row['id']}",
+            )
+            message_id = await conn.fetchval(
+                "SELECT id FROM message WHERE dedupe_key = $1", f"reminder:{row['id']}"
+            )
+            outcome = "sent"
+            if job is not None:
+                jobs.append(job)
+        await conn.execute(
+            "UPDATE reminder SET status = $2, message_id = $3, processed_at = now() WHERE id = $1",
+            row["id"],
+            outcome,
+            message_id,
+        )
+    return len(rows), jobs

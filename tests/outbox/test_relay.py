@@ -1,0 +1,235 @@
+"""The outbox relay and the worker under failure: nothing lost, nothing sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+import redis.asyncio
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job, JobStatus
+
+from booking import db
+from booking.notifications.service import send_message
+from booking.notifications.sms import build_sms_sender
+from booking.outbox.service import outbox_job_id, relay_outbox
+from tests.conftest import _free_port
+from tests.notifications.fixtures import Pipeline, messages
+from tests.notifications.test_pipeline import book
+from tests.support import World
+
+
+class PrivateRedis:
+    """A redis-server of our own, to stop and start without touching the shared one."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            != b"PONG"
+        ):
+            assert time.monotonic() < deadline, "private redis did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def arq_pool(redis: ArqRedis) -> ArqRedis:
+    return redis
+
+
+async def outbox_rows() -> list[dict[str, object]]:
+    async with db.connection() as conn:
+        return [dict(r) for r in await conn.fetch("SELECT * FROM outbox ORDER BY id")]
+
+
+async def test_relay_enqueues_each_committed_row_once_under_its_own_id(
+    world: World, arq_pool: ArqRedis
+) -> None:
+    for day in (3, 4, 5):
+        await book(world, days=day)
+
+    first = await relay_outbox(arq_pool)
+    second = await relay_outbox(arq_pool)
+
+    assert (first.relayed, first.failed) == (3, 0)
+    assert (second.relayed, second.failed) == (0, 0)
+    rows = await outbox_rows()
+    assert all(row["relayed_at"] is not None for row in rows)
+    for row in rows:
+        job = Job(outbox_job_id(int(str(row["id"]))), arq_pool)
+        assert await job.status() == JobStatus.queued
+    assert await arq_pool.zcard("arq:queue") == 3
+
+
+async def test_concurrent_relays_share_rows_without_duplicates(
+    world: World, arq_pool: ArqRedis
+) -> None:
+    for day in range(2, 8):
+        await book(world, days=day)
+
+    results = await asyncio.gather(*(relay_outbox(arq_pool, batch=2) for _ in range(6)))
+
+    assert sum(r.relayed for r in results) == 6
+    assert await arq_pool.zcard("arq:queue") == 6
+
+
+async def test_redis_down_rows_wait_then_are_sent_exactly_once(
+    world: World, pipeline: Pipeline, private_redis: PrivateRedis
+) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(private_redis.url))
+    private_redis.stop()
+    booking = await book(world)  # the API keeps booking while Redis is down
+
+    result = await relay_outbox(pool)
+
+    assert (result.relayed, result.failed) == (0, 1)
+    [row] = await outbox_rows()
+    assert row["relayed_at"] is None
+    assert row["last_error"]
+    assert pipeline.fake.requests == []
+    await pool.aclose()
+
+    private_redis.start()  # back, and empty: it kept nothing
+    await pipeline.run_worker(redis_url=private_redis.url)
+    await pipeline.run_worker(redis_url=private_redis.url)
+
+    assert len(pipeline.fake.accepted) == 1
+    [message] = await messages(UUID(booking["id"]))
+    assert message["status"] == "sent"
+    [row] = await outbox_rows()
+    assert row["relayed_at"] is not None
+
+
+async def test_worker_stopped_between_outbox_and_send_resumes_exactly_once(
+    world: World, pipeline: Pipeline, arq_pool: ArqRedis
+) -> None:
+    booking = await book(world)
+    await relay_outbox(arq_pool)
+
+    # This worker runs the event's handler (the message row commits, its send job
+    # is queued) and stops before sending.
+    await pipeline.run_worker(max_burst_jobs=1)
+
+    [message] = await messages(UUID(booking["id"]))
+    assert message["status"] == "pending"
+    assert pipeline.fake.requests == []
+    assert await Job(f"sms:{message['id']}", arq_pool).status() == JobStatus.queued
+
+    await pipeline.run_worker()
+    await pipeline.run_worker()
+
+    assert len(pipeline.fake.accepted) == 1
+    assert (await messages(UUID(booking["id"])))[0]["status"] == "sent"
+
+
+async def test_send_job_lost_with_redis_is_requeued_and_sent_once(
+    world: World, pipeline: Pipeline, arq_pool: ArqRedis
+) -> None:
+    booking = await book(world)
+    await relay_outbox(arq_pool)
+    await pipeline.run_worker(max_burst_jobs=1)
+    await arq_pool.flushdb()  # Redis restarted without persistence: every job is gone
+    async with db.connection() as conn:  # ...a little while ago
+        await conn.execute("UPDATE message SET next_attempt_at = now() - interval '1 minute'")
+
+    await pipeline.run_worker()
+    await pipeline.run_worker()
+
+    assert len(pipeline.fake.accepted) == 1
+    assert (await messages(UUID(booking["id"])))[0]["status"] == "sent"
+
+
+async def test_live_claim_is_not_overtaken_and_a_lapsed_one_is_resent(
+    world: World, pipeline: Pipeline, arq_pool: ArqRedis
+) -> None:
+    booking = await book(world)
+    await relay_outbox(arq_pool)
+    await pipeline.run_worker(max_burst_jobs=1)
+    [message] = await messages(UUID(booking["id"]))
+    sender = build_sms_sender(pipeline.settings)
+    try:
+        async with db.connection() as conn:  # a worker claimed it and is mid-call
+            await conn.execute(
+                "UPDATE message SET status = 'sending', attempts = 1, claimed_until = $1",
+                datetime.now(UTC) + timedelta(seconds=60),
+            )
+        wait = await send_message(message["id"], sender, pipeline.settings)
+        assert wait is not None
+        assert 50 < wait <= 60
+        assert pipeline.fake.requests == []
+
+        async with db.connection() as conn:  # that worker died; its lease ran out
+            await conn.execute("UPDATE message SET claimed_until = now() - interval '1 second'")
+        assert await send_message(message["id"], sender, pipeline.settings) is None
+        assert await send_message(message["id"], sender, pipeline.settings) is None
+    finally:
+        await sender.aclose()
+
+    assert len(pipeline.fake.accepted) == 1
+    [done] = await messages(UUID(booking["id"]))
+    assert done["status"] == "sent"
+    assert done["attempts"] == 2
+
+
+async def test_relay_loop_delivers_without_waiting_for_cron(
+    world: World, pipeline: Pipeline, arq_pool: ArqRedis
+) -> None:
+    from booking.outbox.jobs import start_relay_loop, stop_relay_loop
+
+    ctx: dict[str, object] = {"redis": arq_pool, "outbox_poll_interval": 0.02}
+    await start_relay_loop(ctx)
+    try:
+        await book(world)
+        deadline = time.monotonic() + 5
+        while (await outbox_rows())[0]["relayed_at"] is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+    finally:
+        await stop_relay_loop(ctx)
+    assert await arq_pool.zcard("arq:queue") == 1
+
+
+async def test_relay_reports_a_dead_redis_without_raising(world: World) -> None:
+    await book(world)
+    client = redis.asyncio.Redis(port=_free_port(), socket_connect_timeout=0.5)
+    pool = ArqRedis(connection_pool=client.connection_pool)
+
+    result = await relay_outbox(pool)
+
+    assert (result.relayed, result.failed) == (0, 1)
+    await pool.aclose()
