@@ -5,27 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 
 from booking.access.principal import Principal
 from booking.access.service import authenticate
 from booking.settings import Settings
 
 
-def bearer(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
+def bearer_from_headers(authorization: str | None, api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         return None
-    return request.headers.get("x-api-key")
+    return api_key
+
+
+def bearer(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    return bearer_from_headers(
+        request.headers.get("authorization"), request.headers.get("x-api-key")
+    )
+
+
+async def principal_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The caller behind the request's credential (cached on the request), or 401."""
+    state = connection.scope.setdefault("state", {})
+    cached = state.get("principal")
+    if isinstance(cached, Principal):
+        return cached
+    settings: Settings = connection.app.state.settings
+    principal = await authenticate(bearer(connection), settings.secret_key)
+    state["principal"] = principal
+    return principal
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    cached = request.scope.get("state", {}).get("principal")
-    if isinstance(cached, Principal):
-        return cached
-    settings: Settings = request.app.state.settings
-    principal = await authenticate(bearer(request), settings.secret_key)
-    request.scope.setdefault("state", {})["principal"] = principal
-    return principal
+    return await principal_for(request)

@@ -43,6 +43,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     partner_id: UUID | None = None
     booking_id: UUID | None = None  # customer tokens act on one booking only
+    rate_limit: int | None = None  # requests per minute for this key; None = the default
 
     @property
     def is_staff(self) -> bool:
@@ -79,6 +80,11 @@ class Principal:
             raise Forbidden("A booking link cannot do this.")
         if not self.has_scope(scope):
             raise Forbidden(f"This key lacks the scope {scope!r}.")
+
+    @property
+    def rate_limit_subject(self) -> str:
+        """What the rate limiter counts: one API key, or one booking link."""
+        return self.actor_label
 
     def require_manager(self, business_id: UUID) -> None:
         self.require_business(business_id)

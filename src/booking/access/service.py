@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from booking import db
@@ -19,7 +20,7 @@ from booking.access.principal import (
     PrincipalKind,
 )
 from booking.access.tokens import TOKEN_PREFIX, TokenError, read_booking_token
-from booking.errors import InvalidInput, NotFound, Unauthenticated
+from booking.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 
 KEY_PREFIX = "bk_"
 _CACHE_SECONDS = 5.0
@@ -48,6 +49,8 @@ async def create_api_key(
     role: str | None = None,
     partner_id: UUID | None = None,
     scopes: Iterable[str] = (),
+    rate_limit_per_minute: int | None = None,
+    created_by: str = "cli",
 ) -> IssuedKey:
     business_list = sorted(set(business_ids), key=str)
     scope_set = set(scopes)
@@ -66,6 +69,8 @@ async def create_api_key(
         raise InvalidInput("A partner or app key needs at least one business.")
     if kind == "app" and not scope_set:
         scope_set = set(APP_DEFAULT_SCOPES)
+    if rate_limit_per_minute is not None and rate_limit_per_minute < 0:
+        raise InvalidInput("rate_limit_per_minute cannot be negative.")
     prefix = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     async with db.transaction() as conn:
@@ -78,8 +83,8 @@ async def create_api_key(
         key_id = await conn.fetchval(
             """
             INSERT INTO api_key (prefix, key_hash, kind, role, partner_id, business_ids,
-                                 scopes, name)
-            VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7::text[], $8) RETURNING id
+                                 scopes, name, rate_limit_per_minute, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7::text[], $8, $9, $10) RETURNING id
             """,
             prefix,
             _hash(secret),
@@ -89,6 +94,8 @@ async def create_api_key(
             business_list,
             sorted(scope_set),
             name,
+            rate_limit_per_minute,
+            created_by,
         )
     return IssuedKey(id=key_id, key=secret, prefix=prefix, kind=kind)
 
@@ -121,7 +128,8 @@ async def _principal_for_key(secret: str) -> Principal | None:
     async with db.connection() as conn:
         row = await conn.fetchrow(
             """
-            SELECT id, key_hash, kind, role, partner_id, business_ids, scopes
+            SELECT id, key_hash, kind, role, partner_id, business_ids, scopes,
+                   rate_limit_per_minute
             FROM api_key WHERE prefix = $1 AND revoked_at IS NULL
             """,
             parts[0],
@@ -136,6 +144,7 @@ async def _principal_for_key(secret: str) -> Principal | None:
         business_ids=frozenset(row["business_ids"]),
         scopes=frozenset(row["scopes"]),
         partner_id=row["partner_id"],
+        rate_limit=row["rate_limit_per_minute"],
     )
 
 
@@ -178,3 +187,127 @@ async def authenticate(credential: str | None, secret_key: str) -> Principal:
 
 def clear_cache() -> None:
     _cache.clear()
+
+
+# --- key management over HTTP: who may issue, list and revoke which keys -------------
+
+KEY_COLUMNS = """
+    id, prefix, kind, role, partner_id, business_ids, scopes, name, rate_limit_per_minute,
+    created_by, created_at, revoked_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    kind: str
+    name: str = ""
+    business_ids: tuple[UUID, ...] = ()
+    role: str | None = None
+    partner_id: UUID | None = None
+    partner_name: str | None = None
+    scopes: tuple[str, ...] = ()
+    rate_limit_per_minute: int | None = None
+
+
+def _manager_business(principal: Principal) -> UUID:
+    (business_id,) = tuple(principal.business_ids)
+    return business_id
+
+
+def _check_may_issue(principal: Principal, request: KeyRequest) -> None:
+    """Admins issue partner, staff and app keys; a manager staff and app keys for their shop."""
+    if principal.kind == "admin":
+        if request.kind == "admin":
+            raise Forbidden("Admin keys are issued with the CLI only (booking key create).")
+        return
+    if not (principal.kind == "staff" and principal.is_manager):
+        raise Forbidden("Only an admin or a manager may issue API keys.")
+    if request.kind not in ("staff", "app"):
+        raise Forbidden("A manager may issue staff and app keys only.")
+    own = _manager_business(principal)
+    for business_id in request.business_ids:
+        principal.require_business(business_id)  # another tenant's business: 404
+    if set(request.business_ids) != {own}:
+        raise InvalidInput("A manager's keys belong to the manager's business only.")
+    if request.kind == "app" and not set(request.scopes) <= APP_DEFAULT_SCOPES:
+        raise Forbidden(f"A manager may grant app keys only {sorted(APP_DEFAULT_SCOPES)}.")
+    if request.rate_limit_per_minute is not None:
+        raise Forbidden("Only an admin may set a key's rate limit.")
+
+
+async def issue_key(principal: Principal, request: KeyRequest) -> tuple[IssuedKey, dict[str, Any]]:
+    """A new key (the secret is in the IssuedKey, shown once) and its stored description."""
+    _check_may_issue(principal, request)
+    partner_id = request.partner_id
+    if request.kind == "partner" and partner_id is None:
+        if not request.partner_name:
+            raise InvalidInput("A partner key needs partner_id or partner_name.")
+        partner_id = await create_partner(request.partner_name)
+    elif partner_id is not None:
+        async with db.connection() as conn:
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM partner WHERE id = $1)", partner_id
+            ):
+                raise NotFound("No such partner.")
+    issued = await create_api_key(
+        kind=request.kind,
+        name=request.name,
+        business_ids=request.business_ids,
+        role=request.role,
+        partner_id=partner_id if request.kind == "partner" else None,
+        scopes=request.scopes,
+        rate_limit_per_minute=request.rate_limit_per_minute,
+        created_by=principal.actor_label,
+    )
+    async with db.connection() as conn:
+        row = await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_key WHERE id = $1", issued.id)
+    assert row is not None
+    return issued, dict(row)
+
+
+def _may_manage(principal: Principal, row: Any) -> bool:
+    if principal.kind == "admin":
+        return True
+    if principal.kind == "staff" and principal.is_manager:
+        return row["kind"] in ("staff", "app") and set(row["business_ids"]) == set(
+            principal.business_ids
+        )
+    return False
+
+
+async def list_keys(principal: Principal, *, include_revoked: bool = False) -> list[dict[str, Any]]:
+    """Keys the caller manages, newest first; never the secret or its hash."""
+    if not (principal.kind == "admin" or (principal.kind == "staff" and principal.is_manager)):
+        raise Forbidden("Only an admin or a manager may list API keys.")
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            f"""
+            SELECT {KEY_COLUMNS} FROM api_key
+            WHERE ($1 OR revoked_at IS NULL)
+              AND ($2::uuid[] IS NULL OR (kind IN ('staff', 'app') AND business_ids = $2::uuid[]))
+            ORDER BY created_at DESC, id
+            """,
+            include_revoked,
+            None if principal.kind == "admin" else sorted(principal.business_ids, key=str),
+        )
+    return [dict(row) for row in rows if _may_manage(principal, row)]
+
+
+async def revoke_key(principal: Principal, key_id: UUID) -> dict[str, Any]:
+    """Revoke a key the caller manages (idempotent); a key they cannot see is a 404."""
+    if not (principal.kind == "admin" or (principal.kind == "staff" and principal.is_manager)):
+        raise Forbidden("Only an admin or a manager may revoke API keys.")
+    async with db.transaction() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {KEY_COLUMNS} FROM api_key WHERE id = $1 FOR UPDATE", key_id
+        )
+        if row is None or not _may_manage(principal, row):
+            raise NotFound("No such API key.")
+        if row["revoked_at"] is None:
+            row = await conn.fetchrow(
+                f"UPDATE api_key SET revoked_at = now() WHERE id = $1 RETURNING {KEY_COLUMNS}",
+                key_id,
+            )
+    _cache.clear()
+    assert row is not None
+    return dict(row)

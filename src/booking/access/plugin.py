@@ -1,0 +1,112 @@
+"""Wires access control into the app in one line: ``plugins=[AccessPlugin()]``.
+
+* the app-wide :func:`~booking.access.guards.authorize` guard (closed by default);
+* the Idempotency-Key middleware;
+* the OpenAPI document: both credential schemes, ``security: []`` on public
+  operations, and the ``Idempotency-Key`` header on every POST and PATCH.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Router
+from litestar.config.app import AppConfig
+from litestar.enums import ParamType
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Schema,
+    SecurityScheme,
+)
+from litestar.plugins import InitPluginProtocol, ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+
+from booking.access.guards import PUBLIC, authorize, is_public
+from booking.idempotency.middleware import HEADER, MAX_KEY_LENGTH, METHODS, IdempotencyMiddleware
+
+BEARER_SCHEME = "apiKey"
+HEADER_SCHEME = "apiKeyHeader"
+IDEMPOTENCY_PARAMETER = Parameter(
+    name=HEADER,
+    param_in=ParamType.HEADER,
+    required=False,
+    description=(
+        "Makes a retry safe: the first answer to this key is stored for 24 h and replayed "
+        "(with `Idempotent-Replayed: true`) for a retry with the same method, path and body; "
+        "the same key with a different request is a 422; a retry while the first request is "
+        "still running waits for it. 1-255 characters, e.g. a UUID. Keys are per API key."
+    ),
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH),
+)
+
+
+@dataclass
+class IdempotentOperation(Operation):
+    """An operation that documents the Idempotency-Key header."""
+
+    def __post_init__(self) -> None:
+        parameters = list(self.parameters or [])
+        if not any(getattr(item, "name", None) == HEADER for item in parameters):
+            parameters.append(IDEMPOTENCY_PARAMETER)
+        self.parameters = parameters
+
+
+@dataclass
+class PublicOperation(Operation):
+    """An operation anyone may call: no security requirement."""
+
+    def __post_init__(self) -> None:
+        self.security = []
+
+
+class AccessPlugin(InitPluginProtocol, ReceiveRoutePlugin):
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.guards = [*app_config.guards, authorize]
+        app_config.middleware = [*app_config.middleware, IdempotencyMiddleware]
+        openapi = app_config.openapi_config
+        if openapi is not None:
+            if openapi.openapi_router is None:
+                openapi.openapi_router = Router(
+                    openapi.path or "/schema",
+                    route_handlers=[],
+                    include_in_schema=False,
+                    opt=PUBLIC,
+                )
+            components = openapi.components
+            if isinstance(components, list):  # pragma: no cover - app.py passes one
+                components = components[0]
+            schemes = dict(components.security_schemes or {})
+            schemes.setdefault(
+                BEARER_SCHEME,
+                SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A partner, staff or app API key, or a customer's booking token.",
+                ),
+            )
+            schemes[HEADER_SCHEME] = SecurityScheme(
+                type="apiKey",
+                name="X-API-Key",
+                security_scheme_in="header",
+                description="The same API key in a header, for clients that cannot set "
+                "Authorization. Never both.",
+            )
+            components.security_schemes = schemes
+            openapi.components = components
+            openapi.security = [{BEARER_SCHEME: []}, {HEADER_SCHEME: []}]
+        return app_config
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler in route.route_handlers:
+            if is_public(handler):
+                handler.operation_class = PublicOperation
+            elif handler.http_methods & METHODS:
+                handler.operation_class = IdempotentOperation
+
+
+__all__ = ["AccessPlugin", "Components"]

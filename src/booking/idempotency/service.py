@@ -1,0 +1,149 @@
+"""Idempotency records: one row per (principal, key) in PostgreSQL, kept 24 hours.
+
+The first request with a key claims the row (``in_progress``) with a
+fingerprint of its method, path and body; when it finishes, its status, a few
+headers and its body are stored (``completed``). A retry with the same key and
+fingerprint gets the stored answer; with another fingerprint it is refused
+(422). A claim whose owner died (``locked_until`` passed) may be taken over by
+a retry of the same request; expired records are replaced and purged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+from booking import db
+from booking.errors import IdempotencyConflict
+
+RETENTION = timedelta(hours=24)
+# A claim older than this is treated as abandoned (its process died mid-request).
+CLAIM_TIMEOUT = timedelta(seconds=60)
+REPLAYED_HEADERS = ("content-type", "etag", "location", "retry-after")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    owner: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    pass
+
+
+Claim = Claimed | StoredAnswer | InProgress
+
+
+def fingerprint(method: str, path: str, body: bytes) -> bytes:
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), hashlib.sha256(body).digest()):
+        digest.update(len(part).to_bytes(4, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+async def claim(principal: str, key: str, method: str, path: str, body: bytes) -> Claim:
+    """Claim ``key`` for this request, or say what the earlier request left."""
+    print_ = fingerprint(method, path, body)
+    owner = uuid4()
+    async with db.transaction() as conn:
+        taken = await conn.fetchval(
+            """
+            INSERT INTO idempotency_record AS r (principal, key, fingerprint, method, path, state,
+                owner, locked_until, expires_at)
+            VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, now() + $7, now() + $8)
+            ON CONFLICT (principal, key) DO UPDATE SET
+                fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method,
+                path = EXCLUDED.path, state = 'in_progress', owner = EXCLUDED.owner,
+                status_code = NULL, headers = '{}'::jsonb, body = NULL, created_at = now(),
+                locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at
+            WHERE r.expires_at <= now()
+               OR (r.state = 'in_progress' AND r.locked_until <= now()
+                   AND r.fingerprint = EXCLUDED.fingerprint)
+            RETURNING owner
+            """,
+            principal,
+            key,
+            print_,
+            method,
+            path,
+            owner,
+            CLAIM_TIMEOUT,
+            RETENTION,
+        )
+        if taken is not None:
+            return Claimed(owner=taken)
+        row = await conn.fetchrow(
+            "SELECT fingerprint, state, status_code, headers, body FROM idempotency_record "
+            "WHERE principal = $1 AND key = $2",
+            principal,
+            key,
+        )
+    if row is None:  # released (5xx) between the two statements: try again
+        return InProgress()
+    if bytes(row["fingerprint"]) != print_:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request "
+            "(method, path or body); use a new key for a new request.",
+        )
+    if row["state"] != "completed":
+        return InProgress()
+    return StoredAnswer(
+        status_code=row["status_code"],
+        headers=json.loads(row["headers"]),
+        body=bytes(row["body"] or b""),
+    )
+
+
+async def complete(
+    principal: str, key: str, owner: UUID, status_code: int, headers: dict[str, str], body: bytes
+) -> None:
+    kept = {name: value for name, value in headers.items() if name in REPLAYED_HEADERS}
+    async with db.transaction() as conn:
+        await conn.execute(
+            """
+            UPDATE idempotency_record SET state = 'completed', status_code = $4,
+                headers = $5::jsonb, body = $6
+            WHERE principal = $1 AND key = $2 AND owner = $3
+            """,
+            principal,
+            key,
+            owner,
+            status_code,
+            json.dumps(kept),
+            body,
+        )
+
+
+async def release(principal: str, key: str, owner: UUID) -> None:
+    """Forget a claim whose answer must not be replayed (5xx, 429): a retry runs again."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "DELETE FROM idempotency_record WHERE principal = $1 AND key = $2 AND owner = $3",
+            principal,
+            key,
+            owner,
+        )
+
+
+async def purge_expired(batch: int = 5000) -> int:
+    async with db.transaction() as conn:
+        result: str = await conn.execute(
+            """
+            DELETE FROM idempotency_record WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM idempotency_record WHERE expires_at <= now() LIMIT $1))
+            """,
+            batch,
+        )
+    return int(result.split()[-1])

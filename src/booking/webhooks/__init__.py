@@ -1,0 +1,1 @@
+"""Signed partner webhooks (Standard Webhooks), delivered through the outbox and arq."""

@@ -1,0 +1,97 @@
+"""HTTP for partner webhooks: endpoints, their delivery log, redelivery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, post
+from litestar.params import Parameter
+
+from booking.access.guards import requires
+from booking.access.principal import Principal
+from booking.webhooks import service
+from booking.webhooks.jobs import enqueue
+from booking.webhooks.schemas import (
+    DeliveryOut,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointOut,
+    delivery_out,
+    endpoint_out,
+)
+
+MANAGE = requires("webhooks:manage", kinds=("partner",))
+
+
+class WebhookEndpointController(Controller):
+    path = "/v1/webhook-endpoints"
+    tags = ["webhooks"]
+
+    @post(
+        summary="Register an endpoint for events (the signing secret is in this answer only)",
+        description=(
+            "Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp and "
+            "webhook-signature (v1, HMAC-SHA256 of `id.timestamp.body` with the secret). "
+            "You receive events of bookings your keys may see. Failed deliveries are retried "
+            "after 30 s, 2 min, 10 min, 1 h, 3 h, 6 h and 12 h; an endpoint failing for 12 h "
+            "whose delivery exhausted its retries is disabled."
+        ),
+        status_code=201,
+        opt=MANAGE,
+    )
+    async def create_endpoint(self, data: EndpointCreate, principal: Principal) -> EndpointCreated:
+        row, secret = await service.create_endpoint(
+            principal, data.url, list(data.event_types), data.description
+        )
+        return EndpointCreated(secret=secret, endpoint=endpoint_out(row))
+
+    @get(summary="Your endpoints (never their secrets)", opt=MANAGE)
+    async def list_endpoints(self, principal: Principal) -> list[EndpointOut]:
+        return [endpoint_out(row) for row in await service.list_endpoints(principal)]
+
+    @get("/{endpoint_id:uuid}", summary="One endpoint", opt=MANAGE)
+    async def get_endpoint(self, endpoint_id: UUID, principal: Principal) -> EndpointOut:
+        return endpoint_out(await service.get_endpoint(principal, endpoint_id))
+
+    @delete("/{endpoint_id:uuid}", summary="Stop sending to this endpoint", opt=MANAGE)
+    async def delete_endpoint(self, endpoint_id: UUID, principal: Principal) -> None:
+        await service.delete_endpoint(principal, endpoint_id)
+
+    @post(
+        "/{endpoint_id:uuid}/enable",
+        summary="Re-enable an endpoint that was disabled after persistent failure",
+        status_code=200,
+        opt=MANAGE,
+    )
+    async def enable_endpoint(self, endpoint_id: UUID, principal: Principal) -> EndpointOut:
+        return endpoint_out(await service.enable_endpoint(principal, endpoint_id))
+
+    @get("/{endpoint_id:uuid}/deliveries", summary="Delivery log, newest first", opt=MANAGE)
+    async def list_deliveries(
+        self,
+        endpoint_id: UUID,
+        principal: Principal,
+        status: Literal["pending", "succeeded", "failed"] | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> list[DeliveryOut]:
+        rows = await service.list_deliveries(principal, endpoint_id, status=status, limit=limit)
+        return [delivery_out(row) for row in rows]
+
+
+class WebhookDeliveryController(Controller):
+    path = "/v1/webhook-deliveries"
+    tags = ["webhooks"]
+
+    @post(
+        "/{delivery_id:uuid}/redeliver",
+        summary="Send a delivery again now (fresh retry schedule)",
+        status_code=202,
+        opt=MANAGE,
+    )
+    async def redeliver(
+        self, delivery_id: UUID, principal: Principal, request: Request[Any, Any, Any]
+    ) -> DeliveryOut:
+        row, job = await service.redeliver(principal, delivery_id)
+        await enqueue(request.app.state.redis, [job])  # after the commit, never inside it
+        return delivery_out(row)

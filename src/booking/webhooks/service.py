@@ -1,0 +1,453 @@
+"""Partner webhook endpoints and deliveries.
+
+* A partner registers endpoints (URL + event types); the signing secret is
+  shown once.
+* The outbox handler ``webhooks`` turns a committed event into one delivery
+  row per matching endpoint (unique per outbox event and endpoint) and asks
+  for a ``deliver_webhook`` job per delivery. An endpoint only gets events of
+  bookings its partner may see: a business one of the partner's live keys
+  covers, and a booking the partner made unless a key has bookings:read_all.
+* An attempt leases the row, POSTs the signed body, and records the outcome.
+  Failures retry on the schedule in ``BACKOFF`` (rows with a due time; the
+  ``retry_due_webhooks`` cron enqueues them). A delivery that exhausts the
+  schedule fails; if the endpoint has not succeeded for ``DISABLE_AFTER`` it is
+  disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+import asyncpg
+
+from booking import db
+from booking.access.principal import Principal
+from booking.errors import InvalidInput, InvalidTransition, NotFound
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent, outbox_handler
+from booking.webhooks.signing import new_secret, signed_headers
+
+EVENT_TYPES = (
+    "booking.created",
+    "booking.confirmed",
+    "booking.changed",
+    "booking.cancelled",
+    "booking.no_show",
+    "message.delivered",
+    "message.failed",
+    "offer.created",
+    "offer.accepted",
+    "offer.expired",
+    "promise.at_risk",
+    "promise.broken",
+)
+# Wait after the n-th failed attempt; 1 + len(BACKOFF) attempts over about 22 hours.
+BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+    timedelta(hours=12),
+)
+MAX_ATTEMPTS = 1 + len(BACKOFF)
+# An endpoint whose deliveries keep failing this long (and one exhausted its retries) is disabled.
+DISABLE_AFTER = timedelta(hours=12)
+# An attempt holds the row this long; a worker that dies mid-call is retried after it.
+LEASE = timedelta(seconds=60)
+REQUEST_TIMEOUT_SECONDS = 10.0
+DELIVER_JOB = "deliver_webhook"
+log = logging.getLogger("booking.webhooks")
+
+ENDPOINT_COLUMNS = """
+    id, partner_id, url, description, event_types, created_at, failing_since, disabled_at,
+    disabled_reason
+"""
+DELIVERY_COLUMNS = """
+    d.id, d.endpoint_id, d.outbox_event_id, d.message_id, d.event_type, d.payload, d.status,
+    d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error,
+    d.delivered_at, d.created_at, d.generation
+"""
+
+
+def job_id(delivery_id: UUID, generation: int, attempts: int) -> str:
+    """Deterministic per attempt: a rerun or a second enqueue of the same attempt is a no-op."""
+    return f"webhook:{delivery_id}:{generation}:{attempts}"
+
+
+def follow_up(row: Any) -> FollowUpJob:
+    return FollowUpJob(
+        function=DELIVER_JOB,
+        job_id=job_id(row["id"], row["generation"], row["attempts"]),
+        args=(str(row["id"]),),
+    )
+
+
+def next_delay(attempts: int) -> timedelta | None:
+    """The wait before the next attempt after ``attempts`` failed ones; None when exhausted."""
+    return BACKOFF[attempts - 1] if 1 <= attempts <= len(BACKOFF) else None
+
+
+def _partner_of(principal: Principal) -> UUID:
+    assert principal.partner_id is not None  # the guard admits partner keys only
+    return principal.partner_id
+
+
+# --- endpoints ----------------------------------------------------------------------------
+
+
+def _validate(url: str, event_types: list[str]) -> list[str]:
+    if not url.startswith(("https://", "http://")):
+        raise InvalidInput("url must be an http(s) URL.", field="url")
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown:
+        raise InvalidInput(f"Unknown event types: {unknown}.", field="event_types")
+    if not event_types:
+        raise InvalidInput("Name at least one event type.", field="event_types")
+    return sorted(set(event_types))
+
+
+async def create_endpoint(
+    principal: Principal, url: str, event_types: list[str], description: str = ""
+) -> tuple[dict[str, Any], str]:
+    """The new endpoint and its signing secret (shown this once)."""
+    events = _validate(url, event_types)
+    secret = new_secret()
+    async with db.transaction() as conn:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO webhook_endpoint (partner_id, url, description, event_types, secret,
+                                          created_by)
+            VALUES ($1, $2, $3, $4::text[], $5, $6) RETURNING {ENDPOINT_COLUMNS}
+            """,
+            _partner_of(principal),
+            url,
+            description,
+            events,
+            secret,
+            principal.actor_label,
+        )
+    assert row is not None
+    return dict(row), secret
+
+
+async def list_endpoints(principal: Principal) -> list[dict[str, Any]]:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoint WHERE partner_id = $1 "
+            "AND deleted_at IS NULL ORDER BY created_at, id",
+            _partner_of(principal),
+        )
+    return [dict(row) for row in rows]
+
+
+async def get_endpoint(
+    principal: Principal, endpoint_id: UUID, conn: asyncpg.Connection | None = None
+) -> dict[str, Any]:
+    """Another partner's endpoint looks exactly like a missing one."""
+    query = (
+        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoint WHERE id = $1 AND partner_id = $2 "
+        "AND deleted_at IS NULL"
+    )
+    if conn is not None:
+        row = await conn.fetchrow(query, endpoint_id, _partner_of(principal))
+    else:
+        async with db.connection() as own:
+            row = await own.fetchrow(query, endpoint_id, _partner_of(principal))
+    if row is None:
+        raise NotFound("No such webhook endpoint.")
+    return dict(row)
+
+
+async def delete_endpoint(principal: Principal, endpoint_id: UUID) -> None:
+    """Stop deliveries; the row stays (soft delete) so the delivery log keeps its history."""
+    async with db.transaction() as conn:
+        await get_endpoint(principal, endpoint_id, conn)
+        await conn.execute(
+            "UPDATE webhook_endpoint SET deleted_at = now() WHERE id = $1", endpoint_id
+        )
+        await conn.execute(
+            "UPDATE webhook_delivery SET status = 'failed', next_attempt_at = NULL, "
+            "last_error = 'endpoint deleted' WHERE endpoint_id = $1 AND status = 'pending'",
+            endpoint_id,
+        )
+
+
+async def enable_endpoint(principal: Principal, endpoint_id: UUID) -> dict[str, Any]:
+    async with db.transaction() as conn:
+        await get_endpoint(principal, endpoint_id, conn)
+        row = await conn.fetchrow(
+            f"""
+            UPDATE webhook_endpoint SET disabled_at = NULL, disabled_reason = NULL,
+                failing_since = NULL
+            WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}
+            """,
+            endpoint_id,
+        )
+    assert row is not None
+    return dict(row)
+
+
+async def list_deliveries(
+    principal: Principal, endpoint_id: UUID, *, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The endpoint's delivery log, newest first, each with its attempts."""
+    await get_endpoint(principal, endpoint_id)
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            f"""
+            SELECT {DELIVERY_COLUMNS},
+                   COALESCE((SELECT json_agg(json_build_object(
+                        'attempted_at', a.attempted_at, 'status_code', a.status_code,
+                        'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.id)
+                     FROM webhook_attempt a WHERE a.delivery_id = d.id), '[]') AS attempt_log
+            FROM webhook_delivery d
+            WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2)
+            ORDER BY d.created_at DESC, d.id DESC LIMIT $3
+            """,
+            endpoint_id,
+            status,
+            limit,
+        )
+    return [_delivery_dict(row) for row in rows]
+
+
+def _delivery_dict(row: Any) -> dict[str, Any]:
+    item = dict(row)
+    item["payload"] = json.loads(item["payload"])
+    if "attempt_log" in item:
+        item["attempt_log"] = json.loads(item["attempt_log"])
+    return item
+
+
+async def redeliver(principal: Principal, delivery_id: UUID) -> tuple[dict[str, Any], FollowUpJob]:
+    """Send a delivery again now, with a fresh retry schedule; enqueue the job after this."""
+    async with db.transaction() as conn:
+        row = await conn.fetchrow(
+            """
+            SELECT d.id, e.partner_id, e.disabled_at, e.deleted_at FROM webhook_delivery d
+            JOIN webhook_endpoint e ON e.id = d.endpoint_id WHERE d.id = $1 FOR UPDATE OF d
+            """,
+            delivery_id,
+        )
+        if row is None or row["partner_id"] != _partner_of(principal) or row["deleted_at"]:
+            raise NotFound("No such webhook delivery.")
+        if row["disabled_at"] is not None:
+            raise InvalidTransition(
+                "The endpoint is disabled; enable it first "
+                "(POST /v1/webhook-endpoints/{id}/enable)."
+            )
+        updated = await conn.fetchrow(
+            f"""
+            UPDATE webhook_delivery d SET status = 'pending', attempts = 0,
+                generation = generation + 1, next_attempt_at = now(), last_error = NULL
+            WHERE d.id = $1 RETURNING {DELIVERY_COLUMNS}
+            """,
+            delivery_id,
+        )
+    assert updated is not None
+    return _delivery_dict(updated), follow_up(updated)
+
+
+# --- the outbox handler -------------------------------------------------------------------
+
+
+@outbox_handler("webhooks")
+async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
+    """One delivery per endpoint that wants ``event`` and may see its booking."""
+    if event.topic not in EVENT_TYPES:
+        return []
+    raw_booking = event.payload.get("booking_id") or event.aggregate_id
+    try:
+        booking_id = UUID(str(raw_booking))
+    except ValueError:
+        log.warning("outbox event %s has no booking id; no webhooks", event.id)
+        return []
+    booking = await conn.fetchrow(
+        "SELECT id, business_id, partner_id, reference_code FROM booking WHERE id = $1",
+        booking_id,
+    )
+    if booking is None:
+        return []
+    data = dict(event.payload)
+    data.update(
+        booking_id=str(booking["id"]),
+        business_id=str(booking["business_id"]),
+        reference_code=booking["reference_code"],
+    )
+    data.pop("event", None)
+    payload = {"type": event.topic, "timestamp": event.created_at.isoformat(), "data": data}
+    await conn.execute(
+        """
+        INSERT INTO webhook_delivery (endpoint_id, outbox_event_id, message_id, event_type,
+                                      payload, next_attempt_at)
+        SELECT e.id, $1, $2, $3, $4::jsonb, now() FROM webhook_endpoint e
+        WHERE e.deleted_at IS NULL AND e.disabled_at IS NULL AND $3 = ANY(e.event_types)
+          AND EXISTS (
+              SELECT 1 FROM api_key k
+              WHERE k.partner_id = e.partner_id AND k.kind = 'partner' AND k.revoked_at IS NULL
+                AND $5::uuid = ANY(k.business_ids)
+                AND (e.partner_id = $6::uuid OR 'bookings:read_all' = ANY(k.scopes)))
+        ON CONFLICT ON CONSTRAINT webhook_delivery_once DO NOTHING
+        """,
+        event.id,
+        f"msg_{event.id}",
+        event.topic,
+        json.dumps(payload, default=str),
+        booking["business_id"],
+        booking["partner_id"],
+    )
+    rows = await conn.fetch(
+        "SELECT id, generation, attempts FROM webhook_delivery "
+        "WHERE outbox_event_id = $1 AND status = 'pending'",
+        event.id,
+    )
+    return [follow_up(row) for row in rows]
+
+
+# --- attempts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    outcome: str  # delivered | retry | failed | skipped
+    status_code: int | None = None
+    error: str | None = None
+
+
+async def _lease(delivery_id: UUID) -> dict[str, Any] | None:
+    async with db.transaction() as conn:
+        row = await conn.fetchrow(
+            """
+            SELECT d.id, d.message_id, d.payload, d.status, d.attempts, d.next_attempt_at,
+                   e.id AS endpoint_id, e.url, e.secret, e.disabled_at, e.deleted_at
+            FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id
+            WHERE d.id = $1 AND d.status = 'pending' AND d.next_attempt_at <= now()
+            FOR UPDATE OF d SKIP LOCKED
+            """,
+            delivery_id,
+        )
+        if row is None:
+            return None
+        if row["disabled_at"] is not None or row["deleted_at"] is not None:
+            await conn.execute(
+                "UPDATE webhook_delivery SET status = 'failed', next_attempt_at = NULL, "
+                "last_error = 'endpoint disabled' WHERE id = $1",
+                delivery_id,
+            )
+            return None
+        await conn.execute(
+            "UPDATE webhook_delivery SET next_attempt_at = now() + $2 WHERE id = $1",
+            delivery_id,
+            LEASE,
+        )
+    return dict(row)
+
+
+async def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url, data=body.encode(), headers=headers, allow_redirects=False) as resp,
+        ):
+            if 200 <= resp.status < 300:
+                return resp.status, None
+            text = (await resp.text(errors="replace"))[:300]
+            return resp.status, f"HTTP {resp.status}: {text}"
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+async def attempt_delivery(delivery_id: UUID) -> AttemptResult:
+    """One attempt, if the delivery is due and nobody else is on it. Safe to run twice."""
+    leased = await _lease(delivery_id)
+    if leased is None:
+        return AttemptResult("skipped")
+    body = leased["payload"]  # jsonb text exactly as stored: what the partner verifies
+    headers = signed_headers(leased["secret"], leased["message_id"], body)
+    started = time.monotonic()
+    status_code, error = await _post(leased["url"], body, headers)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    attempts = leased["attempts"] + 1
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO webhook_attempt (delivery_id, status_code, error, duration_ms) "
+            "VALUES ($1, $2, $3, $4)",
+            delivery_id,
+            status_code,
+            error,
+            duration_ms,
+        )
+        if error is None:
+            await conn.execute(
+                """
+                UPDATE webhook_delivery SET status = 'succeeded', attempts = $2,
+                    last_attempt_at = now(), last_status_code = $3, last_error = NULL,
+                    delivered_at = now(), next_attempt_at = NULL
+                WHERE id = $1
+                """,
+                delivery_id,
+                attempts,
+                status_code,
+            )
+            await conn.execute(
+                "UPDATE webhook_endpoint SET failing_since = NULL WHERE id = $1",
+                leased["endpoint_id"],
+            )
+            return AttemptResult("delivered", status_code)
+        delay = next_delay(attempts)
+        await conn.execute(
+            """
+            UPDATE webhook_delivery SET attempts = $2, last_attempt_at = now(),
+                last_status_code = $3, last_error = $4,
+                status = CASE WHEN $5::interval IS NULL THEN 'failed' ELSE 'pending' END,
+                next_attempt_at = now() + $5::interval
+            WHERE id = $1
+            """,
+            delivery_id,
+            attempts,
+            status_code,
+            error,
+            delay,
+        )
+        await conn.execute(
+            "UPDATE webhook_endpoint SET failing_since = COALESCE(failing_since, now()) "
+            "WHERE id = $1",
+            leased["endpoint_id"],
+        )
+        if delay is not None:
+            return AttemptResult("retry", status_code, error)
+        disabled = await conn.fetchval(
+            """
+            UPDATE webhook_endpoint SET disabled_at = now(),
+                disabled_reason = 'deliveries failed for ' || $2 || ' hours'
+            WHERE id = $1 AND disabled_at IS NULL AND failing_since <= now() - $3::interval
+            RETURNING id
+            """,
+            leased["endpoint_id"],
+            str(int(DISABLE_AFTER.total_seconds() // 3600)),
+            DISABLE_AFTER,
+        )
+        if disabled is not None:
+            log.warning("webhook endpoint %s disabled after persistent failure", disabled)
+    return AttemptResult("failed", status_code, error)
+
+
+async def due_deliveries(limit: int = 500) -> list[FollowUpJob]:
+    """Jobs for deliveries whose next attempt is due (the cron's half of retrying)."""
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT id, generation, attempts FROM webhook_delivery "
+            "WHERE status = 'pending' AND next_attempt_at <= now() "
+            "ORDER BY next_attempt_at LIMIT $1",
+            limit,
+        )
+    return [follow_up(row) for row in rows]

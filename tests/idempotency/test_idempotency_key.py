@@ -1,0 +1,148 @@
+"""Idempotency-Key: retries replay the first answer; concurrent duplicates never book twice."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from litestar import Litestar, post
+
+from booking import db
+from booking.access.plugin import AccessPlugin
+from booking.access.service import create_api_key
+from booking.problems import EXCEPTION_HANDLERS
+from booking.settings import get_settings
+from tests.support import World, at
+
+
+async def _count_bookings() -> int:
+    async with db.connection() as conn:
+        count: int = await conn.fetchval("SELECT count(*) FROM booking WHERE status <> 'held'")
+    return count
+
+
+async def test_retry_replays_status_headers_and_body(world: World) -> None:
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    body = world.booking_body(at(3, 10))
+    headers = {"Idempotency-Key": "order-4711"}
+    first = await client.post(path, json=body, headers=headers)
+    retry = await client.post(path, json=body, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry.headers["etag"] == first.headers["etag"]
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert await _count_bookings() == 1
+
+
+async def test_same_key_with_another_body_is_422(world: World) -> None:
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    headers = {"Idempotency-Key": "order-4712"}
+    assert (
+        await client.post(path, json=world.booking_body(at(3, 10)), headers=headers)
+    ).status_code == 201
+    other = await client.post(path, json=world.booking_body(at(3, 11)), headers=headers)
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    assert await _count_bookings() == 1
+
+
+async def test_bad_keys_are_400(world: World) -> None:
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    for key in ("", "k" * 256):
+        answer = await client.post(
+            path, json=world.booking_body(at(3, 10)), headers={"Idempotency-Key": key}
+        )
+        assert answer.status_code == 400, key
+        assert answer.json()["type"] == "/problems/malformed-request"
+    ok = await client.post(
+        path, json=world.booking_body(at(3, 10)), headers={"Idempotency-Key": "k" * 255}
+    )
+    assert ok.status_code == 201
+    assert await _count_bookings() == 1
+
+
+async def test_keys_are_per_principal(world: World) -> None:
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    headers = {"Idempotency-Key": "shared-key"}
+    a = await world.client("partner").post(
+        path, json=world.booking_body(at(3, 10)), headers=headers
+    )
+    b = await world.client("partner_b").post(
+        path, json=world.booking_body(at(3, 10)), headers=headers
+    )
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
+
+
+async def _race(world: World, clients: int, key: str | None) -> list[httpx.Response]:
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    body = world.booking_body(at(4, 10))  # no staff: any of the three may take it
+    headers = {"Idempotency-Key": key} if key else {}
+    pool = [world.client("partner") for _ in range(clients)]
+    return await asyncio.gather(*(c.post(path, json=body, headers=headers) for c in pool))
+
+
+async def test_concurrent_duplicates_without_a_key_book_twice(world: World) -> None:
+    """The race the key exists for: a double-submitted form books several staff members."""
+    answers = await _race(world, 12, None)
+    assert sum(a.status_code == 201 for a in answers) == 3
+    assert await _count_bookings() == 3
+
+
+async def test_concurrent_duplicates_with_a_key_book_once_and_all_get_the_answer(
+    world: World,
+) -> None:
+    answers = await _race(world, 12, f"checkout-{uuid.uuid4()}")
+    assert [a.status_code for a in answers] == [201] * 12
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 11
+    assert await _count_bookings() == 1
+
+
+async def test_patch_is_idempotent_too(world: World) -> None:
+    client = world.client("front_desk")
+    made = await client.post(
+        f"/v1/businesses/{world.business_id}/bookings", json=world.booking_body(at(3, 10))
+    )
+    path = f"/v1/bookings/{made.json()['id']}"
+    change = {"starts_at": at(3, 15).isoformat()}
+    headers = {"Idempotency-Key": "move-1"}
+    first, second = [await client.patch(path, json=change, headers=headers) for _ in range(2)]
+    assert first.status_code == second.status_code == 200
+    assert first.json()["version"] == second.json()["version"] == 2
+    assert second.headers["etag"] == '"2"'
+
+
+async def test_5xx_answers_are_not_stored(clean_db: None) -> None:
+    calls: list[int] = []
+
+    @post("/v1/flaky", status_code=201)
+    async def flaky(data: dict[str, Any]) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return {"call": len(calls)}
+
+    app = Litestar(
+        route_handlers=[flaky], plugins=[AccessPlugin()], exception_handlers=EXCEPTION_HANDLERS
+    )
+    app.state.settings = get_settings()
+    key = await create_api_key(kind="admin")
+    headers = {"Authorization": f"Bearer {key.key}", "Idempotency-Key": "flaky-1"}
+    transport = httpx.ASGITransport(app=app)  # same event loop as the db pool
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        failed = await client.post("/v1/flaky", json={"a": 1}, headers=headers)
+        retried = await client.post("/v1/flaky", json={"a": 1}, headers=headers)
+        replayed = await client.post("/v1/flaky", json={"a": 1}, headers=headers)
+    assert failed.status_code == 500
+    assert retried.status_code == 201
+    assert retried.json() == {"call": 2}
+    assert replayed.json() == {"call": 2}
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert len(calls) == 2
