@@ -1,0 +1,190 @@
+"""HTTP for the guarantee: calendar changes that lose slots, offers, waitlist, promises,
+and the front desk's risk view. Parse, authorize, call one service function, shape."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from booking.access.guards import requires
+from booking.access.principal import Principal
+from booking.bookings.controllers import etag
+from booking.bookings.schemas import booking_out
+from booking.guarantee import offers, promises, risk, waitlist
+from booking.guarantee.schemas import (
+    KindCounts,
+    LostSlotOut,
+    OfferAccept,
+    OfferAccepted,
+    OfferOut,
+    PromiseOut,
+    PromiseStats,
+    RiskView,
+    StaffDeactivate,
+    TimeOffCreate,
+    WaitlistJoin,
+    WaitlistOut,
+    at_risk_out,
+    offer_out,
+    waitlist_out,
+)
+
+STAFF_ONLY = requires(kinds=("admin", "staff"))
+
+
+def _lost_slot_out(outcome: offers.LostSlotOutcome) -> LostSlotOut:
+    return LostSlotOut(
+        affected_booking_ids=outcome.affected,
+        offers=[offer_out(o) for o in outcome.offers],
+        time_off_id=outcome.time_off["id"] if outcome.time_off else None,
+        staff_id=outcome.staff["id"] if outcome.staff else None,
+    )
+
+
+class StaffAvailabilityController(Controller):
+    path = "/v1/businesses/{business_id:uuid}/staff/{staff_id:uuid}"
+    tags = ["guarantee"]
+
+    @post(
+        "/time-off",
+        summary="Add time off or sick leave; lost bookings get reschedule offers at once",
+        description=(
+            "Managers only. In the same transaction every pending or confirmed booking the "
+            "time off overlaps is marked at risk and gets an offer of up to three alternatives "
+            "(same service, any eligible staff, nearest first), each held until the offer "
+            "expires (2 h, never after the appointment). The customer is told by SMS."
+        ),
+        status_code=201,
+        opt=STAFF_ONLY,
+    )
+    async def add_time_off(
+        self, business_id: UUID, staff_id: UUID, data: TimeOffCreate, principal: Principal
+    ) -> LostSlotOut:
+        outcome = await offers.add_time_off(
+            principal,
+            business_id,
+            staff_id,
+            data.starts_at,
+            data.ends_at,
+            reason=data.reason,
+            kind=data.kind,
+        )
+        return _lost_slot_out(outcome)
+
+    @post(
+        "/deactivate",
+        summary="Take a member of staff off the rota; their future bookings get offers",
+        status_code=200,
+        opt=STAFF_ONLY,
+    )
+    async def deactivate(
+        self,
+        business_id: UUID,
+        staff_id: UUID,
+        principal: Principal,
+        data: StaffDeactivate | None = None,
+    ) -> LostSlotOut:
+        outcome = await offers.deactivate_staff(
+            principal, business_id, staff_id, reason=data.reason if data else ""
+        )
+        return _lost_slot_out(outcome)
+
+
+class OfferController(Controller):
+    path = "/v1"
+    tags = ["guarantee"]
+
+    @get("/offers/{offer_id:uuid}", summary="A reschedule offer and its held options")
+    async def get_offer(self, offer_id: UUID, principal: Principal) -> OfferOut:
+        return offer_out(await offers.get_offer(principal, offer_id))
+
+    @post(
+        "/offers/{offer_id:uuid}/accept",
+        summary="Take one of the held options: the booking moves there atomically",
+        description=(
+            "The same booking (id, reference code) moves into the chosen time; its version "
+            "increases and the other held options are released. 410 once the offer expired; "
+            "409 if it was already decided. A customer uses the booking link as Bearer token."
+        ),
+        status_code=200,
+    )
+    async def accept(
+        self, offer_id: UUID, data: OfferAccept, principal: Principal
+    ) -> Response[OfferAccepted]:
+        booking, offer = await offers.accept_offer(principal, offer_id, data.option)
+        return Response(
+            OfferAccepted(booking=booking_out(booking), offer=offer_out(offer)),
+            headers={"ETag": etag(booking["version"])},
+        )
+
+    @post(
+        "/bookings/{booking_id:uuid}/waitlist",
+        summary="Ask to be offered an earlier time if one frees up",
+        description=(
+            "The window defaults to now until the booking's own start. A freed time is held "
+            "for the first waiting customer for 15 minutes, then offered to the next."
+        ),
+        status_code=201,
+    )
+    async def join_waitlist(
+        self, booking_id: UUID, principal: Principal, data: WaitlistJoin | None = None
+    ) -> WaitlistOut:
+        entry = await waitlist.join_waitlist(
+            principal,
+            booking_id,
+            earliest=data.earliest if data else None,
+            latest=data.latest if data else None,
+        )
+        return waitlist_out(entry)
+
+    @post(
+        "/bookings/{booking_id:uuid}/waitlist/leave",
+        summary="Stop waiting for an earlier time",
+        status_code=200,
+    )
+    async def leave_waitlist(self, booking_id: UUID, principal: Principal) -> dict[str, bool]:
+        return {"left": await waitlist.leave_waitlist(principal, booking_id)}
+
+
+class GuaranteeDeskController(Controller):
+    path = "/v1/businesses/{business_id:uuid}"
+    tags = ["guarantee"]
+
+    @get(
+        "/promises/stats",
+        summary="Promises kept, broken and open; the kept rate",
+        opt=STAFF_ONLY,
+    )
+    async def promise_stats(self, business_id: UUID, principal: Principal) -> PromiseStats:
+        stats = await promises.stats(principal, business_id)
+        by_kind = {kind: KindCounts(**counts) for kind, counts in stats.pop("by_kind").items()}
+        return PromiseStats(**stats, by_kind=by_kind)
+
+    @get(
+        "/front-desk/risk",
+        summary="Today's at-risk bookings, open offers and promises due soon",
+        opt=STAFF_ONLY,
+    )
+    async def risk(
+        self,
+        business_id: UUID,
+        principal: Principal,
+        due_within_minutes: Annotated[int, Parameter(ge=1, le=1440)] = 120,
+        day: Annotated[
+            date | None, Parameter(description="Local date (default: today in the business zone)")
+        ] = None,
+    ) -> RiskView:
+        view = await risk.risk_view(
+            principal, business_id, due_within=timedelta(minutes=due_within_minutes), day=day
+        )
+        return RiskView(
+            business_id=view["business_id"],
+            day=view["day"],
+            at_risk=[at_risk_out(row) for row in view["at_risk"]],
+            open_offers=[offer_out(o) for o in view["open_offers"]],
+            promises_due_soon=[PromiseOut(**row) for row in view["promises_due_soon"]],
+        )

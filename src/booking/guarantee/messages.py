@@ -1,0 +1,127 @@
+"""SMS texts of the guarantee, registered with the notifications templates at import.
+
+Booking templates get name, business, service, staff, when, reference and link
+(see :func:`booking.notifications.service.booking_context`); the extra values
+each one needs are named in its text.
+"""
+
+from __future__ import annotations
+
+from booking.notifications.templates import register_template
+
+register_template(
+    "offer_lost_slot",
+    {
+        "en": (
+            "{business}: sorry, {staff} cannot see you on {when}. We are holding new times "
+            "for you until {until}: {options}. Reply 1, 2 or 3 to take one, or choose here: {link}"
+        ),
+        "it": (
+            "{business}: ci scusi, {staff} non potrà riceverla {when}. Le teniamo da parte "
+            "nuovi orari fino alle {until}: {options}. Risponda 1, 2 o 3 per sceglierne uno, "
+            "oppure scelga qui: {link}"
+        ),
+    },
+)
+register_template(
+    "offer_expired_customer",
+    {
+        "en": (
+            "{business}: the times we held for you have been released. Your booking on {when} "
+            "cannot go ahead as planned; pick any free time here: {link}"
+        ),
+        "it": (
+            "{business}: gli orari tenuti per lei sono stati rilasciati. La prenotazione di "
+            "{when} non può restare così; scelga un orario libero qui: {link}"
+        ),
+    },
+)
+register_template(
+    "offer_expired_business",
+    {
+        "en": (
+            "{business}: no answer to the reschedule offer for booking {reference} "
+            "({when}, {service}); the held times are released. Please call the customer."
+        ),
+        "it": (
+            "{business}: nessuna risposta alla proposta di spostamento per la prenotazione "
+            "{reference} ({when}, {service}); orari rilasciati. Chiamate il cliente."
+        ),
+    },
+)
+register_template(
+    "waitlist_offer",
+    {
+        "en": (
+            "{business}: an earlier time is free, {offered} ({service}). It is yours if you "
+            "reply 1 by {until}, or tap {link}. Your booking on {when} stays until you accept."
+        ),
+        "it": (
+            "{business}: si è liberato un orario prima, {offered} ({service}). È suo se "
+            "risponde 1 entro le {until}, o tocchi {link}. La prenotazione di {when} resta "
+            "finché non accetta."
+        ),
+    },
+)
+register_template(
+    "offer_reply_nothing_open",
+    {
+        "en": "There is no open offer to accept. Manage your booking from the link we sent.",
+        "it": "Non ci sono proposte aperte da accettare. Gestisca la prenotazione dal link.",
+    },
+)
+register_template(
+    "offer_reply_refused",
+    {
+        "en": "Sorry, that time is no longer available. Open the link we sent to choose again.",
+        "it": "Spiacenti, quell'orario non è più disponibile. Apra il link per scegliere ancora.",
+    },
+)
+register_template(
+    "promise_update_confirmation",
+    {
+        "en": (
+            "{business}: we are working on your request for {service} on {when}; you will "
+            "hear from us by {due}. Ref {reference}. {link}"
+        ),
+        "it": (
+            "{business}: stiamo lavorando alla sua richiesta per {service} {when}; avrà "
+            "una risposta entro {due}. Codice {reference}. {link}"
+        ),
+    },
+)
+register_template(
+    "promise_update_offer",
+    {
+        "en": (
+            "{business}: a reminder that we are holding new times for you until {due}. "
+            "Reply 1, 2 or 3, or choose here: {link}"
+        ),
+        "it": (
+            "{business}: le ricordiamo che teniamo da parte nuovi orari fino a {due}. "
+            "Risponda 1, 2 o 3, oppure scelga qui: {link}"
+        ),
+    },
+)
+register_template(
+    "promise_update_reply",
+    {
+        "en": "{business}: we have your message and are working on it; we will answer by {due}.",
+        "it": (
+            "{business}: abbiamo il suo messaggio e ce ne stiamo occupando; risposta entro {due}."
+        ),
+    },
+)
+register_template(
+    "promise_alert_staff",
+    {
+        "en": (
+            "{business}: promise at risk - {what}{for_booking} is due by {due} and nothing "
+            "has happened yet."
+        ),
+        "it": (
+            "{business}: promessa a rischio - {what}{for_booking} scade {due} e non è "
+            "ancora successo nulla."
+        ),
+    },
+)

@@ -1,0 +1,599 @@
+"""Reschedule offers: when a booked slot is lost, hold concrete alternatives and let the
+customer pick one; acceptance moves the same booking row atomically.
+
+* :func:`add_time_off` / :func:`deactivate_staff` change the staff member's calendar and,
+  in the same transaction, find the bookings that can no longer be honoured, mark them at
+  risk and open an offer for each (:func:`open_lost_slot_offer`).
+* An offer's alternatives are ``held`` booking rows that expire with the offer, so the
+  exclusion constraint guarantees whichever the customer picks.
+* :func:`accept_offer` cancels the chosen hold and moves the booking into its time in one
+  transaction (same id and reference, version + 1, history with actor and reason), and
+  releases the other holds at once.
+* :func:`expire_due_offers` (a cron job) releases the holds of unanswered offers; a lost
+  slot's expiry alerts the business and sends the customer a final message with a link
+  to pick any free time; an earlier-slot offer cascades to the next waitlisted customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from booking import db
+from booking.access.principal import Principal
+from booking.availability.service import ServiceContext, alternatives_near, load_service_context
+from booking.bookings.policy import CHANGEABLE
+from booking.bookings.service import BOOKING_COLUMNS, insert_hold, record_event
+from booking.errors import InvalidInput, InvalidTransition, NotFound, SlotTaken
+from booking.guarantee import events, promises
+from booking.guarantee.errors import OfferClosed, OfferExpired
+from booking.guarantee.sql import STILL_LOST as STILL_LOST
+
+GUARANTEE = Principal(kind="system", id="guarantee")
+OFFER_LIFETIME = timedelta(hours=2)
+# An offer that would live less than this is pointless: the customer could not act on it.
+MIN_OFFER_WINDOW = timedelta(minutes=5)
+OPTIONS_PER_OFFER = 3
+CANDIDATES = 40  # nearest free slots considered per offer (many overlap each other)
+MAX_TIME_OFF = timedelta(days=366)
+
+OFFER_COLUMNS = """
+    o.id, o.business_id, o.booking_id, o.kind, o.status, o.reason, o.expires_at,
+    o.waitlist_entry_id, o.freed_slot_id, o.accepted_position, o.decided_by, o.created_at,
+    o.decided_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LostSlotOutcome:
+    """What a calendar change did: the bookings it put at risk and the offers made."""
+
+    affected: list[UUID]
+    offers: list[dict[str, Any]]
+    time_off: dict[str, Any] | None = None
+    staff: dict[str, Any] | None = None
+
+
+def _aware(moment: datetime, field: str) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidInput(f"'{field}' needs an offset, e.g. 2026-03-29T09:00:00+02:00.")
+    return moment.astimezone(UTC)
+
+
+async def _lock_staff(
+    conn: asyncpg.Connection, business_id: UUID, staff_id: UUID
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT id, business_id, name, active FROM staff WHERE id = $1 AND business_id = $2 "
+        "FOR UPDATE",
+        staff_id,
+        business_id,
+    )
+    if row is None:
+        raise NotFound("No such member of staff at this business.")
+    return row
+
+
+async def _affected_bookings(
+    conn: asyncpg.Connection, staff_id: UUID, starts_at: datetime, ends_at: datetime
+) -> list[asyncpg.Record]:
+    """Active, not yet started bookings of the staff member in the range, locked."""
+    return list(
+        await conn.fetch(
+            f"""
+            SELECT {BOOKING_COLUMNS} FROM booking b
+            WHERE b.staff_id = $1 AND b.status IN ('pending', 'confirmed')
+              AND tstzrange(b.starts_at, b.ends_at, '[)') && tstzrange($2, $3, '[)')
+              AND b.starts_at > now()
+            ORDER BY b.starts_at, b.id
+            FOR UPDATE
+            """,
+            staff_id,
+            starts_at,
+            ends_at,
+        )
+    )
+
+
+async def add_time_off(
+    principal: Principal,
+    business_id: UUID,
+    staff_id: UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    reason: str = "",
+    kind: str = "time_off",
+) -> LostSlotOutcome:
+    """Record time off (or sick leave) and, in the same transaction, offer every booking
+    it overlaps a choice of new times."""
+    principal.require_manager(business_id)
+    starts_at, ends_at = _aware(starts_at, "starts_at"), _aware(ends_at, "ends_at")
+    if ends_at <= starts_at:
+        raise InvalidInput("'ends_at' must be after 'starts_at'.", field="ends_at")
+    if ends_at - starts_at > MAX_TIME_OFF:
+        raise InvalidInput("Time off can span at most a year at a time.", field="ends_at")
+    if kind not in ("time_off", "sick_leave"):
+        raise InvalidInput("kind is time_off or sick_leave.", field="kind")
+    label = "sick leave" if kind == "sick_leave" else "time off"
+    async with db.transaction() as conn:
+        await _lock_staff(conn, business_id, staff_id)
+        time_off = await conn.fetchrow(
+            """
+            INSERT INTO time_off (business_id, staff_id, starts_at, ends_at, reason)
+            VALUES ($1, $2, $3, $4, $5)
+            RETURNING id, business_id, staff_id, starts_at, ends_at, reason, created_at
+            """,
+            business_id,
+            staff_id,
+            starts_at,
+            ends_at,
+            f"{label}: {reason}".strip(": ") if reason else label,
+        )
+        assert time_off is not None
+        bookings = await _affected_bookings(conn, staff_id, starts_at, ends_at)
+        offers = [await open_lost_slot_offer(conn, row, label, principal) for row in bookings]
+    return LostSlotOutcome(
+        affected=[row["id"] for row in bookings], offers=offers, time_off=dict(time_off)
+    )
+
+
+async def deactivate_staff(
+    principal: Principal, business_id: UUID, staff_id: UUID, *, reason: str = ""
+) -> LostSlotOutcome:
+    """Take a member of staff off the rota; each of their future bookings gets an offer."""
+    principal.require_manager(business_id)
+    async with db.transaction() as conn:
+        await _lock_staff(conn, business_id, staff_id)
+        staff = await conn.fetchrow(
+            "UPDATE staff SET active = false WHERE id = $1 RETURNING id, name, active", staff_id
+        )
+        assert staff is not None
+        far = datetime.now(UTC) + timedelta(days=3650)
+        bookings = await _affected_bookings(conn, staff_id, datetime.now(UTC), far)
+        label = f"staff unavailable: {reason}" if reason else "staff unavailable"
+        offers = [await open_lost_slot_offer(conn, row, label, principal) for row in bookings]
+    return LostSlotOutcome(
+        affected=[row["id"] for row in bookings], offers=offers, staff=dict(staff)
+    )
+
+
+async def _hold_options(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    booking: asyncpg.Record | dict[str, Any],
+    expires_at: datetime,
+    candidates: list[tuple[datetime, UUID]],
+    wanted: int,
+) -> list[dict[str, Any]]:
+    held: list[dict[str, Any]] = []
+    for starts_at, staff_id in candidates:
+        if len(held) >= wanted:
+            break
+        blocked = (
+            starts_at - context.shape.buffer_before,
+            starts_at + context.shape.duration + context.shape.buffer_after,
+        )
+        if any(
+            h["staff_id"] == staff_id
+            and h["blocked_from"] < blocked[1]
+            and blocked[0] < h["blocked_until"]
+            for h in held
+        ):
+            continue  # overlaps an option already held: the database would refuse it
+        hold = await insert_hold(
+            conn,
+            context,
+            [staff_id],
+            starts_at,
+            expires_at=expires_at,
+            principal=GUARANTEE,
+            notes=f"held for booking {booking['reference_code']}",
+        )
+        if hold is not None:
+            held.append(hold)
+    return held
+
+
+async def _insert_offer(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record | dict[str, Any],
+    *,
+    kind: str,
+    reason: str,
+    expires_at: datetime,
+    holds: list[dict[str, Any]],
+    waitlist_entry_id: UUID | None = None,
+    freed_slot_id: UUID | None = None,
+) -> dict[str, Any]:
+    status = "open" if holds else "expired"
+    offer = await conn.fetchrow(
+        f"""
+        INSERT INTO reschedule_offer AS o (business_id, booking_id, kind, status, reason,
+            expires_at, waitlist_entry_id, freed_slot_id, decided_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $4 = 'open' THEN NULL ELSE now() END)
+        RETURNING {OFFER_COLUMNS}
+        """,
+        booking["business_id"],
+        booking["id"],
+        kind,
+        status,
+        reason,
+        expires_at,
+        waitlist_entry_id,
+        freed_slot_id,
+    )
+    assert offer is not None
+    options = []
+    for position, hold in enumerate(holds, start=1):
+        await conn.execute(
+            "INSERT INTO reschedule_option (offer_id, position, hold_id, staff_id, starts_at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            offer["id"],
+            position,
+            hold["id"],
+            hold["staff_id"],
+            hold["starts_at"],
+        )
+        options.append(
+            {
+                "position": position,
+                "hold_id": hold["id"],
+                "staff_id": hold["staff_id"],
+                "starts_at": hold["starts_at"],
+                "ends_at": hold["ends_at"],
+                "hold_status": "held",
+            }
+        )
+    result = dict(offer) | {"options": await _options(conn, offer["id"])}
+    payload = {
+        "offer_id": str(offer["id"]),
+        "booking_id": str(booking["id"]),
+        "kind": kind,
+        "reason": reason,
+        "expires_at": expires_at.isoformat(),
+        "options": [
+            {
+                "position": o["position"],
+                "starts_at": o["starts_at"].isoformat(),
+                "staff_id": str(o["staff_id"]),
+            }
+            for o in options
+        ],
+    }
+    topic = events.OFFER_CREATED if holds else events.OFFER_EXPIRED
+    await events.emit(conn, booking["business_id"], topic, booking["id"], payload)
+    return result
+
+
+async def withdraw_open_offer(conn: asyncpg.Connection, booking_id: UUID, why: str) -> None:
+    """Close the booking's open offer (if any) and release its holds; an earlier time
+    offered from the waitlist moves on to the next customer."""
+    from booking.guarantee.waitlist import offer_freed_slot  # the cascade lives there
+
+    offer = await conn.fetchrow(
+        "SELECT id, kind, freed_slot_id FROM reschedule_offer "
+        "WHERE booking_id = $1 AND status = 'open' FOR UPDATE",
+        booking_id,
+    )
+    if offer is None:
+        return
+    await _release_holds(conn, offer["id"], keep=None, status="cancelled", why=why)
+    await conn.execute(
+        "UPDATE reschedule_offer SET status = 'withdrawn', decided_at = now(), decided_by = $2 "
+        "WHERE id = $1",
+        offer["id"],
+        GUARANTEE.actor_label,
+    )
+    await promises.settle(conn, "offer_follow_up", str(offer["id"]), kept=True)
+    if offer["freed_slot_id"] is not None:
+        await offer_freed_slot(conn, offer["freed_slot_id"])
+
+
+async def open_lost_slot_offer(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record | dict[str, Any],
+    reason: str,
+    principal: Principal,
+) -> dict[str, Any]:
+    """Mark the booking at risk and hold up to three alternatives for it (caller's txn)."""
+    await conn.execute(
+        "UPDATE booking SET at_risk_since = coalesce(at_risk_since, now()), at_risk_reason = $2 "
+        "WHERE id = $1",
+        booking["id"],
+        reason,
+    )
+    await record_event(
+        conn, booking, "booking.at_risk", principal, principal.default_channel, reason=reason
+    )
+    await withdraw_open_offer(conn, booking["id"], "replaced by a new offer")
+    context = await load_service_context(conn, booking["business_id"], booking["service_id"])
+    now = datetime.now(UTC)
+    expires_at = min(now + OFFER_LIFETIME, booking["starts_at"])
+    holds: list[dict[str, Any]] = []
+    if expires_at - now >= MIN_OFFER_WINDOW:
+        nearby = await alternatives_near(
+            conn, context, booking["starts_at"], limit=CANDIDATES, exclude_booking=booking["id"]
+        )
+        holds = await _hold_options(
+            conn,
+            context,
+            booking,
+            expires_at,
+            [(slot.starts_at, slot.staff_id) for slot in nearby],
+            OPTIONS_PER_OFFER,
+        )
+    offer = await _insert_offer(
+        conn, booking, kind="lost_slot", reason=reason, expires_at=expires_at, holds=holds
+    )
+    if holds:
+        await promises.make(
+            conn,
+            business_id=booking["business_id"],
+            booking_id=booking["id"],
+            kind="offer_follow_up",
+            subject=str(offer["id"]),
+            made_at=now,
+            due_at=expires_at,
+        )
+    return offer
+
+
+async def _release_holds(
+    conn: asyncpg.Connection, offer_id: UUID, *, keep: UUID | None, status: str, why: str
+) -> int:
+    rows = await conn.fetch(
+        f"""
+        UPDATE booking b SET status = $3, cancel_reason = $4, hold_token_hash = NULL,
+               version = version + 1, updated_at = now()
+        WHERE b.id IN (SELECT hold_id FROM reschedule_option WHERE offer_id = $1)
+          AND b.status = 'held' AND ($2::uuid IS NULL OR b.id <> $2)
+        RETURNING {BOOKING_COLUMNS}
+        """,
+        offer_id,
+        keep,
+        status,
+        why,
+    )
+    event = "hold.expired" if status == "expired" else "hold.released"
+    for row in rows:
+        await record_event(conn, row, event, GUARANTEE, "system", from_status="held", reason=why)
+    return len(rows)
+
+
+async def _options(conn: asyncpg.Connection, offer_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT o.position, o.hold_id, o.staff_id, o.starts_at, h.ends_at, h.status AS hold_status,
+               st.name AS staff_name
+        FROM reschedule_option o JOIN booking h ON h.id = o.hold_id
+        JOIN staff st ON st.id = o.staff_id
+        WHERE o.offer_id = $1 ORDER BY o.position
+        """,
+        offer_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def load_offer(conn: asyncpg.Connection, offer_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {OFFER_COLUMNS} FROM reschedule_offer o WHERE o.id = $1", offer_id
+    )
+    if row is None:
+        return None
+    return dict(row) | {"options": await _options(conn, offer_id)}
+
+
+async def open_offer_for_booking(
+    conn: asyncpg.Connection, booking_id: UUID
+) -> dict[str, Any] | None:
+    offer_id = await conn.fetchval(
+        "SELECT id FROM reschedule_offer WHERE booking_id = $1 AND status = 'open' "
+        "AND expires_at > now()",
+        booking_id,
+    )
+    return None if offer_id is None else await load_offer(conn, offer_id)
+
+
+async def get_offer(principal: Principal, offer_id: UUID) -> dict[str, Any]:
+    async with db.connection() as conn:
+        offer = await load_offer(conn, offer_id)
+        if offer is None:
+            raise NotFound("No such offer.")
+        booking = await conn.fetchrow(
+            "SELECT id, business_id, partner_id FROM booking WHERE id = $1", offer["booking_id"]
+        )
+    assert booking is not None
+    if not principal.may_see_booking(booking["business_id"], booking["id"], booking["partner_id"]):
+        raise NotFound("No such offer.")
+    return offer
+
+
+async def accept_offer(
+    principal: Principal, offer_id: UUID, position: int, *, channel: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move the booking into the chosen held time: (booking, offer). One transaction."""
+    async with db.transaction() as conn:
+        # Lock order everywhere: the booking, then its offer (the outbox handlers hold the
+        # booking FOR SHARE before they touch an offer).
+        booking_id = await conn.fetchval(
+            "SELECT booking_id FROM reschedule_offer WHERE id = $1", offer_id
+        )
+        if booking_id is None:
+            raise NotFound("No such offer.")
+        booking = await conn.fetchrow(
+            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.id = $1 FOR UPDATE", booking_id
+        )
+        assert booking is not None
+        offer = await conn.fetchrow(
+            f"SELECT {OFFER_COLUMNS} FROM reschedule_offer o WHERE o.id = $1 FOR UPDATE",
+            offer_id,
+        )
+        assert offer is not None
+        if not principal.may_see_booking(
+            booking["business_id"], booking["id"], booking["partner_id"]
+        ):
+            raise NotFound("No such offer.")
+        if principal.kind != "customer":
+            principal.require("bookings:change", booking["business_id"])
+        now = datetime.now(UTC)
+        if offer["status"] == "expired" or (
+            offer["status"] == "open" and offer["expires_at"] <= now
+        ):
+            raise OfferExpired("The times held for this offer have been released.")
+        if offer["status"] != "open":
+            raise OfferClosed(
+                f"This offer is already {offer['status']}.", offer_status=offer["status"]
+            )
+        if booking["status"] not in CHANGEABLE:
+            raise InvalidTransition(
+                f"A {booking['status']} booking cannot be moved.", booking_status=booking["status"]
+            )
+        option = await conn.fetchrow(
+            "SELECT position, hold_id FROM reschedule_option WHERE offer_id = $1 AND position = $2",
+            offer_id,
+            position,
+        )
+        if option is None:
+            raise InvalidInput("There is no such option in this offer.", field="option")
+        hold = await conn.fetchrow(
+            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.id = $1 FOR UPDATE",
+            option["hold_id"],
+        )
+        assert hold is not None
+        if hold["status"] != "held" or hold["hold_expires_at"] <= now:
+            raise SlotTaken("That time is no longer held for you; your booking is unchanged.")
+        chosen = channel or principal.default_channel
+        reason = f"reschedule offer accepted: option {position}"
+        used = await conn.fetchrow(
+            f"""
+            UPDATE booking b SET status = 'cancelled', cancel_reason = $2, hold_token_hash = NULL,
+                   version = version + 1, updated_at = now()
+            WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+            """,
+            hold["id"],
+            f"taken by booking {booking['reference_code']}",
+        )
+        await record_event(conn, used, "hold.used", principal, chosen, from_status="held")
+        try:
+            async with conn.transaction():
+                updated = await conn.fetchrow(
+                    f"""
+                    UPDATE booking b SET staff_id = $2, starts_at = $3, ends_at = $4,
+                        blocked_from = $5, blocked_until = $6, version = version + 1,
+                        updated_at = now(), at_risk_since = NULL, at_risk_reason = NULL
+                    WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+                    """,
+                    booking["id"],
+                    hold["staff_id"],
+                    hold["starts_at"],
+                    hold["ends_at"],
+                    hold["blocked_from"],
+                    hold["blocked_until"],
+                )
+        except asyncpg.exceptions.ExclusionViolationError as exc:  # pragma: no cover - held
+            raise SlotTaken("That time is taken; your booking is unchanged.") from exc
+        assert updated is not None
+        diff = {
+            key: {"from": booking[key], "to": updated[key]}
+            for key in ("starts_at", "ends_at", "staff_id")
+            if booking[key] != updated[key]
+        }
+        await record_event(
+            conn,
+            updated,
+            "booking.changed",
+            principal,
+            chosen,
+            from_status=booking["status"],
+            changes=diff,
+            reason=reason,
+        )
+        await _release_holds(
+            conn, offer_id, keep=None, status="cancelled", why="another option was chosen"
+        )
+        decided = await conn.fetchrow(
+            f"""
+            UPDATE reschedule_offer o SET status = 'accepted', accepted_position = $2,
+                   decided_at = now(), decided_by = $3
+            WHERE id = $1 RETURNING {OFFER_COLUMNS}
+            """,
+            offer_id,
+            position,
+            principal.actor_label,
+        )
+        assert decided is not None
+        await promises.settle(conn, "offer_follow_up", str(offer_id), kept=True)
+        if offer["kind"] == "earlier_slot":
+            await conn.execute(
+                "UPDATE waitlist_entry SET status = 'fulfilled', closed_at = now() WHERE id = $1",
+                offer["waitlist_entry_id"],
+            )
+            await conn.execute(
+                "UPDATE freed_slot SET status = 'taken', closed_at = now() WHERE id = $1",
+                offer["freed_slot_id"],
+            )
+        await events.emit(
+            conn,
+            booking["business_id"],
+            events.OFFER_ACCEPTED,
+            booking["id"],
+            {
+                "offer_id": str(offer_id),
+                "booking_id": str(booking["id"]),
+                "kind": offer["kind"],
+                "position": position,
+                "starts_at": updated["starts_at"].isoformat(),
+                "actor": principal.actor_label,
+            },
+        )
+        result_offer = dict(decided) | {"options": await _options(conn, offer_id)}
+    return dict(updated), result_offer
+
+
+async def expire_due_offers(batch: int = 200) -> int:
+    """Close every open offer past its expiry: release holds, tell whoever must know."""
+    from booking.guarantee.waitlist import offer_freed_slot  # the cascade lives there
+
+    async with db.transaction() as conn:
+        rows = await conn.fetch(
+            f"""
+            SELECT {OFFER_COLUMNS} FROM reschedule_offer o
+            WHERE o.status = 'open' AND o.expires_at <= now()
+            ORDER BY o.expires_at LIMIT $1
+            FOR UPDATE SKIP LOCKED
+            """,
+            batch,
+        )
+        for offer in rows:
+            await _release_holds(
+                conn, offer["id"], keep=None, status="expired", why="offer expired unanswered"
+            )
+            await conn.execute(
+                "UPDATE reschedule_offer SET status = 'expired', decided_at = now() WHERE id = $1",
+                offer["id"],
+            )
+            await events.emit(
+                conn,
+                offer["business_id"],
+                events.OFFER_EXPIRED,
+                offer["booking_id"],
+                {
+                    "offer_id": str(offer["id"]),
+                    "booking_id": str(offer["booking_id"]),
+                    "kind": offer["kind"],
+                    "expires_at": offer["expires_at"].isoformat(),
+                },
+            )
+            if offer["kind"] == "lost_slot":
+                # The expiry alert to the business is this promise's staff alert.
+                await promises.settle(
+                    conn, "offer_follow_up", str(offer["id"]), kept=False, alerted=True
+                )
+            elif offer["freed_slot_id"] is not None:
+                await offer_freed_slot(conn, offer["freed_slot_id"])
+    return len(rows)

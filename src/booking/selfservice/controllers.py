@@ -1,0 +1,189 @@
+"""HTTP for the self-service page: GET shows, POST forms act then redirect (303) back.
+
+Public routes (the signed token in the URL is the credential); they answer HTML,
+never a problem document or a trace: a forged link gets 403, an expired one 410.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.params import Parameter
+from litestar.response import Redirect
+
+from booking.access.guards import PUBLIC
+from booking.errors import DomainError
+from booking.notifications.templates import format_when
+from booking.selfservice import service
+from booking.selfservice.i18n import pick_language, words
+from booking.settings import Settings
+
+_env = Environment(
+    loader=PackageLoader("booking.selfservice", "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+ACTIONS = ("confirm", "cancel", "change", "accept", "waitlist")
+
+
+def _html(template: str, http_status: int = 200, **values: Any) -> Response[str]:
+    body = _env.get_template(template).render(**values)
+    return Response(body, status_code=http_status, media_type=MediaType.HTML, headers=NO_STORE)
+
+
+def _refused(reason: str, status: int, lang: str | None) -> Response[str]:
+    chosen = pick_language(lang, None, None) if lang else "it"
+    t = words(chosen)
+    return _html(
+        "refused.html",
+        status,
+        lang=chosen,
+        t=t,
+        message=t.get(f"refused_{reason}", t["refused_forged"]),
+    )
+
+
+async def _page(
+    settings: Settings,
+    token: str,
+    lang: str | None,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response[str]:
+    try:
+        booking_id = service.booking_for(settings.secret_key, token)
+        page = await service.load_page(booking_id)
+    except service.LinkRefused as exc:
+        return _refused(exc.reason, exc.status, lang)
+    b = page.booking
+    chosen = pick_language(lang, b["customer_locale"], b["business_locale"])
+    t = words(chosen)
+    tz = b["time_zone"]
+    offer = page.offer
+    return _html(
+        "booking.html",
+        status,
+        lang=chosen,
+        other_lang="en" if chosen == "it" else "it",
+        t=t,
+        b=b,
+        base=f"/b/{quote(token)}",
+        nonce=service.form_nonce(settings.secret_key, token),
+        when=format_when(b["starts_at"], tz, chosen),
+        status=t.get(f"status_{b['status']}", b["status"]),
+        at_risk=bool(b["at_risk"]) and page.may_change,
+        done=t.get(f"done_{done}") if done in ACTIONS else None,
+        error=error,
+        offer=offer,
+        offer_until=format_when(offer["expires_at"], tz, chosen) if offer else "",
+        offer_options=[
+            {**o, "when": format_when(o["starts_at"], tz, chosen)}
+            for o in (offer["options"] if offer else [])
+            if o["hold_status"] == "held"
+        ],
+        may_confirm=page.may_confirm,
+        may_change=page.may_change,
+        alternatives=[
+            {
+                **a,
+                "when": format_when(a["starts_at"], tz, chosen),
+                "iso": a["starts_at"].isoformat(),
+            }
+            for a in page.alternatives
+        ],
+        waitlist=page.waitlist,
+        waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
+    )
+
+
+async def _act(
+    request: Request[Any, Any, Any], settings: Settings, token: str, action: str
+) -> Response[Any]:
+    lang = request.query_params.get("lang")
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    try:
+        booking_id = service.booking_for(settings.secret_key, token)
+        service.check_form(
+            settings.secret_key,
+            token,
+            form.get("csrf"),
+            request.headers.get("origin"),
+            request.headers.get("host", ""),
+        )
+    except service.LinkRefused as exc:
+        return _refused(exc.reason, exc.status, lang)
+    try:
+        await service.act(booking_id, action, form)
+    except service.LinkRefused as exc:
+        return _refused(exc.reason, exc.status, lang)
+    except DomainError as exc:
+        return await _page(settings, token, lang, error=exc.detail, status=exc.status)
+    suffix = f"&lang={quote(lang)}" if lang else ""
+    return Redirect(f"/b/{quote(token)}?done={action}{suffix}", status_code=303)
+
+
+class SelfServiceController(Controller):
+    path = "/b/{token:str}"
+    include_in_schema = False
+    opt = PUBLIC
+
+    @get("/", opt=PUBLIC)
+    async def show(
+        self,
+        token: str,
+        settings: Settings,
+        lang: Annotated[str | None, Parameter(max_length=10)] = None,
+        done: Annotated[str | None, Parameter(max_length=20)] = None,
+    ) -> Response[str]:
+        return await _page(settings, token, lang, done=done)
+
+    @get("/calendar.ics", opt=PUBLIC)
+    async def calendar(self, token: str, settings: Settings) -> Response[Any]:
+        try:
+            page = await service.load_page(service.booking_for(settings.secret_key, token))
+        except service.LinkRefused as exc:
+            return _refused(exc.reason, exc.status, None)
+        reference = page.booking["reference_code"]
+        return Response(
+            service.calendar_file(page, settings.public_base_url),
+            media_type="text/calendar; charset=utf-8",
+            headers={
+                **NO_STORE,
+                "Content-Disposition": f'attachment; filename="{reference}.ics"',
+            },
+        )
+
+    @post("/confirm", opt=PUBLIC, status_code=303)
+    async def confirm(
+        self, request: Request[Any, Any, Any], token: str, settings: Settings
+    ) -> Response[Any]:
+        return await _act(request, settings, token, "confirm")
+
+    @post("/cancel", opt=PUBLIC, status_code=303)
+    async def cancel(
+        self, request: Request[Any, Any, Any], token: str, settings: Settings
+    ) -> Response[Any]:
+        return await _act(request, settings, token, "cancel")
+
+    @post("/change", opt=PUBLIC, status_code=303)
+    async def change(
+        self, request: Request[Any, Any, Any], token: str, settings: Settings
+    ) -> Response[Any]:
+        return await _act(request, settings, token, "change")
+
+    @post("/accept", opt=PUBLIC, status_code=303)
+    async def accept(
+        self, request: Request[Any, Any, Any], token: str, settings: Settings
+    ) -> Response[Any]:
+        return await _act(request, settings, token, "accept")
+
+    @post("/waitlist", opt=PUBLIC, status_code=303)
+    async def waitlist(
+        self, request: Request[Any, Any, Any], token: str, settings: Settings
+    ) -> Response[Any]:
+        return await _act(request, settings, token, "waitlist")
