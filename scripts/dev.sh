@@ -86,6 +86,15 @@ ensure_redis() {
     apt_install redis-server
 }
 
+ensure_chromium() {
+    # The self-service page tests drive Debian's chromium through Playwright (never
+    # `playwright install`).
+    if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then
+        return
+    fi
+    apt_install chromium
+}
+
 check_postgres() {
     if compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null \
         || command -v pg_ctl >/dev/null 2>&1 || [ -n "${BOOKING_PG_BINDIR:-}" ]; then
@@ -157,6 +166,7 @@ case "$cmd" in
         ;;
     test)
         bootstrap
+        ensure_chromium
         run_tests "$@"
         ;;
     lint)

@@ -17,13 +17,26 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, Yaml
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from booking import db
+from booking.access.controllers import ApiKeyController
 from booking.access.dependencies import provide_principal
+from booking.access.plugin import AccessPlugin
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
 from booking.catalog.controllers import CatalogController
+from booking.guarantee.controllers import (
+    GuaranteeDeskController,
+    OfferController,
+    StaffAvailabilityController,
+)
 from booking.health import health, ready
-from booking.problems import EXCEPTION_HANDLERS
+from booking.notifications.controllers import MessageController, TwilioWebhookController
+from booking.problems import EXCEPTION_HANDLERS, document_problems
+from booking.selfservice.controllers import SelfServiceController
 from booking.settings import Settings, get_settings
+from booking.webhooks.controllers import (
+    WebhookDeliveryController,
+    WebhookEndpointController,
+)
 
 log = logging.getLogger("booking.app")
 
@@ -34,6 +47,12 @@ TAGS = [
     Tag(name="front desk", description="Counter workflows: rebook in two calls."),
     Tag(name="catalog", description="Businesses, services and staff."),
     Tag(name="operations", description="Health and readiness."),
+    Tag(name="access", description="API keys: issue (shown once), list, revoke."),
+    Tag(name="webhooks", description="Signed partner webhooks (Standard Webhooks)."),
+    Tag(
+        name="guarantee",
+        description="Lost-slot reschedule offers, earlier-slot waitlist, promises, risk view.",
+    ),
 ]
 
 
@@ -97,18 +116,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BookingController,
             FrontDeskController,
             CatalogController,
+            MessageController,
+            TwilioWebhookController,
+            ApiKeyController,
+            WebhookEndpointController,
+            WebhookDeliveryController,
+            StaffAvailabilityController,
+            OfferController,
+            GuaranteeDeskController,
+            SelfServiceController,
         ],
         dependencies={
             "principal": Provide(provide_principal),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         lifespan=[database, redis],
+        plugins=[AccessPlugin()],  # authorization guard, rate limits, Idempotency-Key
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         cors_config=CORSConfig(allow_origins=["*"], expose_headers=["ETag", "Retry-After"]),
         debug=config.debug,
     )
     app.state.settings = config
+    document_problems(app.openapi_schema)  # errors are problem+json in the document too
     return app
 
 

@@ -26,6 +26,10 @@ DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A connection whose server went away mid-protocol (seen when PostgreSQL
+    # shuts down under load: "cannot switch to state 15; another operation is
+    # in progress").
+    asyncpg.exceptions.InternalClientError,
 )
 
 

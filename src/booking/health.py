@@ -11,12 +11,23 @@ from booking import db
 from booking.problems import problem
 
 
-@get("/health", tags=["operations"], summary="The process is alive", include_in_schema=True)
+@get(
+    "/health",
+    tags=["operations"],
+    summary="The process is alive",
+    include_in_schema=True,
+    security=[{}],  # public: no credentials
+)
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", tags=["operations"], summary="PostgreSQL and Redis are reachable")
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="PostgreSQL and Redis are reachable",
+    security=[{}],  # public: no credentials
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
     try:

@@ -12,6 +12,16 @@ from typing import Any
 import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 
 from booking.db import DB_UNAVAILABLE_ERRORS
 from booking.errors import PROBLEM_BASE, DomainError
@@ -141,4 +151,61 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     Exception: internal_error_handler,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "problem"]
+PROBLEM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["type", "title", "status", "detail"],
+    properties={
+        "type": Schema(type=OpenAPIType.STRING, description="Stable code: /problems/<code>"),
+        "title": Schema(type=OpenAPIType.STRING),
+        "status": Schema(type=OpenAPIType.INTEGER),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "instance": Schema(type=OpenAPIType.STRING),
+    },
+    additional_properties=True,
+    description="RFC 9457 problem details; machine fields (e.g. alternatives) may follow.",
+    examples=[
+        {
+            "type": "/problems/slot-taken",
+            "title": "That time is no longer free",
+            "status": 409,
+            "detail": "Someone else has just taken that time.",
+            "alternatives": [],
+        }
+    ],
+)
+
+
+def document_problems(openapi: OpenAPI) -> None:
+    """Make the OpenAPI document say what the API sends on errors.
+
+    Litestar documents its own JSON error shape for 400; the handlers above send
+    ``application/problem+json`` problem details for every 4xx and 5xx. Every
+    documented error response is rewritten to that, and operations gain
+    ``4XX``/``5XX`` problem responses, so clients and schema checkers see the truth.
+    """
+    components = openapi.components
+    if isinstance(components, Components):
+        components.schemas = {**(components.schemas or {}), "Problem": PROBLEM_SCHEMA}
+    reference = Reference(ref="#/components/schemas/Problem")
+
+    def problem_response(description: str) -> OpenAPIResponse:
+        return OpenAPIResponse(
+            description=description,
+            content={PROBLEM_JSON: OpenAPIMediaType(schema=reference)},
+        )
+
+    for path_item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+            operation: Operation | None = getattr(path_item, method, None)
+            if operation is None:
+                continue
+            responses = dict(operation.responses or {})
+            for status, response in list(responses.items()):
+                if status[:1] in ("4", "5") and isinstance(response, OpenAPIResponse):
+                    responses[status] = problem_response(response.description)
+            responses.setdefault("4XX", problem_response("A problem the caller can act on."))
+            responses.setdefault("5XX", problem_response("The service could not answer."))
+            operation.responses = responses
+
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "document_problems", "problem"]

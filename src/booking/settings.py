@@ -57,6 +57,8 @@ class Settings:
     twilio_from_number: str = ""
     twilio_base_url: str = ""  # override of https://api.twilio.com (tests: fake server)
     sms_backend: str = "auto"  # auto | console | twilio
+    # Requests per minute per API key or booking link (0 = no limit); a key may override it.
+    rate_limit_per_minute: int = 1200
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -76,6 +78,9 @@ class Settings:
             twilio_from_number=_env("TWILIO_FROM_NUMBER", cls.twilio_from_number),
             twilio_base_url=_env("BOOKING_TWILIO_BASE_URL", cls.twilio_base_url),
             sms_backend=_env("BOOKING_SMS_BACKEND", cls.sms_backend),
+            rate_limit_per_minute=_env_int(
+                "BOOKING_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute
+            ),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -13,7 +13,17 @@ from booking.catalog.tables import (
     TimeOff,
     WorkingHours,
 )
+from booking.guarantee.tables import (
+    FreedSlot,
+    Promise,
+    RescheduleOffer,
+    RescheduleOption,
+    WaitlistEntry,
+)
+from booking.idempotency.tables import IdempotencyRecord
+from booking.notifications.tables import InboundMessage, Message, Reminder
 from booking.outbox.tables import Outbox
+from booking.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 ALL_TABLES: tuple[type[Table], ...] = (
     Business,
@@ -28,4 +38,16 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Outbox,
     Partner,
     ApiKey,
+    Message,
+    Reminder,
+    InboundMessage,
+    IdempotencyRecord,
+    WebhookEndpoint,
+    WebhookDelivery,
+    WebhookAttempt,
+    FreedSlot,
+    WaitlistEntry,
+    RescheduleOffer,
+    RescheduleOption,
+    Promise,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, ClassVar
 
@@ -10,7 +11,12 @@ from arq.connections import RedisSettings
 
 from booking import db
 from booking.bookings.jobs import expire_holds
+from booking.guarantee import jobs as guarantee_jobs
+from booking.idempotency.jobs import purge_idempotency_records
+from booking.notifications import jobs as sms_jobs
+from booking.outbox import jobs as outbox_jobs
 from booking.settings import Settings, get_settings
+from booking.webhooks import jobs as webhook_jobs
 
 log = logging.getLogger("booking.worker")
 
@@ -18,11 +24,19 @@ log = logging.getLogger("booking.worker")
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
-    await db.start_pool(settings.database_url, 1, max(2, settings.db_pool_max // 2))
+    # A pool already open in this process (tests run the worker in-process) is not ours.
+    ctx["owns_db_pool"] = db.engine().pool is None
+    if ctx["owns_db_pool"]:
+        await db.start_pool(settings.database_url, 1, max(2, settings.db_pool_max // 2))
+    await sms_jobs.open_sender(ctx)
+    await outbox_jobs.start_relay_loop(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    await db.close_pool()
+    await outbox_jobs.stop_relay_loop(ctx)
+    await sms_jobs.close_sender(ctx)
+    if ctx.get("owns_db_pool", True):
+        await db.close_pool()
 
 
 def redis_settings(settings: Settings | None = None) -> RedisSettings:
@@ -30,8 +44,29 @@ def redis_settings(settings: Settings | None = None) -> RedisSettings:
 
 
 FUNCTIONS: list[Any] = [expire_holds]
+FUNCTIONS += [outbox_jobs.handle_outbox_event, sms_jobs.SEND_SMS]
 CRON_JOBS: list[Any] = [
     cron(expire_holds, second={0, 30}, run_at_startup=True, unique=True),
+    # The relay's safety net (the poll loop started in startup() is the fast path);
+    # not every second, or a burst worker would never find its queue empty.
+    cron(
+        outbox_jobs.relay_outbox_job, second=set(range(0, 60, 5)), run_at_startup=True, unique=True
+    ),
+    cron(sms_jobs.send_due_reminders, second={10, 40}, run_at_startup=True, unique=True),
+    cron(sms_jobs.requeue_messages, second={50}, run_at_startup=True, unique=True),
+]
+# Partner webhooks: first attempts come from the outbox; retries are rows with a due time.
+FUNCTIONS += [webhook_jobs.deliver_webhook]
+CRON_JOBS += [
+    cron(webhook_jobs.retry_due_webhooks, second={20, 50}, run_at_startup=True, unique=True),
+    cron(purge_idempotency_records, minute={17}, second={0}, unique=True),
+]
+# The guarantee: unanswered offers expire, and the promise watchdog (see docs/guarantee.md).
+CRON_JOBS += [
+    cron(
+        guarantee_jobs.expire_offers, second={0, 15, 30, 45}, run_at_startup=True, unique=True
+    ),
+    cron(guarantee_jobs.watch_promises, second={5, 35}, run_at_startup=True, unique=True),
 ]
 
 
@@ -45,6 +80,9 @@ class WorkerSettings:
     max_jobs = 20
     job_timeout = 60
     keep_result = 60
+    # arq only picks up jobs when it polls; 0.5 s (its default) is up to half a
+    # second per hop, and an SMS takes two hops (bench/notifications.py).
+    poll_delay = 0.1
 
 
 def build_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
@@ -52,12 +90,15 @@ def build_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
     config = settings or get_settings()
     options: dict[str, Any] = {
         "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        # arq keeps each cron job's next run on the CronJob object; fresh copies
+        # let several workers in one process (tests) each run their startup crons.
+        "cron_jobs": [dataclasses.replace(job, next_run=None) for job in CRON_JOBS],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "max_jobs": WorkerSettings.max_jobs,
         "job_timeout": WorkerSettings.job_timeout,
         "keep_result": WorkerSettings.keep_result,
+        "poll_delay": WorkerSettings.poll_delay,
         "redis_settings": redis_settings(config),
         "ctx": {"settings": config},
         "handle_signals": True,

@@ -24,6 +24,10 @@ from booking.errors import InvalidInput, NotFound
 
 ACTIVE_STATUSES = ("held", "pending", "confirmed", "checked_in")
 MAX_SEARCH_DAYS = 62
+# alternatives_near looks this far either side of the target first.
+ALTERNATIVE_RADII = (timedelta(hours=6), timedelta(days=2))
+# earliest_slots looks at this much of its range first.
+EARLIEST_WINDOWS = (timedelta(days=1), timedelta(days=3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +93,13 @@ async def load_calendars(
     range_end: datetime,
     *,
     exclude_booking: UUID | None = None,
+    with_busy: bool = True,
 ) -> list[StaffCalendar]:
     """Working hours plus everything that makes time busy, for each staff member.
 
     Holds past their expiry no longer count, even before the sweeper runs.
+    ``with_busy=False`` reads working hours only (the write path checks hours
+    and leaves busy time to the exclusion constraint).
     """
     if not staff_ids:
         return []
@@ -105,29 +112,40 @@ async def load_calendars(
         "WHERE staff_id = ANY($1::uuid[])",
         list(staff_ids),
     )
+    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in staff_ids}
+    for row in hours:
+        weekly[row["staff_id"]].append(
+            WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
+        )
+    if not with_busy:
+        return [StaffCalendar(staff_id, tuple(weekly[staff_id])) for staff_id in staff_ids]
+    # PostgreSQL merges overlapping and touching busy ranges (range_agg), so a
+    # full month arrives as a few hundred ranges instead of one row per booking.
     busy = await conn.fetch(
         """
-        SELECT staff_id, blocked_from AS s, blocked_until AS e FROM booking
-        WHERE staff_id = ANY($1::uuid[])
-          AND status IN ('held', 'pending', 'confirmed', 'checked_in')
-          AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
-          AND NOT (status = 'held' AND hold_expires_at <= now())
-          AND ($4::uuid IS NULL OR id <> $4)
-        UNION ALL
-        SELECT staff_id, starts_at, ends_at FROM time_off
-        WHERE staff_id = ANY($1::uuid[])
-          AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
+        SELECT staff_id, lower(r) AS s, upper(r) AS e
+        FROM (
+            SELECT staff_id, unnest(range_agg(tstzrange(s, e, '[)'))) AS r
+            FROM (
+                SELECT staff_id, blocked_from AS s, blocked_until AS e FROM booking
+                WHERE staff_id = ANY($1::uuid[])
+                  AND status IN ('held', 'pending', 'confirmed', 'checked_in')
+                  AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
+                  AND NOT (status = 'held' AND hold_expires_at <= now())
+                  AND ($4::uuid IS NULL OR id <> $4)
+                UNION ALL
+                SELECT staff_id, starts_at, ends_at FROM time_off
+                WHERE staff_id = ANY($1::uuid[])
+                  AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
+            ) AS busy
+            GROUP BY staff_id
+        ) AS merged
         """,
         list(staff_ids),
         lo,
         hi,
         exclude_booking,
     )
-    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in staff_ids}
-    for row in hours:
-        weekly[row["staff_id"]].append(
-            WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
-        )
     busy_by_staff: dict[UUID, list[tuple[datetime, datetime]]] = {s: [] for s in staff_ids}
     for row in busy:
         busy_by_staff[row["staff_id"]].append((row["s"], row["e"]))
@@ -199,18 +217,100 @@ async def alternatives_near(
     apply_notice: bool = True,
     exclude_booking: UUID | None = None,
 ) -> list[FreeSlot]:
-    """The free slots nearest to ``target`` (either side), any eligible staff."""
+    """The free slots nearest to ``target`` (either side), any eligible staff.
+
+    The answer is the nearest ``limit`` free slots in [target - 2 days,
+    target + 14 days]. It is searched outwards: every slot within ``radius``
+    of the target starts inside [target - radius, target + radius], so when
+    that window already holds ``limit`` of them they are the nearest of the
+    whole range - the same answer for a fraction of the work (a 409 under a
+    race is answered hundreds of times at once).
+    """
     now = datetime.now(UTC)
     start = max(target - timedelta(days=2), now)
+    end = max(target, now) + timedelta(days=14)
+    for radius in ALTERNATIVE_RADII if _narrow_search_safe(context) else ():
+        low = max(start, target - radius)
+        high = min(end, target + radius + timedelta(seconds=1))
+        if high <= low:
+            continue
+        window = await search_slots(
+            conn,
+            context,
+            low,
+            high,
+            now=now,
+            apply_notice=apply_notice,
+            exclude_booking=exclude_booking,
+        )
+        near = [slot for slot in window if abs(slot.starts_at - target) <= radius]
+        if len(near) >= limit:
+            return nearest_slots(near, target, limit)
     slots = await search_slots(
         conn,
         context,
         start,
-        max(target, now) + timedelta(days=14),
+        end,
+        now=now,
         apply_notice=apply_notice,
         exclude_booking=exclude_booking,
     )
     return nearest_slots(slots, target, limit)
+
+
+def _narrow_search_safe(context: ServiceContext) -> bool:
+    """A narrowed search loads busy time one day either side of its window; it sees
+    everything a slot can touch only while the slot's block fits in that day."""
+    shape = context.shape
+    return shape.buffer_before <= timedelta(days=1) and (
+        shape.duration + shape.buffer_after <= timedelta(days=1)
+    )
+
+
+async def earliest_slots(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    range_start: datetime,
+    range_end: datetime,
+    limit: int,
+    *,
+    now: datetime | None = None,
+    apply_notice: bool = True,
+    exclude_booking: UUID | None = None,
+) -> list[FreeSlot]:
+    """The first ``limit`` free slots in [range_start, range_end), in start order.
+
+    Slots come out ordered by start, so when [range_start, range_start + w)
+    already holds ``limit`` of them they are the first of the whole range: a
+    day is searched first, then three, then everything.
+    """
+    moment = now or datetime.now(UTC)
+    widths = EARLIEST_WINDOWS if _narrow_search_safe(context) else ()
+    for width in widths:
+        window_end = range_start + width
+        if window_end >= range_end:
+            break
+        found = await search_slots(
+            conn,
+            context,
+            range_start,
+            window_end,
+            now=moment,
+            apply_notice=apply_notice,
+            exclude_booking=exclude_booking,
+        )
+        if len(found) >= limit:
+            return found[:limit]
+    found = await search_slots(
+        conn,
+        context,
+        range_start,
+        range_end,
+        now=moment,
+        apply_notice=apply_notice,
+        exclude_booking=exclude_booking,
+    )
+    return found[:limit]
 
 
 def slot_json(slot: FreeSlot, tz: ZoneInfo) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -89,6 +90,15 @@ def working_windows(
     weekly: Iterable[WeeklyWindow], tz: ZoneInfo, first_day: date, last_day: date
 ) -> list[tuple[int, int]]:
     """Absolute [open, close) windows (epoch seconds) for each local day, in order."""
+    return list(_working_windows(tuple(weekly), tz, first_day, last_day))
+
+
+@lru_cache(maxsize=4096)
+def _working_windows(
+    weekly: tuple[WeeklyWindow, ...], tz: ZoneInfo, first_day: date, last_day: date
+) -> tuple[tuple[int, int], ...]:
+    # Cached: staff of a business mostly share their hours, and a search asks
+    # the same days for each of them (a pure function of its arguments).
     by_weekday: dict[int, list[WeeklyWindow]] = {}
     for window in weekly:
         by_weekday.setdefault(window.weekday, []).append(window)
@@ -102,7 +112,7 @@ def working_windows(
                 windows.append((opens, closes))
         day += timedelta(days=1)
     windows.sort()
-    return windows
+    return tuple(windows)
 
 
 def _merge(busy: Iterable[tuple[datetime, datetime]]) -> tuple[list[int], list[int]]:
@@ -144,7 +154,7 @@ def free_starts_for_staff(
     last_day = range_end.astimezone(tz).date() + timedelta(days=1)
     busy_starts, busy_ends = _merge(calendar.busy)
     starts: list[int] = []
-    for opens, closes in working_windows(calendar.weekly, tz, first_day, last_day):
+    for opens, closes in _working_windows(tuple(calendar.weekly), tz, first_day, last_day):
         if closes <= lo or opens >= hi:
             continue
         candidate = opens
@@ -178,15 +188,22 @@ def find_free_slots(
 ) -> list[FreeSlot]:
     """All free (start, staff) pairs, ordered by start time then staff id."""
     duration = service.duration
-    found: list[FreeSlot] = []
+    # Sort on (epoch second, staff id text) computed once per slot, and build
+    # each start's datetimes once however many staff share it.
+    found: list[tuple[int, str, FreeSlot]] = []
+    moments: dict[int, tuple[datetime, datetime]] = {}
     for calendar in calendars:
+        staff_key = str(calendar.staff_id)
         for start in free_starts_for_staff(
             calendar, service, tz, range_start, range_end, not_before, step
         ):
-            starts_at = datetime.fromtimestamp(start, UTC)
-            found.append(FreeSlot(starts_at, starts_at + duration, calendar.staff_id))
-    found.sort(key=lambda slot: (slot.starts_at, str(slot.staff_id)))
-    return found
+            moment = moments.get(start)
+            if moment is None:
+                starts_at = datetime.fromtimestamp(start, UTC)
+                moment = moments[start] = (starts_at, starts_at + duration)
+            found.append((start, staff_key, FreeSlot(moment[0], moment[1], calendar.staff_id)))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [item[2] for item in found]
 
 
 def nearest_slots(slots: Iterable[FreeSlot], target: datetime, limit: int) -> list[FreeSlot]:

@@ -27,9 +27,9 @@ from booking.access.principal import Principal
 from booking.availability.service import (
     ServiceContext,
     alternatives_near,
+    earliest_slots,
     load_calendars,
     load_service_context,
-    search_slots,
     slot_json,
 )
 from booking.availability.slots import fits_working_hours
@@ -247,7 +247,7 @@ async def _candidate_staff(
     wanted = (staff_id,) if staff_id is not None else context.eligible_staff
     if not wanted:
         raise InvalidInput("Nobody offers this service at the moment.", field="service_id")
-    calendars = await load_calendars(conn, wanted, starts_at, ends_at)
+    calendars = await load_calendars(conn, wanted, starts_at, ends_at, with_busy=False)
     working = [
         cal.staff_id
         for cal in calendars
@@ -894,15 +894,17 @@ async def rebooking_options(
         _check_access(principal, row)
         context = await load_service_context(conn, business_id, row["service_id"])
         now = datetime.now(UTC)
-        slots = await search_slots(
+        slots = await earliest_slots(
             conn,
             context,
             now,
             now + timedelta(days=14),
+            limit,
+            now=now,
             apply_notice=not principal.is_staff,
             exclude_booking=row["id"],
         )
-    return dict(row), [slot_json(slot, context.tz) for slot in slots[:limit]]
+    return dict(row), [slot_json(slot, context.tz) for slot in slots]
 
 
 async def sweep_expired_holds(batch: int = 500) -> int:
@@ -923,3 +925,34 @@ async def sweep_expired_holds(batch: int = 500) -> int:
                 conn, row, "hold.expired", _SYSTEM_PRINCIPAL, "system", from_status="held"
             )
     return len(rows)
+
+
+async def insert_hold(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    staff_ids: Sequence[UUID],
+    starts_at: datetime,
+    *,
+    expires_at: datetime,
+    principal: Principal,
+    notes: str = "",
+) -> dict[str, Any] | None:
+    """A held row at ``starts_at`` for the first of ``staff_ids`` the database lets have it,
+    inside the caller's transaction (reschedule offers and the waitlist hold times this way);
+    None when nobody is free. The hold has no token: only its owner's service can use it."""
+    row = await _insert_active(
+        conn,
+        context,
+        staff_ids,
+        _as_utc(starts_at, "starts_at"),
+        status="held",
+        channel="system",
+        principal=principal,
+        customer_id=None,
+        hold_expires_at=expires_at,
+        notes=notes,
+    )
+    if row is None:
+        return None
+    await record_event(conn, row, "hold.created", principal, "system")
+    return dict(row)

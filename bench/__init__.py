@@ -1,0 +1,1 @@
+"""Runnable benchmarks: `python -m bench.run` prints figures beside same-run baselines."""

@@ -1,0 +1,430 @@
+"""The benchmarks themselves: each returns figures, never asserts on time.
+
+HTTP load comes from aiohttp clients on 127.0.0.1 (one keep-alive connection
+per concurrent client); the raw baseline talks asyncpg straight to the same
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import asyncpg
+
+from bench.seed import ROME, WRITE_SLOTS_PER_DAY, BenchWorld, Tenant
+from bench.stats import Latency
+
+API_STAFF = 64  # writes tenant: staff 0-63 for API clients, 64-127 for raw clients
+WRITE_DAY_OFFSET = 40  # throughput bookings start after the searched month
+CONTENTION_DAY_OFFSET = 30  # the day after the searched month
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+
+@dataclass
+class SlotCursor:
+    """Hands each member of staff of the writes tenant its next free 30-minute slot."""
+
+    first_day: date
+    used: dict[int, int] = field(default_factory=dict)
+    phones: int = 0
+
+    def next_start(self, staff_index: int) -> datetime:
+        while True:
+            index = self.used.get(staff_index, 0)
+            self.used[staff_index] = index + 1
+            offset = WRITE_DAY_OFFSET + index // WRITE_SLOTS_PER_DAY
+            minutes = (index % WRITE_SLOTS_PER_DAY) * 30
+            moment = datetime.combine(
+                self.first_day + timedelta(days=offset),
+                wall_time(minutes // 60, minutes % 60),
+                tzinfo=ROME,
+            )
+            # Skip wall-clock times that do not exist (the spring-forward gap).
+            if moment.astimezone(UTC).astimezone(ROME).replace(tzinfo=None) == moment.replace(
+                tzinfo=None
+            ):
+                return moment
+
+    def next_phone(self) -> str:
+        self.phones += 1
+        return f"+39334{self.phones:07d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    clients: int
+    completed: int
+    seconds: float
+    errors: int
+    latency: Latency
+
+    @property
+    def rate(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+
+async def _drive(
+    clients: int,
+    duration: float,
+    warmup: float,
+    one: Callable[[int], Awaitable[bool]],
+) -> Throughput:
+    """Each client calls ``one(client)`` back to back; count what ends after the warm-up."""
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + duration
+    latencies: list[float] = []
+    completed = 0
+    errors = 0
+
+    async def loop(client: int) -> None:
+        nonlocal completed, errors
+        while True:
+            began = time.perf_counter()
+            if began >= stop_at:
+                return
+            ok = await one(client)
+            ended = time.perf_counter()
+            if began >= measure_from and ended <= stop_at:
+                if ok:
+                    completed += 1
+                    latencies.append(ended - began)
+                else:
+                    errors += 1
+
+    await asyncio.gather(*(loop(client) for client in range(clients)))
+    return Throughput(clients, completed, duration, errors, Latency.of(latencies))
+
+
+async def api_bookings(
+    base: str,
+    world: BenchWorld,
+    cursor: SlotCursor,
+    clients: int,
+    duration: float,
+    warmup: float,
+) -> Throughput:
+    """Non-conflicting bookings through POST /v1/businesses/{id}/bookings."""
+    tenant = world.writes
+    url = f"{base}/v1/businesses/{tenant.business_id}/bookings"
+    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    async with aiohttp.ClientSession(connector=connector, headers=_headers(tenant.key)) as http:
+
+        async def one(client: int) -> bool:
+            body = {
+                "service_id": str(tenant.service_id),
+                "staff_id": str(tenant.staff[client]),
+                "starts_at": cursor.next_start(client).isoformat(),
+                "customer": {"name": "Bench Customer", "phone": cursor.next_phone()},
+            }
+            async with http.post(url, data=json.dumps(body)) as response:
+                await response.read()
+                return response.status == 201
+
+        return await _drive(clients, duration, warmup, one)
+
+
+RAW_INSERT = """
+INSERT INTO booking (business_id, staff_id, service_id, customer_id, status, channel,
+    reference_code, starts_at, ends_at, blocked_from, blocked_until, created_by)
+VALUES ($1, $2, $3, $4, 'confirmed', 'front_desk', $5, $6, $7, $6, $7, 'bench')
+RETURNING id
+"""
+RAW_OUTBOX = (
+    "INSERT INTO outbox (business_id, topic, aggregate_id, payload) "
+    "VALUES ($1, 'booking.created', $2, $3::jsonb)"
+)
+
+
+async def raw_bookings(
+    database_url: str,
+    world: BenchWorld,
+    cursor: SlotCursor,
+    clients: int,
+    duration: float,
+    warmup: float,
+) -> Throughput:
+    """The database's own limit: the booking row (exclusion constraint checked) and its
+    outbox row in one transaction, straight through asyncpg."""
+    tenant = world.writes
+    pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
+    try:
+
+        async def one(client: int) -> bool:
+            staff_index = API_STAFF + client
+            starts_at = cursor.next_start(staff_index)
+            ends_at = starts_at + timedelta(minutes=30)
+            async with pool.acquire() as conn, conn.transaction():
+                booking_id = await conn.fetchval(
+                    RAW_INSERT,
+                    tenant.business_id,
+                    tenant.staff[staff_index],
+                    tenant.service_id,
+                    tenant.customers[0],
+                    "R" + secrets.token_hex(5).upper(),
+                    starts_at,
+                    ends_at,
+                )
+                payload = {
+                    "event": "booking.created",
+                    "booking_id": str(booking_id),
+                    "version": 1,
+                    "status": "confirmed",
+                    "starts_at": starts_at.isoformat(),
+                }
+                await conn.execute(RAW_OUTBOX, tenant.business_id, booking_id, json.dumps(payload))
+            return True
+
+        return await _drive(clients, duration, warmup, one)
+    finally:
+        await pool.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Contention:
+    clients: int
+    slots: int
+    winners: int
+    losers_409_with_alternatives: int
+    other: dict[int, int]
+    rows_in_database: int
+    winner_latency: Latency
+    loser_latency: Latency
+
+    @property
+    def exact(self) -> bool:
+        return (
+            self.winners == self.slots == self.rows_in_database
+            and self.losers_409_with_alternatives == self.clients - self.slots
+        )
+
+
+async def contention(
+    base: str, database_url: str, world: BenchWorld, clients: int = 500, slots: int = 20
+) -> Contention:
+    """``clients`` concurrent bookings aimed at ``slots`` (staff, time) pairs.
+
+    The race runs on the searched business (20 staff) the day after its busy
+    month, so each loser's alternatives are searched across that month.
+    """
+    tenant = world.search
+    day = world.first_day + timedelta(days=CONTENTION_DAY_OFFSET)
+    starts_at = datetime.combine(day, wall_time(12, 0), tzinfo=ROME)
+    url = f"{base}/v1/businesses/{tenant.business_id}/bookings"
+    go = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=clients)
+    results: list[tuple[int, float, dict[str, Any]]] = []
+    async with aiohttp.ClientSession(
+        connector=connector,
+        headers=_headers(tenant.key),
+        timeout=aiohttp.ClientTimeout(total=120),
+    ) as http:
+        # Open every connection first so the race is between requests, not TCP handshakes.
+        async def connect() -> None:
+            async with http.get(f"{base}/health") as response:
+                await response.read()
+
+        await asyncio.gather(*(connect() for _ in range(clients)))
+
+        async def one(client: int) -> None:
+            body = {
+                "service_id": str(tenant.service_id),
+                "staff_id": str(tenant.staff[client % slots]),
+                "starts_at": starts_at.isoformat(),
+                "customer": {"name": "Racer", "phone": f"+39335{client:07d}"},
+            }
+            payload = json.dumps(body)
+            await go.wait()
+            began = time.perf_counter()
+            async with http.post(url, data=payload) as response:
+                raw = await response.read()
+                results.append((response.status, time.perf_counter() - began, json.loads(raw)))
+
+        tasks = [asyncio.create_task(one(client)) for client in range(clients)]
+        await asyncio.sleep(0.2)
+        go.set()
+        await asyncio.gather(*tasks)
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetchval(
+            "SELECT count(*) FROM booking WHERE business_id = $1 AND starts_at = $2 "
+            "AND status IN ('held', 'pending', 'confirmed', 'checked_in')",
+            tenant.business_id,
+            starts_at,
+        )
+    finally:
+        await conn.close()
+    winners = [lat for status, lat, _ in results if status == 201]
+    losers = [
+        lat
+        for status, lat, body in results
+        if status == 409
+        and body.get("type") == "/problems/slot-taken"
+        and len(body.get("alternatives", [])) > 0
+    ]
+    other: dict[int, int] = {}
+    for status, _, body in results:
+        if status not in (201, 409) or (status == 409 and not body.get("alternatives")):
+            other[status] = other.get(status, 0) + 1
+    return Contention(
+        clients=clients,
+        slots=slots,
+        winners=len(winners),
+        losers_409_with_alternatives=len(losers),
+        other=other,
+        rows_in_database=int(rows),
+        winner_latency=Latency.of(winners),
+        loser_latency=Latency.of(losers),
+    )
+
+
+async def _sequential(
+    http: aiohttp.ClientSession, urls: list[str], expect: int = 200
+) -> tuple[Latency, int]:
+    latencies: list[float] = []
+    size = 0
+    for url in urls:
+        began = time.perf_counter()
+        async with http.get(url) as response:
+            raw = await response.read()
+            if response.status != expect:
+                raise RuntimeError(f"GET {url} -> {response.status}: {raw[:300]!r}")
+        latencies.append(time.perf_counter() - began)
+        size = max(size, len(raw))
+    return Latency.of(latencies), size
+
+
+async def http_floor(base: str, tenant: Tenant, requests: int) -> Latency:
+    """The cheapest authenticated call: GET the business (auth + one primary-key SELECT)."""
+    async with aiohttp.ClientSession(headers=_headers(tenant.key)) as http:
+        url = f"{base}/v1/businesses/{tenant.business_id}"
+        await _sequential(http, [url] * 20)  # warm
+        latency, _ = await _sequential(http, [url] * requests)
+    return latency
+
+
+SEARCH_SPANS = {"day": 1, "week": 7, "month": 30}
+
+
+def _search_urls(base: str, world: BenchWorld, days: int, requests: int) -> list[str]:
+    tenant = world.search
+    urls = []
+    for index in range(requests):
+        offset = index % (31 - days)
+        start = datetime.combine(
+            world.first_day + timedelta(days=offset), wall_time(0), tzinfo=ROME
+        )
+        query = urlencode(
+            {
+                "service_id": str(tenant.service_id),
+                "from": start.isoformat(),
+                "to": (start + timedelta(days=days)).isoformat(),
+            }
+        )
+        urls.append(f"{base}/v1/businesses/{tenant.business_id}/availability?{query}")
+    return urls
+
+
+async def availability(
+    base: str, world: BenchWorld, requests: int
+) -> dict[str, tuple[Latency, int]]:
+    """p50/p99 of one client searching a day, a week and the month (sequential)."""
+    found: dict[str, tuple[Latency, int]] = {}
+    async with aiohttp.ClientSession(headers=_headers(world.search.key)) as http:
+        for name, days in SEARCH_SPANS.items():
+            await _sequential(http, _search_urls(base, world, days, 5))  # warm
+            found[name] = await _sequential(http, _search_urls(base, world, days, requests))
+    return found
+
+
+async def availability_sql(database_url: str, world: BenchWorld, requests: int) -> Latency:
+    """The database's part of a month search: the same calendar queries via asyncpg."""
+    from booking.availability.service import load_calendars
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        start = datetime.combine(world.first_day, wall_time(0), tzinfo=ROME)
+        end = start + timedelta(days=30)
+        latencies = []
+        for index in range(requests + 5):
+            began = time.perf_counter()
+            await load_calendars(conn, world.search.staff, start, end)
+            if index >= 5:
+                latencies.append(time.perf_counter() - began)
+    finally:
+        await conn.close()
+    return Latency.of(latencies)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterChange:
+    lookup: Latency
+    change: Latency
+    total: Latency
+    failures: int
+
+
+async def counter_change(
+    base: str, database_url: str, world: BenchWorld, requests: int
+) -> CounterChange:
+    """Rebook by reference code: GET front-desk/rebooking/{code}, then PATCH the booking."""
+    tenant = world.search
+    conn = await asyncpg.connect(database_url)
+    try:
+        codes = [
+            row["reference_code"]
+            for row in await conn.fetch(
+                "SELECT reference_code FROM booking WHERE business_id = $1 "
+                "AND status = 'confirmed' AND starts_at > now() + interval '2 days' "
+                "ORDER BY md5(reference_code) LIMIT $2",
+                tenant.business_id,
+                requests + 5,
+            )
+        ]
+    finally:
+        await conn.close()
+    lookups: list[float] = []
+    changes: list[float] = []
+    totals: list[float] = []
+    failures = 0
+    async with aiohttp.ClientSession(headers=_headers(tenant.key)) as http:
+        for index, code in enumerate(codes):
+            began = time.perf_counter()
+            async with http.get(
+                f"{base}/v1/businesses/{tenant.business_id}/front-desk/rebooking/{code}"
+            ) as response:
+                options = json.loads(await response.read())
+            looked = time.perf_counter()
+            if response.status != 200 or not options["alternatives"]:
+                failures += 1
+                continue
+            booking = options["booking"]
+            choice = options["alternatives"][0]
+            async with http.patch(
+                f"{base}/v1/bookings/{booking['id']}",
+                data=json.dumps({"starts_at": choice["starts_at"]}),
+                headers={"If-Match": f'"{booking["version"]}"'},
+            ) as response:
+                await response.read()
+            ended = time.perf_counter()
+            if response.status != 200:
+                failures += 1
+                continue
+            if index >= 5:  # the first few warm the server
+                lookups.append(looked - began)
+                changes.append(ended - looked)
+                totals.append(ended - began)
+    return CounterChange(Latency.of(lookups), Latency.of(changes), Latency.of(totals), failures)
