@@ -174,6 +174,33 @@ async def test_send_job_lost_with_redis_is_requeued_and_sent_once(
     assert (await messages(UUID(booking["id"])))[0]["status"] == "sent"
 
 
+async def test_outbox_job_lost_with_redis_is_relayed_again_and_sent_once(
+    world: World, pipeline: Pipeline, arq_pool: ArqRedis
+) -> None:
+    """Redis restarted empty after the relay but before the worker ran the row's job."""
+    booking = await book(world)
+    assert (await relay_outbox(arq_pool)).relayed == 1
+    await arq_pool.flushdb()  # the queued handle_outbox_event job is gone
+    await pipeline.run_worker()
+    assert pipeline.fake.accepted == []  # nothing ran: the loss is real
+    rows = await outbox_rows()
+    assert rows[0]["handled_at"] is None
+    assert (await relay_outbox(arq_pool)).relayed == 0  # not yet: the job may just be slow
+    async with db.connection() as conn:
+        await conn.execute("UPDATE outbox SET relayed_at = now() - interval '10 minutes'")
+
+    assert (await relay_outbox(arq_pool)).relayed == 1
+    await pipeline.run_worker()
+    await pipeline.run_worker()
+
+    assert len(pipeline.fake.accepted) == 1
+    assert (await messages(UUID(booking["id"])))[0]["status"] == "sent"
+    assert (await outbox_rows())[0]["handled_at"] is not None
+    async with db.connection() as conn:
+        await conn.execute("UPDATE outbox SET relayed_at = now() - interval '10 minutes'")
+    assert (await relay_outbox(arq_pool)).relayed == 0  # handled rows are never replayed
+
+
 async def test_live_claim_is_not_overtaken_and_a_lapsed_one_is_resent(
     world: World, pipeline: Pipeline, arq_pool: ArqRedis
 ) -> None:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from booking.outbox.service import RELAY_BATCH, enqueue_follow_ups, handle_event, relay_outbox
+from booking.outbox.service import (
+    REDELIVER_AFTER,
+    RELAY_BATCH,
+    enqueue_follow_ups,
+    handle_event,
+    relay_outbox,
+)
 
 log = logging.getLogger("booking.outbox")
 
@@ -20,11 +27,17 @@ MAX_POLL_BACKOFF = 5.0
 _TASK_KEY = "outbox_relay_task"
 
 
+def _redeliver_after(ctx: dict[str, Any]) -> timedelta:
+    """How long a relayed row may wait for its job before it is relayed again."""
+    configured = ctx.get("outbox_redeliver_after")
+    return configured if isinstance(configured, timedelta) else REDELIVER_AFTER
+
+
 async def relay_outbox_job(ctx: dict[str, Any]) -> int:
     """Cron: relay committed outbox rows (the safety net under the poll loop)."""
     total = 0
     while True:
-        result = await relay_outbox(ctx["redis"])
+        result = await relay_outbox(ctx["redis"], redeliver_after=_redeliver_after(ctx))
         total += result.relayed
         if result.failed or result.relayed < RELAY_BATCH:
             return total
@@ -42,11 +55,11 @@ async def handle_outbox_event(ctx: dict[str, Any], outbox_id: int) -> int:
         raise Retry(defer=5) from exc
 
 
-async def _relay_loop(redis: ArqRedis, interval: float) -> None:
+async def _relay_loop(redis: ArqRedis, interval: float, redeliver_after: timedelta) -> None:
     delay = interval
     while True:
         try:
-            result = await relay_outbox(redis)
+            result = await relay_outbox(redis, redeliver_after=redeliver_after)
         except Exception:  # the loop must outlive a database blip
             log.exception("outbox relay loop failed; backing off")
             result = None
@@ -63,7 +76,9 @@ async def start_relay_loop(ctx: dict[str, Any]) -> None:
     """Worker start-up: relay new rows within ``outbox_poll_interval`` (0 disables)."""
     interval = float(ctx.get("outbox_poll_interval", DEFAULT_POLL_INTERVAL))
     if interval > 0:
-        ctx[_TASK_KEY] = asyncio.create_task(_relay_loop(ctx["redis"], interval))
+        ctx[_TASK_KEY] = asyncio.create_task(
+            _relay_loop(ctx["redis"], interval, _redeliver_after(ctx))
+        )
 
 
 async def stop_relay_loop(ctx: dict[str, Any]) -> None:

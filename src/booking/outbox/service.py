@@ -8,6 +8,12 @@ transaction only for rows whose enqueue succeeded. Redis down: the rows wait,
 and the next relay sends them. A crash after enqueueing but before the commit
 re-enqueues with the same job id, which arq ignores while the job or its result
 exists; handlers are idempotent for the rare case past that.
+
+A queued job can also vanish with Redis itself (a Redis restarted without its
+data). ``handle_event`` stamps ``handled_at`` in the handlers' transaction, and
+the relay enqueues again, under the same id, any row relayed more than
+``REDELIVER_AFTER`` ago that no handler has run for (found by the fault drill
+in tests/faults/test_redis_outage.py).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -28,6 +35,10 @@ log = logging.getLogger("booking.outbox")
 
 HANDLE_JOB = "handle_outbox_event"
 RELAY_BATCH = 500
+# Longer than a job may run (the worker's job_timeout is 60 s) plus arq's retry
+# delay, so a job that is merely slow or queued is not relayed twice.
+REDELIVER_AFTER = timedelta(minutes=3)
+MAX_RELAYS = 20  # a row whose handlers keep failing stops being relayed (last_error says why)
 _ENQUEUE_CONCURRENCY = 50
 
 
@@ -54,17 +65,24 @@ def event_from_row(row: Mapping[str, Any]) -> OutboxEvent:
     )
 
 
-async def relay_outbox(redis: ArqRedis, *, batch: int = RELAY_BATCH) -> RelayResult:
-    """Move up to ``batch`` committed, unrelayed rows into arq; never raises for Redis."""
+async def relay_outbox(
+    redis: ArqRedis, *, batch: int = RELAY_BATCH, redeliver_after: timedelta = REDELIVER_AFTER
+) -> RelayResult:
+    """Move up to ``batch`` committed rows into arq (new ones, and relayed ones whose
+    job never ran); never raises for Redis."""
     async with db.transaction() as conn:
         rows = await conn.fetch(
             """
             SELECT id FROM outbox
-            WHERE relayed_at IS NULL AND available_at <= now()
+            WHERE (relayed_at IS NULL AND available_at <= now())
+               OR (relayed_at IS NOT NULL AND handled_at IS NULL
+                   AND relayed_at < now() - $2::interval AND attempts < $3)
             ORDER BY id LIMIT $1
             FOR UPDATE SKIP LOCKED
             """,
             batch,
+            redeliver_after,
+            MAX_RELAYS,
         )
         ids = [row["id"] for row in rows]
         done: list[int] = []
@@ -130,4 +148,6 @@ async def handle_event(outbox_id: int) -> list[FollowUpJob] | None:
         )
         if row is None:
             return None
-        return await dispatch(conn, event_from_row(row))
+        jobs = await dispatch(conn, event_from_row(row))
+        await conn.execute("UPDATE outbox SET handled_at = now() WHERE id = $1", outbox_id)
+        return jobs
