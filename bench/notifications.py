@@ -258,7 +258,7 @@ async def lag_figures(conn: Any, since_id: int) -> dict[str, float]:
     }
 
 
-async def pipeline(args: argparse.Namespace) -> None:
+async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from arq import create_pool
     from arq.connections import RedisSettings
 
@@ -340,6 +340,15 @@ async def pipeline(args: argparse.Namespace) -> None:
         f"  ratio paced lag p50 : raw arq paced p50      {paced['p50'] / raw_paced['p50']:8.2f}"
         "   (an SMS is two arq hops plus a relay pass and a Twilio call)"
     )
+    return {
+        "bookings": args.bookings,
+        "accepted": accepted,
+        "burst": burst,
+        "paced": paced,
+        "raw": raw,
+        "raw_paced": raw_paced,
+        "rate": args.rate,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

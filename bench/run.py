@@ -5,7 +5,10 @@ machine, as a ratio:
 * bookings/s through the API  vs  raw asyncpg INSERTs of the same rows
   (booking + outbox in one transaction: the database's own limit);
 * latencies  vs  the HTTP floor (GET the business: auth + one SELECT), and the
-  contended booking vs the uncontended one.
+  contended booking vs the uncontended one;
+* SMS/s and commit->send lag of the notification pipeline (bench/notifications.py:
+  worker and fake Twilio as their own processes)  vs  raw arq no-op jobs on a
+  worker with the same settings.
 The API runs as `booking api` (uvicorn) in its own process with production
 settings against the shared local PostgreSQL and Redis, on its own database
 (booking_bench, recreated).
@@ -59,11 +62,14 @@ class Plan:
     workers: int
     compare_workers: int  # 0: no comparison
     contention_clients: int
+    sms_bookings: int = 500  # benchmark 5: burst, then a paced round
+    sms_paced: int = 100
+    sms_rate: float = 20.0
 
 
 def plan_for(args: argparse.Namespace) -> Plan:
     if args.quick:
-        return Plan((1_000, 10_000), 1.5, 0.5, 40, args.workers, 0, 500)
+        return Plan((1_000, 10_000), 1.5, 0.5, 40, args.workers, 0, 500, 300, 60, 20.0)
     return Plan((1_000, 10_000, 100_000), 4.0, 1.0, 150, args.workers, 2, 500)
 
 
@@ -134,7 +140,9 @@ def _x(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2f}x"
 
 
-def main_table(result: SizeResult, plan: Plan) -> list[str]:
+def main_table(
+    result: SizeResult, plan: Plan, sms: scenarios.NotificationPipeline | None = None
+) -> list[str]:
     rows: list[tuple[str, str, str, str, str, str]] = []
     for clients in CLIENT_LEVELS:
         api, raw = result.api[clients], result.raw[clients]
@@ -235,8 +243,43 @@ def main_table(result: SizeResult, plan: Plan) -> list[str]:
         )
         rows.append(("4   lookup (GET rebooking/{code})", _ms(cc.lookup), "", "", "", ""))
         rows.append(("4   change (PATCH /v1/bookings/{id})", _ms(cc.change), "", "", "", ""))
+    if sms is not None:
+        rows.extend(notification_rows(sms))
     header = ("benchmark", "figure (p50 / p99)", "baseline, same run", "ratio", "target", "")
     return _markdown([header, *rows])
+
+
+Row = tuple[str, str, str, str, str, str]
+
+
+def notification_rows(sms: scenarios.NotificationPipeline) -> list[Row]:
+    raw = f"raw arq no-op {sms.raw_jobs_per_second:,.0f} jobs/s"
+    return [
+        (
+            f"5 SMS pipeline: {sms.bookings} bookings -> fake Twilio",
+            f"{sms.sms_per_second:,.0f} SMS/s ({sms.accepted} accepted)",
+            raw,
+            _x(ratio(sms.sms_per_second, sms.raw_jobs_per_second)),
+            "",
+            "",
+        ),
+        (
+            "5 commit->send lag, burst",
+            _ms(sms.burst_lag),
+            f"raw arq enqueue->execute {_ms(sms.raw_burst_lag)}",
+            _x(ratio(sms.burst_lag.p99_ms, sms.raw_burst_lag.p99_ms)),
+            "",
+            "",
+        ),
+        (
+            f"5 commit->send lag, {sms.paced_rate:g} bookings/s",
+            _ms(sms.paced_lag),
+            f"raw arq enqueue->execute {_ms(sms.raw_paced_lag)}",
+            _x(ratio(sms.paced_lag.p99_ms, sms.raw_paced_lag.p99_ms)),
+            "",
+            "",
+        ),
+    ]
 
 
 def scaling_table(results: list[SizeResult]) -> list[str]:
@@ -289,7 +332,7 @@ def machine() -> str:
     )
 
 
-async def run(plan: Plan, dbname: str) -> list[SizeResult]:
+async def run(plan: Plan, dbname: str) -> tuple[list[SizeResult], scenarios.NotificationPipeline]:
     from booking import db
 
     url, redis_url = prepare_database(dbname)
@@ -301,7 +344,9 @@ async def run(plan: Plan, dbname: str) -> list[SizeResult]:
             results.append(await run_size(url, redis_url, plan, size))
     finally:
         await db.close_pool()
-    return results
+    say(f"== 5 SMS pipeline: {plan.sms_bookings} bookings, then {plan.sms_paced} paced")
+    sms = await scenarios.notification_pipeline(plan.sms_bookings, plan.sms_paced, plan.sms_rate)
+    return results, sms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PICCOLO_CONF", "booking.piccolo_conf")
     plan = plan_for(args)
     started = time.perf_counter()
-    results = asyncio.run(run(plan, args.db))
+    results, sms = asyncio.run(run(plan, args.db))
     main_result = next((r for r in results if r.bookings == 10_000), results[-1])
     lines = [
         f"machine: {machine()}",
@@ -327,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"At {main_result.bookings:,} existing bookings:",
         "",
-        *main_table(main_result, plan),
+        *main_table(main_result, plan, sms),
         "",
         "Scaling curve:",
         "",
@@ -337,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("\n".join(lines))
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2, default=str))
+        figures = {"sizes": [asdict(r) for r in results], "sms_pipeline": asdict(sms)}
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
     return 0
 
 

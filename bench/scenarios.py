@@ -8,9 +8,13 @@ database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import secrets
+import sys
 import time
+from argparse import Namespace
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +25,7 @@ from urllib.parse import urlencode
 import aiohttp
 import asyncpg
 
+from bench import notifications
 from bench.seed import ROME, WRITE_SLOTS_PER_DAY, BenchWorld, Tenant
 from bench.stats import Latency
 
@@ -428,3 +433,64 @@ async def counter_change(
                 changes.append(ended - looked)
                 totals.append(ended - began)
     return CounterChange(Latency.of(lookups), Latency.of(changes), Latency.of(totals), failures)
+
+
+# --------------------------------------------------------------------------- 5 notifications
+
+
+@dataclass(frozen=True)
+class NotificationPipeline:
+    """bench/notifications.py's figures: the SMS pipeline beside raw arq, same run."""
+
+    bookings: int
+    accepted: int  # SMS the fake Twilio accepted (burst + paced)
+    paced_rate: float  # bookings per second in the paced round
+    sms_per_second: float  # burst: first commit to last send
+    raw_jobs_per_second: float  # no-op arq jobs, same worker settings
+    burst_lag: Latency  # commit -> send
+    paced_lag: Latency
+    raw_burst_lag: Latency  # enqueue -> execute of the no-op job
+    raw_paced_lag: Latency
+
+
+NOTIFY_DB = "booking_bench_notify"
+
+
+async def notification_pipeline(bookings: int, paced: int, rate: float) -> NotificationPipeline:
+    """Bookings -> SMS accepted by the fake Twilio, worker and fake as their own processes.
+
+    Runs bench.notifications.pipeline (its own database and Redis db on the local
+    stack; it opens and closes the global pool, so call it with none open). Its
+    report goes to stderr, with the other progress lines.
+    """
+    from booking import db, localstack
+
+    # The pipeline migrates through Piccolo's engine, which still names the database
+    # of the benchmarks before it: point it at the pipeline's own (bench/notifications.py).
+    db.engine().config = {"dsn": localstack.ensure_stack().database_url(NOTIFY_DB)}
+    saved = dict(os.environ)  # the pipeline points DATABASE_URL/REDIS_URL at its own
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            figures = await notifications.pipeline(
+                Namespace(bookings=bookings, paced=paced, rate=rate)
+            )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+    def lag(values: dict[str, float]) -> Latency:
+        return Latency(int(values.get("count", 0)), values["p50"], values["p99"])
+
+    burst, paced_figures = figures["burst"], figures["paced"]
+    raw, raw_paced = figures["raw"], figures["raw_paced"]
+    return NotificationPipeline(
+        bookings=bookings,
+        accepted=figures["accepted"],
+        paced_rate=rate,
+        sms_per_second=burst["rate"],
+        raw_jobs_per_second=raw["rate"],
+        burst_lag=lag(burst),
+        paced_lag=lag(paced_figures),
+        raw_burst_lag=Latency(bookings, raw["p50"], raw["p99"]),
+        raw_paced_lag=Latency(paced, raw_paced["p50"], raw_paced["p99"]),
+    )

@@ -1,0 +1,81 @@
+"""The production worker with drill-sized clocks: `python -m tests.faults.drill_worker`.
+
+Same functions, cron jobs, start-up, relay loop and Twilio sender as `booking
+worker` (build_worker, settings from the environment); only three durations
+shrink so a drill recovers in seconds instead of minutes:
+
+* ``--job-timeout``: arq's job timeout, so a killed worker's in-progress marks
+  (timeout + 10 s) lapse sooner;
+* ``--lease``: the send claim (production 90 s), kept longer than the job
+  timeout as in production, so a live attempt is still never overtaken;
+* ``--backoff-base``: the first retry delay (production 5 s), doubled per attempt;
+* ``--redeliver-after``: how long a relayed outbox row waits for its job before
+  it is relayed again (production 3 min).
+
+``send_sms`` is the production adapter (notifications/jobs.py) with the lease
+passed in; everything below it is notifications/service.py unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from arq import Retry
+from arq.worker import func
+
+from booking.notifications import jobs as sms_jobs
+from booking.notifications import service
+from booking.settings import get_settings
+from booking.worker import FUNCTIONS, build_worker
+
+
+async def send_sms(ctx: dict[str, Any], message_id: str) -> str:
+    policy = service.SendPolicy(
+        backoff_base=float(ctx["sms_backoff_base"]),
+        lease=timedelta(seconds=float(ctx["sms_lease_seconds"])),
+    )
+    sender = ctx["sms_sender"]  # opened by the production start-up (open_sender)
+    wait = await service.send_message(UUID(message_id), sender, ctx["settings"], policy)
+    if wait is not None:
+        raise Retry(defer=wait)
+    return message_id
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults.drill_worker")
+    parser.add_argument("--job-timeout", type=float, default=3.0)
+    parser.add_argument("--lease", type=float, default=4.0)
+    parser.add_argument("--backoff-base", type=float, default=0.3)
+    parser.add_argument(
+        "--redeliver-after",
+        type=float,
+        default=3.0,
+        help="seconds before a relayed outbox row whose job never ran is relayed again",
+    )
+    args = parser.parse_args(argv)
+    if args.lease <= args.job_timeout:
+        parser.error("--lease must outlast --job-timeout, as in production")
+    logging.basicConfig(level=logging.WARNING)
+    settings = get_settings()
+    functions = [f for f in FUNCTIONS if getattr(f, "name", None) != service.SEND_JOB]
+    functions.append(func(send_sms, name=service.SEND_JOB, max_tries=sms_jobs.SEND_SMS.max_tries))
+    worker = build_worker(
+        settings,
+        functions=functions,
+        job_timeout=args.job_timeout,
+        ctx={
+            "settings": settings,
+            "sms_backoff_base": args.backoff_base,
+            "sms_lease_seconds": args.lease,
+            "outbox_redeliver_after": timedelta(seconds=args.redeliver_after),
+        },
+    )
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()
