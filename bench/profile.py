@@ -55,8 +55,8 @@ def summarize(raw: Path, top: int = 25) -> str:
     )
 
 
-async def drive(scenario: str, requests: int) -> Path:
-    url, redis_url = prepare_database(DEFAULT_DB)
+async def drive(scenario: str, requests: int, dbname: str = DEFAULT_DB) -> Path:
+    url, redis_url = prepare_database(dbname)
     from booking import db
 
     await db.start_pool(url, 1, 4)
@@ -85,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         "scenario", nargs="?", default="search", choices=["search", "bookings", "race", "counter"]
     )
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--db", default=DEFAULT_DB, help="bench database (recreated)")
     args = parser.parse_args(argv)
     os.environ.setdefault("PICCOLO_CONF", "booking.piccolo_conf")
-    out = asyncio.run(drive(args.scenario, args.requests))
+    out = asyncio.run(drive(args.scenario, args.requests, args.db))
     print(f"raw profile: {out}")
     print(summarize(out))
     return 0

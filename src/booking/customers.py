@@ -39,6 +39,19 @@ def normalize_locale(raw: str | None, fallback: str) -> str:
     return short
 
 
+def customer_fields(
+    *, name: str, phone: str, locale: str | None, business_locale: str
+) -> tuple[str, str, str]:
+    """(name, E.164 phone, locale) as stored, or InvalidInput: the checks of an upsert."""
+    clean_name = name.strip()
+    if not 1 <= len(clean_name) <= 200:
+        raise InvalidInput(
+            "The customer's name must be 1 to 200 characters.", field="customer.name"
+        )
+    e164 = normalize_phone(phone, _REGION_BY_LOCALE.get(business_locale))
+    return clean_name, e164, normalize_locale(locale, business_locale)
+
+
 async def upsert_customer(
     conn: asyncpg.Connection,
     business_id: UUID,
@@ -49,13 +62,9 @@ async def upsert_customer(
     business_locale: str,
 ) -> UUID:
     """The customer with this phone at this business, created on first booking."""
-    clean_name = name.strip()
-    if not 1 <= len(clean_name) <= 200:
-        raise InvalidInput(
-            "The customer's name must be 1 to 200 characters.", field="customer.name"
-        )
-    e164 = normalize_phone(phone, _REGION_BY_LOCALE.get(business_locale))
-    chosen_locale = normalize_locale(locale, business_locale)
+    clean_name, e164, chosen_locale = customer_fields(
+        name=name, phone=phone, locale=locale, business_locale=business_locale
+    )
     customer_id: UUID = await conn.fetchval(
         """
         INSERT INTO customer (business_id, name, phone, locale)

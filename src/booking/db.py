@@ -40,10 +40,18 @@ def engine() -> PostgresEngine:
     return found
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset on release: nothing beyond what asyncpg always does (roll back an
+    open transaction, drop listeners). The app never changes session state (no SET,
+    LISTEN, advisory or cursor outside a transaction - use SET LOCAL), so the default
+    reset query (``RESET ALL; UNLISTEN *; ...``) would be a round trip per request
+    that resets nothing."""
+
+
 async def start_pool(dsn: str, min_size: int, max_size: int) -> None:
     db = engine()
     db.config = {"dsn": dsn}
-    await db.start_connection_pool(min_size=min_size, max_size=max_size)
+    await db.start_connection_pool(min_size=min_size, max_size=max_size, reset=_keep_session)
 
 
 async def close_pool() -> None:

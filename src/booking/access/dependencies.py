@@ -39,5 +39,9 @@ async def principal_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Princ
     return principal
 
 
-async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], settings: Settings) -> Principal:
+    """``settings`` is taken only to order the dependencies: Litestar resolves
+    independent dependencies of a handler concurrently in an anyio task group (a task
+    per dependency, per request); as a sub-dependency it is resolved first, alone, and
+    ``principal`` after it, with no task group."""
     return await principal_for(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import hmac
 import secrets
@@ -27,6 +29,7 @@ _CACHE_SECONDS = 5.0
 # Authentication happens on every request; a short cache keeps the hot path off
 # the database. A revoked key stops working within _CACHE_SECONDS.
 _cache: dict[str, tuple[float, Principal | None]] = {}
+_inflight: dict[str, asyncio.Task[Principal | None]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,22 @@ async def _principal_for_key(secret: str) -> Principal | None:
     )
 
 
+async def _single_flight(secret: str) -> Principal | None:
+    """One database lookup per key at a time: when the cache entry of a busy key
+    expires, every request in flight would otherwise query it at once (64 clients
+    gave 64 identical lookups every 5 s). The lookup runs as its own task, in an empty
+    context (never inside a caller's transaction) and shielded from a waiter's
+    cancellation; its answer or error goes to every waiter."""
+    task = _inflight.get(secret)
+    if task is None:
+        task = asyncio.get_running_loop().create_task(
+            _principal_for_key(secret), context=contextvars.Context()
+        )
+        _inflight[secret] = task
+        task.add_done_callback(lambda _: _inflight.pop(secret, None))
+    return await asyncio.shield(task)
+
+
 async def authenticate(credential: str | None, secret_key: str) -> Principal:
     """The principal behind an API key or a per-booking token, or 401."""
     if not credential:
@@ -176,7 +195,7 @@ async def authenticate(credential: str | None, secret_key: str) -> Principal:
     if cached is not None and cached[0] > now:
         principal = cached[1]
     else:
-        principal = await _principal_for_key(credential)
+        principal = await _single_flight(credential)
         if len(_cache) > 10_000:
             _cache.clear()
         _cache[credential] = (now + _CACHE_SECONDS, principal)

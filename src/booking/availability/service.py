@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -45,28 +45,67 @@ class ServiceContext:
     change_cutoff: timedelta
     max_changes: int
     eligible_staff: tuple[UUID, ...]
+    # Read with the context in the same round trip (never cached across requests):
+    # the business's locale and the weekly hours of every eligible member of staff.
+    locale: str = "en"
+    weekly: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = field(default=None, compare=False)
 
 
 async def load_service_context(
-    conn: asyncpg.Connection, business_id: UUID, service_id: UUID
+    conn: asyncpg.Connection,
+    business_id: UUID,
+    service_id: UUID,
+    *,
+    hours_for: Sequence[UUID] | None = None,
 ) -> ServiceContext:
+    """The service, its business's rules and locale, and the weekly hours of its
+    eligible staff (``hours_for``: only those of these staff), in one round trip."""
     row = await conn.fetchrow(
         """
         SELECT s.duration_minutes, s.buffer_before_minutes, s.buffer_after_minutes,
                s.requires_confirmation, b.time_zone, b.min_notice_minutes,
                b.slot_step_minutes, b.hold_ttl_seconds, b.change_cutoff_minutes,
                b.max_changes,
+               b.locale,
                ARRAY(SELECT ss.staff_id FROM service_staff ss JOIN staff st ON st.id = ss.staff_id
                      WHERE ss.service_id = s.id AND st.active ORDER BY st.name, st.id)
-                 AS eligible
+                 AS eligible,
+               hours.staff_ids, hours.weekdays, hours.opens, hours.closes
         FROM service s JOIN business b ON b.id = s.business_id
+        CROSS JOIN LATERAL (
+            SELECT array_agg(wh.staff_id ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
+                       AS staff_ids,
+                   array_agg(wh.weekday ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
+                       AS weekdays,
+                   array_agg(wh.opens_at ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
+                       AS opens,
+                   array_agg(wh.closes_at ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
+                       AS closes
+            FROM working_hours wh
+            WHERE wh.staff_id IN (
+                SELECT ss.staff_id FROM service_staff ss JOIN staff st ON st.id = ss.staff_id
+                WHERE ss.service_id = s.id AND st.active)
+              AND ($3::uuid[] IS NULL OR wh.staff_id = ANY($3::uuid[]))
+        ) AS hours
         WHERE s.id = $1 AND s.business_id = $2 AND s.active
         """,
         service_id,
         business_id,
+        None if hours_for is None else list(hours_for),
     )
     if row is None:
         raise NotFound("No such service at this business.")
+    eligible = tuple(row["eligible"])
+    if hours_for is None:
+        loaded: Sequence[UUID] = eligible
+    else:
+        loaded = [staff_id for staff_id in hours_for if staff_id in eligible]
+    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in loaded}
+    if row["staff_ids"] is not None:
+        for staff_id, weekday, opens_at, closes_at in zip(
+            row["staff_ids"], row["weekdays"], row["opens"], row["closes"], strict=True
+        ):
+            weekly[staff_id].append(WeeklyWindow(weekday, opens_at, closes_at))
     return ServiceContext(
         business_id=business_id,
         service_id=service_id,
@@ -82,7 +121,9 @@ async def load_service_context(
         hold_ttl=timedelta(seconds=row["hold_ttl_seconds"]),
         change_cutoff=timedelta(minutes=row["change_cutoff_minutes"]),
         max_changes=row["max_changes"],
-        eligible_staff=tuple(row["eligible"]),
+        eligible_staff=eligible,
+        locale=row["locale"],
+        weekly={staff_id: tuple(windows) for staff_id, windows in weekly.items()},
     )
 
 
@@ -94,6 +135,7 @@ async def load_calendars(
     *,
     exclude_booking: UUID | None = None,
     with_busy: bool = True,
+    weekly_hours: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = None,
 ) -> list[StaffCalendar]:
     """Working hours plus everything that makes time busy, for each staff member.
 
@@ -107,23 +149,20 @@ async def load_calendars(
     # so buffers and long services at the edges are seen.
     lo = range_start - timedelta(days=1)
     hi = range_end + timedelta(days=1)
-    hours = await conn.fetch(
-        "SELECT staff_id, weekday, opens_at, closes_at FROM working_hours "
-        "WHERE staff_id = ANY($1::uuid[])",
-        list(staff_ids),
-    )
-    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in staff_ids}
-    for row in hours:
-        weekly[row["staff_id"]].append(
-            WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
-        )
+    weekly: dict[UUID, tuple[WeeklyWindow, ...]]
+    if weekly_hours is not None and all(staff_id in weekly_hours for staff_id in staff_ids):
+        weekly = {staff_id: weekly_hours[staff_id] for staff_id in staff_ids}
+    else:
+        weekly = await _weekly_hours(conn, staff_ids)
     if not with_busy:
-        return [StaffCalendar(staff_id, tuple(weekly[staff_id])) for staff_id in staff_ids]
+        return [StaffCalendar(staff_id, weekly[staff_id]) for staff_id in staff_ids]
     # PostgreSQL merges overlapping and touching busy ranges (range_agg), so a
-    # full month arrives as a few hundred ranges instead of one row per booking.
+    # full month arrives as a few hundred ranges instead of one row per booking,
+    # as whole epoch seconds (what the slot search works in; floor = int(timestamp())).
     busy = await conn.fetch(
         """
-        SELECT staff_id, lower(r) AS s, upper(r) AS e
+        SELECT staff_id, floor(extract(epoch FROM lower(r)))::bigint AS s,
+               floor(extract(epoch FROM upper(r)))::bigint AS e
         FROM (
             SELECT staff_id, unnest(range_agg(tstzrange(s, e, '[)'))) AS r
             FROM (
@@ -146,13 +185,29 @@ async def load_calendars(
         hi,
         exclude_booking,
     )
-    busy_by_staff: dict[UUID, list[tuple[datetime, datetime]]] = {s: [] for s in staff_ids}
-    for row in busy:
-        busy_by_staff[row["staff_id"]].append((row["s"], row["e"]))
+    busy_by_staff: dict[UUID, list[tuple[int, int]]] = {s: [] for s in staff_ids}
+    for staff_id, start, end in busy:
+        busy_by_staff[staff_id].append((start, end))
     return [
-        StaffCalendar(staff_id, tuple(weekly[staff_id]), tuple(busy_by_staff[staff_id]))
+        StaffCalendar(staff_id, weekly[staff_id], busy_seconds=tuple(busy_by_staff[staff_id]))
         for staff_id in staff_ids
     ]
+
+
+async def _weekly_hours(
+    conn: asyncpg.Connection, staff_ids: Sequence[UUID]
+) -> dict[UUID, tuple[WeeklyWindow, ...]]:
+    hours = await conn.fetch(
+        "SELECT staff_id, weekday, opens_at, closes_at FROM working_hours "
+        "WHERE staff_id = ANY($1::uuid[]) ORDER BY staff_id, weekday, opens_at",
+        list(staff_ids),
+    )
+    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in staff_ids}
+    for row in hours:
+        weekly[row["staff_id"]].append(
+            WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
+        )
+    return {staff_id: tuple(windows) for staff_id, windows in weekly.items()}
 
 
 def validate_range(range_start: datetime, range_end: datetime) -> None:
@@ -188,7 +243,12 @@ async def search_slots(
     moment = now or datetime.now(UTC)
     not_before = moment + context.min_notice if apply_notice else moment
     calendars = await load_calendars(
-        conn, staff, range_start, range_end, exclude_booking=exclude_booking
+        conn,
+        staff,
+        range_start,
+        range_end,
+        exclude_booking=exclude_booking,
+        weekly_hours=context.weekly,
     )
     return find_free_slots(
         calendars, context.shape, context.tz, range_start, range_end, not_before, context.step

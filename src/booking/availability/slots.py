@@ -39,6 +39,10 @@ class StaffCalendar:
     # Busy ranges, half-open [start, end): time off and the buffer-inclusive
     # blocked ranges of active bookings and live holds.
     busy: tuple[tuple[datetime, datetime], ...] = ()
+    # The same busy time as whole epoch seconds (start, end), non-overlapping and
+    # sorted: what load_calendars hands over (PostgreSQL merges and converts), so a
+    # search builds no datetime per range. When set it is used instead of ``busy``.
+    busy_seconds: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,11 @@ def _working_windows(
 
 
 def _merge(busy: Iterable[tuple[datetime, datetime]]) -> tuple[list[int], list[int]]:
-    intervals = sorted((_ts(start), _ts(end)) for start, end in busy if end > start)
+    return _merge_seconds((_ts(start), _ts(end)) for start, end in busy if end > start)
+
+
+def _merge_seconds(busy: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    intervals = sorted(busy)
     starts: list[int] = []
     ends: list[int] = []
     for start, end in intervals:
@@ -152,7 +160,10 @@ def free_starts_for_staff(
     # in UTC terms.
     first_day = range_start.astimezone(tz).date() - timedelta(days=1)
     last_day = range_end.astimezone(tz).date() + timedelta(days=1)
-    busy_starts, busy_ends = _merge(calendar.busy)
+    if calendar.busy_seconds is not None:
+        busy_starts, busy_ends = _merge_seconds(calendar.busy_seconds)
+    else:
+        busy_starts, busy_ends = _merge(calendar.busy)
     starts: list[int] = []
     for opens, closes in _working_windows(tuple(calendar.weekly), tz, first_day, last_day):
         if closes <= lo or opens >= hi:

@@ -34,7 +34,7 @@ from booking.availability.service import (
 )
 from booking.availability.slots import fits_working_hours
 from booking.bookings.policy import CHANGEABLE, ChangePolicy, next_status, policy_breaches
-from booking.customers import upsert_customer
+from booking.customers import customer_fields, upsert_customer
 from booking.errors import (
     Forbidden,
     HoldExpired,
@@ -85,6 +85,26 @@ class HoldResult:
 
 def new_reference_code() -> str:
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+_UNBIASED_BELOW = 256 - 256 % len(REFERENCE_ALPHABET)
+
+
+def new_reference_codes(count: int) -> list[str]:
+    """``count`` codes like :func:`new_reference_code` (uniform over the alphabet:
+    random bytes past the last whole multiple of the alphabet are dropped), from one
+    call to the system's random source instead of one per character."""
+    wanted = count * REFERENCE_LENGTH
+    letters: list[str] = []
+    while len(letters) < wanted:
+        letters += [
+            REFERENCE_ALPHABET[byte % len(REFERENCE_ALPHABET)]
+            for byte in secrets.token_bytes(wanted + wanted // 4 + 8)
+            if byte < _UNBIASED_BELOW
+        ]
+    return [
+        "".join(letters[i : i + REFERENCE_LENGTH]) for i in range(0, wanted, REFERENCE_LENGTH)
+    ]
 
 
 def normalize_reference(raw: str) -> str:
@@ -140,14 +160,10 @@ async def record_event(
     reason: str | None = None,
     policy_override: bool = False,
 ) -> None:
-    """Append the journey event and, when it matters outside, its outbox row."""
+    """Append the journey event and, when it matters outside, its outbox row
+    (one statement: the outbox insert rides on the history insert as a CTE)."""
     payload_changes = json.dumps(changes or {}, default=str)
-    await conn.execute(
-        """
-        INSERT INTO booking_history (booking_id, business_id, event, from_status, to_status,
-            actor_type, actor_id, channel, changes, reason, policy_override)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
-        """,
+    history_args = (
         booking["id"],
         booking["business_id"],
         event,
@@ -160,24 +176,34 @@ async def record_event(
         reason,
         policy_override,
     )
-    if event in OUTBOX_EVENTS:
-        payload = {
-            "event": event,
-            "booking_id": str(booking["id"]),
-            "version": booking["version"],
-            "status": booking["status"],
-            "starts_at": booking["starts_at"].isoformat(),
-            "changes": changes or {},
-            "actor": principal.actor_label,
-        }
-        await conn.execute(
-            "INSERT INTO outbox (business_id, topic, aggregate_id, payload) "
-            "VALUES ($1, $2, $3, $4::jsonb)",
-            booking["business_id"],
-            event,
-            booking["id"],
-            json.dumps(payload, default=str),
-        )
+    if event not in OUTBOX_EVENTS:
+        await conn.execute(f"INSERT INTO booking_history {_HISTORY_VALUES}", *history_args)
+        return
+    payload = {
+        "event": event,
+        "booking_id": str(booking["id"]),
+        "version": booking["version"],
+        "status": booking["status"],
+        "starts_at": booking["starts_at"].isoformat(),
+        "changes": changes or {},
+        "actor": principal.actor_label,
+    }
+    await conn.execute(
+        f"""
+        WITH history AS (INSERT INTO booking_history {_HISTORY_VALUES})
+        INSERT INTO outbox (business_id, topic, aggregate_id, payload)
+        VALUES ($2, $3, $1, $12::jsonb)
+        """,
+        *history_args,
+        json.dumps(payload, default=str),
+    )
+
+
+_HISTORY_VALUES = """
+    (booking_id, business_id, event, from_status, to_status, actor_type, actor_id, channel,
+     changes, reason, policy_override)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
+"""
 
 
 async def release_expired_holds(
@@ -209,20 +235,6 @@ async def release_expired_holds(
 _SYSTEM_PRINCIPAL = Principal(kind="system", id="hold-release")
 
 
-async def _staff_time_off_overlaps(
-    conn: asyncpg.Connection, staff_id: UUID, blocked_from: datetime, blocked_until: datetime
-) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM time_off WHERE staff_id = $1 "
-            "AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)'))",
-            staff_id,
-            blocked_from,
-            blocked_until,
-        )
-    )
-
-
 def _blocked_range(
     context: ServiceContext, starts_at: datetime
 ) -> tuple[datetime, datetime, datetime]:
@@ -247,7 +259,9 @@ async def _candidate_staff(
     wanted = (staff_id,) if staff_id is not None else context.eligible_staff
     if not wanted:
         raise InvalidInput("Nobody offers this service at the moment.", field="service_id")
-    calendars = await load_calendars(conn, wanted, starts_at, ends_at, with_busy=False)
+    calendars = await load_calendars(
+        conn, wanted, starts_at, ends_at, with_busy=False, weekly_hours=context.weekly
+    )
     working = [
         cal.staff_id
         for cal in calendars
@@ -304,53 +318,67 @@ async def _insert_active(
     status: str,
     channel: str,
     principal: Principal,
-    customer_id: UUID | None,
+    event: str,
+    customer_id: UUID | None = None,
+    customer: tuple[str, str, str] | None = None,
     hold_expires_at: datetime | None = None,
     hold_token_hash: bytes | None = None,
     notes: str = "",
 ) -> asyncpg.Record | None:
-    """Insert the row for the first staff member the database lets have it."""
+    """Insert the row for the first staff member the database lets have it, with its event.
+
+    One round trip to ``booking_insert_first`` (migration 2026-11-27T01:00), which
+    does what this function once did in up to eight statements: upsert ``customer``
+    (name, E.164 phone, locale; already validated), expire stale holds on the time
+    (:func:`release_expired_holds`), skip staff with time off, insert (an exclusion
+    violation moves on to the next member of staff, a reference-code clash retries
+    with the next code), then append the history event and outbox row exactly as
+    :func:`record_event` writes them. None when every candidate is taken.
+    """
     ends_at, blocked_from, blocked_until = _blocked_range(context, starts_at)
-    await release_expired_holds(conn, staff_ids, blocked_from, blocked_until)
-    for staff_id in staff_ids:
-        if await _staff_time_off_overlaps(conn, staff_id, blocked_from, blocked_until):
-            continue
-        for _ in range(5):  # reference codes are random; retry the rare clash
-            try:
-                async with conn.transaction():  # savepoint: a 23P01 must not end the txn
-                    return await conn.fetchrow(
-                        f"""
-                        INSERT INTO booking AS b (business_id, staff_id, service_id, customer_id,
-                            partner_id, status, channel, reference_code, starts_at, ends_at,
-                            blocked_from, blocked_until, hold_expires_at, hold_token_hash,
-                            notes, created_by)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                $15, $16)
-                        RETURNING {BOOKING_COLUMNS}
-                        """,
-                        context.business_id,
-                        staff_id,
-                        context.service_id,
-                        customer_id,
-                        principal.partner_id,
-                        status,
-                        channel,
-                        new_reference_code(),
-                        starts_at,
-                        ends_at,
-                        blocked_from,
-                        blocked_until,
-                        hold_expires_at,
-                        hold_token_hash,
-                        notes,
-                        principal.actor_label,
-                    )
-            except asyncpg.exceptions.ExclusionViolationError:
-                break  # this member of staff is taken; try the next one
-            except asyncpg.exceptions.UniqueViolationError as exc:
-                if "reference_code" not in str(exc):
-                    raise
-    return None
+    payload = None
+    if event in OUTBOX_EVENTS:  # booking_id, version and status are added by the function
+        payload = json.dumps(
+            {
+                "event": event,
+                "starts_at": starts_at.isoformat(),
+                "changes": {},
+                "actor": principal.actor_label,
+            }
+        )
+    codes = new_reference_codes(5 * len(staff_ids))
+    name, phone, locale = customer if customer is not None else (None, None, None)
+    return await conn.fetchrow(
+        f"""
+        SELECT {BOOKING_COLUMNS} FROM booking_insert_first(
+            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+            $17, $18, $19, $20, $21, $22, $23, $24::jsonb) AS b
+        """,
+        context.business_id,
+        context.service_id,
+        list(staff_ids),
+        starts_at,
+        ends_at,
+        blocked_from,
+        blocked_until,
+        status,
+        channel,
+        customer_id,
+        principal.partner_id,
+        hold_expires_at,
+        hold_token_hash,
+        notes,
+        principal.actor_label,
+        codes,
+        name,
+        phone,
+        locale,
+        event,
+        principal.kind,
+        principal.id,
+        channel,
+        payload,
+    )
 
 
 async def create_hold(
@@ -366,8 +394,12 @@ async def create_hold(
     starts_at = _as_utc(starts_at, "starts_at")
     chosen_channel = _channel_for(principal, channel)
     token = secrets.token_urlsafe(24)
-    async with db.transaction() as conn:
-        context = await load_service_context(conn, business_id, service_id)
+    # Two statements, each atomic on its own (the context read and one function call
+    # that writes everything); no explicit transaction needed under READ COMMITTED.
+    async with db.connection() as conn:
+        context = await load_service_context(
+            conn, business_id, service_id, hours_for=(staff_id,) if staff_id else None
+        )
         _check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await _candidate_staff(conn, context, staff_id, starts_at, ends_at)
@@ -380,12 +412,10 @@ async def create_hold(
             status="held",
             channel=chosen_channel,
             principal=principal,
-            customer_id=None,
+            event="hold.created",
             hold_expires_at=expires,
             hold_token_hash=_token_hash(token),
         )
-        if row is not None:
-            await record_event(conn, row, "hold.created", principal, chosen_channel)
     if row is None:
         raise await _slot_taken(context, starts_at, principal)
     return HoldResult(booking=dict(row), hold_token=token)
@@ -405,21 +435,21 @@ async def create_booking(
     principal.require("bookings:write", business_id)
     starts_at = _as_utc(starts_at, "starts_at")
     chosen_channel = _channel_for(principal, channel)
-    async with db.transaction() as conn:
-        context = await load_service_context(conn, business_id, service_id)
+    # Two statements, each atomic on its own: the context read (service, business
+    # locale, working hours) and booking_insert_first (customer upsert, lazy hold
+    # release, insert, history, outbox). See _insert_active.
+    async with db.connection() as conn:
+        context = await load_service_context(
+            conn, business_id, service_id, hours_for=(staff_id,) if staff_id else None
+        )
         _check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await _candidate_staff(conn, context, staff_id, starts_at, ends_at)
-        business_locale = await conn.fetchval(
-            "SELECT locale FROM business WHERE id = $1", business_id
-        )
-        customer_id = await upsert_customer(
-            conn,
-            business_id,
+        fields = customer_fields(
             name=customer.name,
             phone=customer.phone,
             locale=customer.locale,
-            business_locale=business_locale,
+            business_locale=context.locale,
         )
         status = "pending" if context.requires_confirmation else "confirmed"
         row = await _insert_active(
@@ -430,11 +460,10 @@ async def create_booking(
             status=status,
             channel=chosen_channel,
             principal=principal,
-            customer_id=customer_id,
+            event="booking.created",
+            customer=fields,
             notes=notes,
         )
-        if row is not None:
-            await record_event(conn, row, "booking.created", principal, chosen_channel)
     if row is None:
         raise await _slot_taken(context, starts_at, principal)
     return dict(row)
@@ -489,16 +518,13 @@ async def confirm_hold(
         if row["hold_expires_at"] <= datetime.now(UTC):
             raise HoldExpired("The hold expired; search again and hold a new time.")
         context = await load_service_context(conn, row["business_id"], row["service_id"])
-        business_locale = await conn.fetchval(
-            "SELECT locale FROM business WHERE id = $1", row["business_id"]
-        )
         customer_id = await upsert_customer(
             conn,
             row["business_id"],
             name=customer.name,
             phone=customer.phone,
             locale=customer.locale,
-            business_locale=business_locale,
+            business_locale=context.locale,
         )
         status = "pending" if context.requires_confirmation else "confirmed"
         updated = await conn.fetchrow(
@@ -661,7 +687,10 @@ async def change_booking(
                 f"A {row['status']} booking cannot be changed.", booking_status=row["status"]
             )
         context = await load_service_context(
-            conn, row["business_id"], change.service_id or row["service_id"]
+            conn,
+            row["business_id"],
+            change.service_id or row["service_id"],
+            hours_for=(change.staff_id,) if change.staff_id else None,
         )
         now = datetime.now(UTC)
         breaches = policy_breaches(
@@ -696,49 +725,49 @@ async def change_booking(
             # Keep the same person when they are free at the new time.
             staff.remove(row["staff_id"])
             staff.insert(0, row["staff_id"])
-        await release_expired_holds(conn, staff, blocked_from, blocked_until)
-        updated = None
-        for staff_id in staff:
-            if await _staff_time_off_overlaps(conn, staff_id, blocked_from, blocked_until):
-                continue
-            try:
-                async with conn.transaction():
-                    updated = await conn.fetchrow(
-                        f"""
-                        UPDATE booking b SET staff_id = $2, service_id = $3, starts_at = $4,
-                            ends_at = $5, blocked_from = $6, blocked_until = $7,
-                            version = version + 1, change_count = change_count + 1,
-                            updated_at = now()
-                        WHERE id = $1 RETURNING {BOOKING_COLUMNS}
-                        """,
-                        booking_id,
-                        staff_id,
-                        context.service_id,
-                        new_start,
-                        new_end,
-                        blocked_from,
-                        blocked_until,
-                    )
-                break
-            except asyncpg.exceptions.ExclusionViolationError:
-                continue
-        if updated is not None:
-            diff = {
-                key: {"from": row[key], "to": updated[key]}
-                for key in ("starts_at", "ends_at", "staff_id", "service_id")
-                if row[key] != updated[key]
-            }
-            await record_event(
-                conn,
-                updated,
-                "booking.changed",
-                principal,
-                principal.default_channel,
-                from_status=row["status"],
-                changes=diff,
-                reason=change.override_reason if override else None,
-                policy_override=override,
+        # One round trip (booking_move_first, migration 2026-11-27T01:00): expire stale
+        # holds on the new time, skip staff with time off, move the row to the first
+        # member of staff the exclusion constraint allows, and append the
+        # booking.changed history event and outbox row as record_event writes them
+        # (the function adds the staff_id change, the version and the status).
+        # No row when every candidate is taken.
+        known = {
+            key: {"from": row[key], "to": value}
+            for key, value in (
+                ("starts_at", new_start),
+                ("ends_at", new_end),
+                ("service_id", context.service_id),
             )
+            if row[key] != value
+        }
+        payload = {
+            "event": "booking.changed",
+            "starts_at": new_start.isoformat(),
+            "actor": principal.actor_label,
+        }
+        updated = await conn.fetchrow(
+            f"""
+            SELECT {BOOKING_COLUMNS} FROM booking_move_first(
+                $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15,
+                $16::jsonb) AS b
+            """,
+            booking_id,
+            context.service_id,
+            staff,
+            new_start,
+            new_end,
+            blocked_from,
+            blocked_until,
+            row["staff_id"],
+            json.dumps(known, default=str),
+            row["status"],
+            principal.kind,
+            principal.id,
+            principal.default_channel,
+            change.override_reason if override else None,
+            override,
+            json.dumps(payload),
+        )
     if updated is None:
         raise await _slot_taken(
             context,
@@ -948,11 +977,8 @@ async def insert_hold(
         status="held",
         channel="system",
         principal=principal,
-        customer_id=None,
+        event="hold.created",
         hold_expires_at=expires_at,
         notes=notes,
     )
-    if row is None:
-        return None
-    await record_event(conn, row, "hold.created", principal, "system")
-    return dict(row)
+    return None if row is None else dict(row)

@@ -1,0 +1,174 @@
+"""The one-round-trip write path (booking_insert_first / booking_move_first) keeps
+every rule the step-by-step version had: time off, reference-code retries, the
+history event and an outbox payload identical to record_event's."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+
+from booking import db
+from booking.access.principal import Principal
+from booking.bookings import service
+from booking.bookings.service import REFERENCE_ALPHABET, REFERENCE_LENGTH, new_reference_codes
+from tests.support import World, at
+
+
+async def _time_off(world: World, staff_index: int, day: int, start: int, end: int) -> None:
+    async with db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO time_off (business_id, staff_id, starts_at, ends_at, reason) "
+            "VALUES ($1, $2, $3, $4, 'dentist')",
+            world.business_id,
+            world.staff[staff_index],
+            at(day, start),
+            at(day, end),
+        )
+
+
+async def _outbox(topic: str) -> list[dict[str, Any]]:
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT payload FROM outbox WHERE topic = $1 ORDER BY id", topic)
+    return [json.loads(row["payload"]) for row in rows]
+
+
+async def test_created_booking_has_its_history_and_record_events_outbox_payload(
+    world: World,
+) -> None:
+    desk = world.client("front_desk")
+    made = await desk.post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(at(4, 10), staff=world.staff[1]),
+    )
+    assert made.status_code == 201, made.text
+    booking = made.json()
+    moved = await desk.patch(
+        f"/v1/bookings/{booking['id']}", json={"starts_at": at(4, 11).isoformat()}
+    )
+    assert moved.status_code == 200, moved.text
+    (created,) = await _outbox("booking.created")
+    (changed,) = await _outbox("booking.changed")  # written by record_event
+    assert set(created) == set(changed)
+    assert created == {
+        "event": "booking.created",
+        "booking_id": booking["id"],
+        "version": 1,
+        "status": "confirmed",
+        "starts_at": at(4, 10).astimezone(UTC).isoformat(),
+        "changes": {},
+        "actor": changed["actor"],
+    }
+    history = (await desk.get(f"/v1/bookings/{booking['id']}/history")).json()
+    first = history[0]
+    assert first["event"] == "booking.created"
+    assert (first["from_status"], first["to_status"]) == (None, "confirmed")
+    assert (first["actor_type"], first["channel"], first["changes"]) == ("staff", "front_desk", {})
+    assert first["reason"] is None
+    assert first["policy_override"] is False
+
+
+async def test_time_off_skips_to_the_next_member_of_staff_and_refuses_the_named_one(
+    world: World,
+) -> None:
+    await _time_off(world, 0, 4, 9, 12)
+    desk = world.client("front_desk")
+    url = f"/v1/businesses/{world.business_id}/bookings"
+    named = await desk.post(url, json=world.booking_body(at(4, 10), staff=world.staff[0]))
+    assert named.status_code == 409, named.text
+    assert named.json()["type"] == "/problems/slot-taken"
+    anyone = await desk.post(url, json=world.booking_body(at(4, 10)))
+    assert anyone.status_code == 201, anyone.text
+    assert anyone.json()["staff_id"] != str(world.staff[0])
+
+
+async def test_a_move_skips_staff_with_time_off(world: World) -> None:
+    desk = world.client("front_desk")
+    made = await desk.post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(at(4, 10), staff=world.staff[0]),
+    )
+    assert made.status_code == 201, made.text
+    await _time_off(world, 0, 4, 14, 16)
+    moved = await desk.patch(
+        f"/v1/bookings/{made.json()['id']}",
+        json={"starts_at": at(4, 14).isoformat()},
+        headers={"If-Match": '"1"'},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["staff_id"] != str(world.staff[0])
+    assert moved.json()["version"] == 2
+
+
+async def test_a_reference_code_clash_is_retried_with_the_next_code(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = await world.client("front_desk").post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(at(4, 10), staff=world.staff[0]),
+    )
+    taken = made.json()["reference_code"]
+    fresh = "ZZZZZ2" if taken != "ZZZZZ2" else "ZZZZZ3"
+    monkeypatch.setattr(
+        service, "new_reference_codes", lambda count: [taken, fresh] + ["ZZZZZ4"] * (count - 2)
+    )
+    row = await service.create_booking(
+        Principal(kind="admin", id="test"),
+        world.business_id,
+        world.cut,
+        at(4, 10),
+        service.CustomerInput("Bea Conti", "+393339999999"),
+        staff_id=world.staff[1],
+    )
+    assert row["reference_code"] == fresh
+    assert row["staff_id"] == world.staff[1]
+
+
+def test_reference_codes_use_the_alphabet_only() -> None:
+    codes = new_reference_codes(2_000)
+    assert len(codes) == 2_000
+    assert all(len(code) == REFERENCE_LENGTH for code in codes)
+    assert set("".join(codes)) == set(REFERENCE_ALPHABET)  # every letter turns up
+
+
+async def test_a_change_writes_record_events_history_and_outbox_payload(world: World) -> None:
+    desk = world.client("front_desk")
+    made = await desk.post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(at(4, 10), staff=world.staff[0]),
+    )
+    assert made.status_code == 201, made.text
+    booking = made.json()
+    moved = await desk.patch(
+        f"/v1/bookings/{booking['id']}",
+        json={"starts_at": at(4, 15).isoformat(), "staff_id": str(world.staff[1])},
+        headers={"If-Match": '"1"'},
+    )
+    assert moved.status_code == 200, moved.text
+    old, new = at(4, 10).astimezone(UTC), at(4, 15).astimezone(UTC)
+    length = timedelta(minutes=30)
+    changes = {  # json.dumps(default=str) of the datetimes and ids, as record_event writes
+        "starts_at": {"from": str(old), "to": str(new)},
+        "ends_at": {"from": str(old + length), "to": str(new + length)},
+        "staff_id": {"from": str(world.staff[0]), "to": str(world.staff[1])},
+    }
+    (created,) = await _outbox("booking.created")
+    (changed,) = await _outbox("booking.changed")
+    assert changed == {
+        "event": "booking.changed",
+        "booking_id": booking["id"],
+        "version": 2,
+        "status": "confirmed",
+        "starts_at": new.isoformat(),
+        "changes": changes,
+        "actor": created["actor"],
+    }
+    last = (await desk.get(f"/v1/bookings/{booking['id']}/history")).json()[-1]
+    assert last["event"] == "booking.changed"
+    assert last["changes"] == changes
+    assert (last["from_status"], last["to_status"]) == ("confirmed", "confirmed")
+    assert (last["actor_type"], last["channel"]) == ("staff", "front_desk")
+    assert last["reason"] is None
+    assert last["policy_override"] is False
