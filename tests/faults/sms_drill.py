@@ -277,7 +277,7 @@ class Rig:
     # bookings -----------------------------------------------------------------
 
     async def tenant(self) -> Tenant:
-        return await _seed(self.stack.database_url, self.env)
+        return await seed_tenant(self.stack.database_url, self.env)
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,9 @@ def phone(index: int) -> str:
     return f"{PHONE_PREFIX}{index:07d}"
 
 
-async def _seed(database_url: str, env: dict[str, str]) -> Tenant:
+async def seed_tenant(database_url: str, env: dict[str, str]) -> Tenant:
+    """One business, one member of staff working 00:00-23:30 daily, one 30-minute
+    service, and an admin key: the tenant every drill books against."""
     conn = await asyncpg.connect(database_url)
     try:
         business_id = await conn.fetchval(

@@ -35,6 +35,7 @@ import httpx
 import pytest
 
 from booking import localstack
+from tests.faults.sms_drill import Tenant, seed_tenant
 from tests.support import ROME, days_ahead, rome
 
 SERVER_ERROR_MARKERS = ("Traceback", 'File "', "asyncpg", "Exception")
@@ -96,52 +97,6 @@ def private_stack() -> Iterator[PrivateStack]:
         localstack.stop_stack(root)
         if not os.environ.get("BOOKING_KEEP_FAULT_DIRS"):
             shutil.rmtree(base, ignore_errors=True)
-
-
-@dataclass
-class Tenant:
-    business_id: UUID
-    service_id: UUID
-    key: str
-
-
-async def _seed(database_url: str) -> Tenant:
-    conn = await asyncpg.connect(database_url)
-    try:
-        business_id = await conn.fetchval(
-            "INSERT INTO business (slug, name, time_zone, min_notice_minutes) "
-            "VALUES ('faults', 'Faults', 'Europe/Rome', 0) RETURNING id"
-        )
-        staff_id = await conn.fetchval(
-            "INSERT INTO staff (business_id, name) VALUES ($1, 'Rita') RETURNING id", business_id
-        )
-        await conn.execute(
-            "INSERT INTO working_hours (business_id, staff_id, weekday, opens_at, closes_at) "
-            "SELECT $1, $2, d, '00:00', '23:30' FROM generate_series(0, 6) d",
-            business_id,
-            staff_id,
-        )
-        service_id = await conn.fetchval(
-            "INSERT INTO service (business_id, name, duration_minutes) "
-            "VALUES ($1, 'Cut', 30) RETURNING id",
-            business_id,
-        )
-        await conn.execute(
-            "INSERT INTO service_staff (service_id, staff_id) VALUES ($1, $2)",
-            service_id,
-            staff_id,
-        )
-    finally:
-        await conn.close()
-    issued = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "booking.cli", "key", "create", "--kind", "admin"],
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return Tenant(business_id, service_id, json.loads(issued.stdout.splitlines()[-1])["key"])
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +245,9 @@ async def test_postgres_restart_under_load_gives_503_problems_then_recovers_with
     private_stack: PrivateStack, private_api: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
     base, api_process = private_api
-    tenant = await _seed(private_stack.database_url)
+    tenant = await seed_tenant(
+        private_stack.database_url, {**os.environ, "DATABASE_URL": private_stack.database_url}
+    )
     load = Load(base, tenant)
     async with load.running():
         started = time.monotonic()
