@@ -206,32 +206,6 @@ _HISTORY_VALUES = """
 """
 
 
-async def release_expired_holds(
-    conn: asyncpg.Connection,
-    staff_ids: Sequence[UUID],
-    blocked_from: datetime,
-    blocked_until: datetime,
-) -> int:
-    """Expire holds past their TTL that sit on the wanted time (lazy release)."""
-    rows = await conn.fetch(
-        f"""
-        UPDATE booking b SET status = 'expired', version = version + 1, updated_at = now(),
-               hold_token_hash = NULL
-        WHERE staff_id = ANY($1::uuid[]) AND status = 'held' AND hold_expires_at <= now()
-          AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
-        RETURNING {BOOKING_COLUMNS}
-        """,
-        list(staff_ids),
-        blocked_from,
-        blocked_until,
-    )
-    for row in rows:
-        await record_event(
-            conn, row, "hold.expired", _SYSTEM_PRINCIPAL, "system", from_status="held"
-        )
-    return len(rows)
-
-
 _SYSTEM_PRINCIPAL = Principal(kind="system", id="hold-release")
 
 
@@ -330,7 +304,7 @@ async def _insert_active(
     One round trip to ``booking_insert_first`` (migration 2026-11-27T01:00), which
     does what this function once did in up to eight statements: upsert ``customer``
     (name, E.164 phone, locale; already validated), expire stale holds on the time
-    (:func:`release_expired_holds`), skip staff with time off, insert (an exclusion
+    (``booking_expire_holds_on``, the lazy release), skip staff with time off, insert (an exclusion
     violation moves on to the next member of staff, a reference-code clash retries
     with the next code), then append the history event and outbox row exactly as
     :func:`record_event` writes them. None when every candidate is taken.
