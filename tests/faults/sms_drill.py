@@ -138,13 +138,18 @@ async def _redis_client(url: str) -> Any:
 
 
 @contextlib.contextmanager
-def private_sms_stack() -> Iterator[SmsStack]:
-    base = Path(tempfile.mkdtemp(prefix="booking-sms-faults-"))
+def migrated_private_stack(
+    prefix: str, dbname: str
+) -> Iterator[tuple[Path, localstack.LocalStack, str]]:
+    """A private PostgreSQL and Redis on free ports in a temporary directory, with one
+    migrated database; the shared servers are never touched. Removed afterwards
+    unless BOOKING_KEEP_FAULT_DIRS is set."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(base, 0o755)  # noqa: S103 - the unprivileged PostgreSQL user must traverse it
     root = base / "stack"
     try:
         stack = localstack.ensure_stack(root, free_port(), free_port())
-        url = localstack.ensure_database(stack, "sms_faults")
+        url = localstack.ensure_database(stack, dbname)
         migrate = subprocess.run(
             [sys.executable, "-m", "booking.cli", "migrate"],
             env={**os.environ, "DATABASE_URL": url},
@@ -153,11 +158,17 @@ def private_sms_stack() -> Iterator[SmsStack]:
             check=False,
         )
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-        yield SmsStack(root, stack, url)
+        yield root, stack, url
     finally:
         localstack.stop_stack(root)
         if not os.environ.get("BOOKING_KEEP_FAULT_DIRS"):
             shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_sms_stack() -> Iterator[SmsStack]:
+    with migrated_private_stack("booking-sms-faults-", "sms_faults") as (root, stack, url):
+        yield SmsStack(root, stack, url)
 
 
 # --------------------------------------------------------------------------- processes

@@ -15,12 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -35,17 +33,10 @@ import httpx
 import pytest
 
 from booking import localstack
-from tests.faults.sms_drill import Tenant, seed_tenant
+from tests.faults.sms_drill import Tenant, free_port, migrated_private_stack, seed_tenant
 from tests.support import ROME, days_ahead, rome
 
 SERVER_ERROR_MARKERS = ("Traceback", 'File "', "asyncpg", "Exception")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -78,30 +69,13 @@ class PrivateStack:
 
 @pytest.fixture(scope="module")
 def private_stack() -> Iterator[PrivateStack]:
-    base = Path(tempfile.mkdtemp(prefix="booking-faults-"))
-    os.chmod(base, 0o755)  # noqa: S103 - the unprivileged PostgreSQL user must traverse it
-    root = base / "stack"
-    try:
-        stack = localstack.ensure_stack(root, _free_port(), _free_port())
-        url = localstack.ensure_database(stack, "faults")
-        migrate = subprocess.run(
-            [sys.executable, "-m", "booking.cli", "migrate"],
-            env={**os.environ, "DATABASE_URL": url},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    with migrated_private_stack("booking-faults-", "faults") as (root, stack, url):
         yield PrivateStack(root, stack, url)
-    finally:
-        localstack.stop_stack(root)
-        if not os.environ.get("BOOKING_KEEP_FAULT_DIRS"):
-            shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def private_api(private_stack: PrivateStack) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": private_stack.database_url,
