@@ -70,6 +70,11 @@ async def transaction() -> AsyncIterator[asyncpg.Connection]:
         raise Unavailable("The database is unavailable; please retry shortly.") from exc
 
 
+def in_transaction() -> bool:
+    """Whether this task is inside :func:`transaction` (an error there aborts it)."""
+    return engine().current_transaction.get() is not None
+
+
 @asynccontextmanager
 async def connection() -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection for reads (autocommit)."""

@@ -14,10 +14,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -27,7 +27,9 @@ from booking.access.principal import Principal
 from booking.availability.service import (
     ServiceContext,
     alternatives_near,
+    cached_service_context,
     earliest_slots,
+    forget_service_context,
     load_calendars,
     load_service_context,
     slot_json,
@@ -67,6 +69,7 @@ BOOKING_COLUMNS = """
     b.version, b.change_count, b.hold_expires_at, b.cancel_reason, b.notes, b.created_by,
     b.created_at, b.updated_at
 """
+_T = TypeVar("_T")
 CHANNELS = ("web", "mobile", "front_desk", "partner", "phone", "sms", "system")
 
 
@@ -273,6 +276,8 @@ async def _slot_taken(
 ) -> SlotTaken:
     """A SlotTaken carrying the nearest free alternatives, read after the rollback."""
     async with db.connection() as conn:
+        if context.narrowed:  # alternatives may be with anyone who offers the service
+            context = await load_service_context(conn, context.business_id, context.service_id)
         nearby = await alternatives_near(
             conn,
             context,
@@ -298,6 +303,7 @@ async def _insert_active(
     hold_expires_at: datetime | None = None,
     hold_token_hash: bytes | None = None,
     notes: str = "",
+    checked: bool = False,
 ) -> asyncpg.Record | None:
     """Insert the row for the first staff member the database lets have it, with its event.
 
@@ -308,6 +314,10 @@ async def _insert_active(
     violation moves on to the next member of staff, a reference-code clash retries
     with the next code), then append the history event and outbox row exactly as
     :func:`record_event` writes them. None when every candidate is taken.
+
+    ``checked``: through ``booking_insert_current`` (migration 2026-11-27T02:00), which
+    first raises SQLSTATE ``BK001`` unless ``context.config_version`` is still the
+    business's (see :func:`_with_context`).
     """
     ends_at, blocked_from, blocked_until = _blocked_range(context, starts_at)
     payload = None
@@ -323,11 +333,8 @@ async def _insert_active(
     codes = new_reference_codes(5 * len(staff_ids))
     name, phone, locale = customer if customer is not None else (None, None, None)
     return await conn.fetchrow(
-        f"""
-        SELECT {BOOKING_COLUMNS} FROM booking_insert_first(
-            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-            $17, $18, $19, $20, $21, $22, $23, $24::jsonb) AS b
-        """,
+        _INSERT_CURRENT if checked else _INSERT_FIRST,
+        *((context.config_version,) if checked else ()),
         context.business_id,
         context.service_id,
         list(staff_ids),
@@ -355,6 +362,56 @@ async def _insert_active(
     )
 
 
+_INSERT_FIRST = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_insert_first(
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20, $21, $22, $23, $24::jsonb) AS b
+"""
+_INSERT_CURRENT = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_insert_current(
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20, $21, $22, $23, $24, $25::jsonb) AS b
+"""
+STALE_CONTEXT = "BK001"  # booking_insert_current: the business's rules moved since read
+
+
+async def _with_context(
+    business_id: UUID,
+    service_id: UUID,
+    staff_id: UUID | None,
+    attempt: Callable[[asyncpg.Connection, ServiceContext, bool], Awaitable[_T]],
+) -> tuple[ServiceContext, _T]:
+    """Run ``attempt(conn, context, checked)``: the checks and the one-statement write
+    of a new booking or hold, on the service context.
+
+    Outside a transaction the context may come from this process's memory
+    (:func:`cached_service_context`): the write is then ``checked`` - it refuses to
+    run if the business's rules moved since (SQLSTATE ``BK001``) - and a remembered
+    context that made a check fail is not believed either. Either way the attempt
+    runs once more on a context read now, unchecked, as a write did before the
+    memory existed. One statement per booking instead of two: the context read cost
+    PostgreSQL more than the insert (bench/RESULTS.md, 2026-11-27).
+    """
+    hours_for = (staff_id,) if staff_id else None
+    if not db.in_transaction():
+        async with db.connection() as conn:
+            context, remembered = await cached_service_context(
+                conn, business_id, service_id, hours_for=hours_for
+            )
+            try:
+                return context, await attempt(conn, context, True)
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate != STALE_CONTEXT:
+                    raise
+            except InvalidInput:
+                if not remembered:
+                    raise
+        forget_service_context(business_id)
+    async with db.connection() as conn:
+        context = await load_service_context(conn, business_id, service_id, hours_for=hours_for)
+        return context, await attempt(conn, context, False)
+
+
 async def create_hold(
     principal: Principal,
     business_id: UUID,
@@ -368,17 +425,15 @@ async def create_hold(
     starts_at = _as_utc(starts_at, "starts_at")
     chosen_channel = _channel_for(principal, channel)
     token = secrets.token_urlsafe(24)
-    # Two statements, each atomic on its own (the context read and one function call
-    # that writes everything); no explicit transaction needed under READ COMMITTED.
-    async with db.connection() as conn:
-        context = await load_service_context(
-            conn, business_id, service_id, hours_for=(staff_id,) if staff_id else None
-        )
+
+    # One function call writes everything (see _with_context for the context read).
+    async def attempt(
+        conn: asyncpg.Connection, context: ServiceContext, checked: bool
+    ) -> asyncpg.Record | None:
         _check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await _candidate_staff(conn, context, staff_id, starts_at, ends_at)
-        expires = datetime.now(UTC) + context.hold_ttl
-        row = await _insert_active(
+        return await _insert_active(
             conn,
             context,
             staff,
@@ -387,9 +442,12 @@ async def create_hold(
             channel=chosen_channel,
             principal=principal,
             event="hold.created",
-            hold_expires_at=expires,
+            hold_expires_at=datetime.now(UTC) + context.hold_ttl,
             hold_token_hash=_token_hash(token),
+            checked=checked,
         )
+
+    context, row = await _with_context(business_id, service_id, staff_id, attempt)
     if row is None:
         raise await _slot_taken(context, starts_at, principal)
     return HoldResult(booking=dict(row), hold_token=token)
@@ -409,13 +467,12 @@ async def create_booking(
     principal.require("bookings:write", business_id)
     starts_at = _as_utc(starts_at, "starts_at")
     chosen_channel = _channel_for(principal, channel)
-    # Two statements, each atomic on its own: the context read (service, business
-    # locale, working hours) and booking_insert_first (customer upsert, lazy hold
-    # release, insert, history, outbox). See _insert_active.
-    async with db.connection() as conn:
-        context = await load_service_context(
-            conn, business_id, service_id, hours_for=(staff_id,) if staff_id else None
-        )
+
+    # One function call (customer upsert, lazy hold release, insert, history, outbox:
+    # see _insert_active) once the context is known (see _with_context).
+    async def attempt(
+        conn: asyncpg.Connection, context: ServiceContext, checked: bool
+    ) -> asyncpg.Record | None:
         _check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await _candidate_staff(conn, context, staff_id, starts_at, ends_at)
@@ -425,19 +482,21 @@ async def create_booking(
             locale=customer.locale,
             business_locale=context.locale,
         )
-        status = "pending" if context.requires_confirmation else "confirmed"
-        row = await _insert_active(
+        return await _insert_active(
             conn,
             context,
             staff,
             starts_at,
-            status=status,
+            status="pending" if context.requires_confirmation else "confirmed",
             channel=chosen_channel,
             principal=principal,
             event="booking.created",
             customer=fields,
             notes=notes,
+            checked=checked,
         )
+
+    context, row = await _with_context(business_id, service_id, staff_id, attempt)
     if row is None:
         raise await _slot_taken(context, starts_at, principal)
     return dict(row)
