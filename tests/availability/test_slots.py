@@ -16,6 +16,7 @@ from booking.availability.slots import (
     StaffCalendar,
     WeeklyWindow,
     find_free_slots,
+    find_free_times,
     fits_working_hours,
     local_instant,
     nearest_slots,
@@ -216,3 +217,37 @@ def test_spring_gap_day_with_early_opening_returns_every_free_start() -> None:
     assert utc_starts == sorted(set(utc_starts))
     labels = [s.starts_at.astimezone(ROME).strftime("%H:%M") for s in slots]
     assert labels == ["01:00", "01:30", "03:00", "03:30", "04:00", "04:30"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(calendars(), min_size=1, max_size=4))
+def test_many_staff_are_grouped_by_start_and_ordered_by_staff_id(
+    drawn: list[tuple[StaffCalendar, date]],
+) -> None:
+    """find_free_times groups per start what each calendar alone finds; find_free_slots
+    lists the same pairs by start, then staff id text."""
+    day = drawn[0][1]
+    staff_calendars = [
+        StaffCalendar(uuid4(), calendar.weekly, calendar.busy) for calendar, _ in drawn
+    ]
+    start, end = day_range(day)
+    step = timedelta(minutes=15)
+    alone = {
+        calendar.staff_id: {
+            slot.starts_at
+            for slot in find_free_slots([calendar], HALF_HOUR, ROME, start, end, LONG_AGO, step)
+        }
+        for calendar in staff_calendars
+    }
+    expected_pairs = sorted(
+        ((moment, str(staff_id)) for staff_id, moments in alone.items() for moment in moments)
+    )
+    slots = find_free_slots(staff_calendars, HALF_HOUR, ROME, start, end, LONG_AGO, step)
+    assert [(slot.starts_at, str(slot.staff_id)) for slot in slots] == expected_pairs
+    assert all(slot.ends_at - slot.starts_at == HALF_HOUR.duration for slot in slots)
+    times = find_free_times(staff_calendars, HALF_HOUR, ROME, start, end, LONG_AGO, step)
+    assert [moment for moment, _, _ in times] == sorted({moment for moment, _ in expected_pairs})
+    for moment, _, staff_ids in times:
+        assert staff_ids == sorted(
+            (staff_id for staff_id, moments in alone.items() if moment in moments), key=str
+        )

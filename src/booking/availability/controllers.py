@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from msgspec import Struct
 
 from booking.access.principal import Principal
-from booking.availability.service import free_slots
+from booking.availability.service import free_times
 
 
 class FreeTime(Struct):
@@ -48,14 +48,13 @@ class AvailabilityController(Controller):
         staff_id: UUID | None = None,
     ) -> Availability:
         principal.require("availability:read", business_id)
-        context, slots = await free_slots(business_id, service_id, range_from, range_to, staff_id)
-        grouped: list[FreeTime] = []
-        last_start = None
-        for slot in slots:  # slots are in UTC, ordered by start
-            if slot.starts_at == last_start:
-                grouped[-1].staff_ids.append(slot.staff_id)
-            else:
-                starts_at, ends_at = slot.local(context.tz)
-                grouped.append(FreeTime(starts_at, ends_at, [slot.staff_id]))
-                last_start = slot.starts_at
-        return Availability(service_id=service_id, time_zone=context.tz.key, slots=grouped)
+        context, times = await free_times(business_id, service_id, range_from, range_to, staff_id)
+        tz = context.tz
+        return Availability(
+            service_id=service_id,
+            time_zone=tz.key,
+            slots=[
+                FreeTime(starts_at.astimezone(tz), ends_at.astimezone(tz), staff_ids)
+                for starts_at, ends_at, staff_ids in times
+            ],
+        )

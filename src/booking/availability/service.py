@@ -15,10 +15,12 @@ import asyncpg
 from booking import db
 from booking.availability.slots import (
     FreeSlot,
+    FreeTime,
     ServiceShape,
     StaffCalendar,
     WeeklyWindow,
     find_free_slots,
+    find_free_times,
     nearest_slots,
 )
 from booking.errors import InvalidInput, NotFound
@@ -282,17 +284,17 @@ def pick_staff(context: ServiceContext, staff_id: UUID | None) -> tuple[UUID, ..
     return (staff_id,)
 
 
-async def search_slots(
+async def _search_calendars(
     conn: asyncpg.Connection,
     context: ServiceContext,
     range_start: datetime,
     range_end: datetime,
-    *,
-    staff_id: UUID | None = None,
-    now: datetime | None = None,
-    exclude_booking: UUID | None = None,
-    apply_notice: bool = True,
-) -> list[FreeSlot]:
+    staff_id: UUID | None,
+    now: datetime | None,
+    exclude_booking: UUID | None,
+    apply_notice: bool,
+) -> tuple[list[StaffCalendar], datetime]:
+    """The calendars a search looks at, and the earliest start it may offer."""
     validate_range(range_start, range_end)
     staff = pick_staff(context, staff_id)
     moment = now or datetime.now(UTC)
@@ -305,22 +307,45 @@ async def search_slots(
         exclude_booking=exclude_booking,
         weekly_hours=context.weekly,
     )
+    return calendars, not_before
+
+
+async def search_slots(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    range_start: datetime,
+    range_end: datetime,
+    *,
+    staff_id: UUID | None = None,
+    now: datetime | None = None,
+    exclude_booking: UUID | None = None,
+    apply_notice: bool = True,
+) -> list[FreeSlot]:
+    calendars, not_before = await _search_calendars(
+        conn, context, range_start, range_end, staff_id, now, exclude_booking, apply_notice
+    )
     return find_free_slots(
         calendars, context.shape, context.tz, range_start, range_end, not_before, context.step
     )
 
 
-async def free_slots(
+async def free_times(
     business_id: UUID,
     service_id: UUID,
     range_start: datetime,
     range_end: datetime,
     staff_id: UUID | None = None,
-) -> tuple[ServiceContext, list[FreeSlot]]:
+) -> tuple[ServiceContext, list[FreeTime]]:
+    """The availability answer: each free start with the staff free for it."""
     async with db.connection() as conn:
         context = await load_service_context(conn, business_id, service_id)
-        slots = await search_slots(conn, context, range_start, range_end, staff_id=staff_id)
-    return context, slots
+        calendars, not_before = await _search_calendars(
+            conn, context, range_start, range_end, staff_id, None, None, True
+        )
+    times = find_free_times(
+        calendars, context.shape, context.tz, range_start, range_end, not_before, context.step
+    )
+    return context, times
 
 
 async def alternatives_near(
