@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,35 @@ def forget_service_context(business_id: UUID) -> None:
         del _contexts[key]
 
 
+# Busy time of some staff in [$2, $3): bookings that block time (holds past their
+# expiry no longer do) and time off. PostgreSQL merges overlapping and touching
+# ranges (range_agg), so a full month arrives as a few hundred ranges instead of
+# one row per booking, as whole epoch seconds (what the slot search works in;
+# floor = int(timestamp())).
+_BUSY_SQL = """
+    SELECT staff_id, floor(extract(epoch FROM lower(r)))::bigint AS s,
+           floor(extract(epoch FROM upper(r)))::bigint AS e
+    FROM (
+        SELECT staff_id, unnest(range_agg(tstzrange(s, e, '[)'))) AS r
+        FROM (
+            SELECT staff_id, blocked_from AS s, blocked_until AS e FROM booking
+            WHERE staff_id = ANY($1::uuid[])
+              AND status IN ('held', 'pending', 'confirmed', 'checked_in')
+              AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
+              AND NOT (status = 'held' AND hold_expires_at <= now())
+              AND ($4::uuid IS NULL OR id <> $4)
+            UNION ALL
+            SELECT staff_id, starts_at, ends_at FROM time_off
+            WHERE staff_id = ANY($1::uuid[])
+              AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
+        ) AS busy
+        GROUP BY staff_id
+    ) AS merged
+    """
+# load_calendars(parallel=True) reads ranges longer than this in two halves at once.
+PARALLEL_OVER = timedelta(days=9)
+
+
 async def load_calendars(
     conn: asyncpg.Connection,
     staff_ids: Sequence[UUID],
@@ -193,12 +223,15 @@ async def load_calendars(
     exclude_booking: UUID | None = None,
     with_busy: bool = True,
     weekly_hours: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = None,
+    parallel: bool = False,
 ) -> list[StaffCalendar]:
     """Working hours plus everything that makes time busy, for each staff member.
 
     Holds past their expiry no longer count, even before the sweeper runs.
     ``with_busy=False`` reads working hours only (the write path checks hours
-    and leaves busy time to the exclusion constraint).
+    and leaves busy time to the exclusion constraint). ``parallel``: a range over
+    ``PARALLEL_OVER`` is read in two halves on two pooled connections at once
+    (outside a transaction only; the halves are two statements, fine for a search).
     """
     if not staff_ids:
         return []
@@ -213,35 +246,19 @@ async def load_calendars(
         weekly = await _weekly_hours(conn, staff_ids)
     if not with_busy:
         return [StaffCalendar(staff_id, weekly[staff_id]) for staff_id in staff_ids]
-    # PostgreSQL merges overlapping and touching busy ranges (range_agg), so a
-    # full month arrives as a few hundred ranges instead of one row per booking,
-    # as whole epoch seconds (what the slot search works in; floor = int(timestamp())).
-    busy = await conn.fetch(
-        """
-        SELECT staff_id, floor(extract(epoch FROM lower(r)))::bigint AS s,
-               floor(extract(epoch FROM upper(r)))::bigint AS e
-        FROM (
-            SELECT staff_id, unnest(range_agg(tstzrange(s, e, '[)'))) AS r
-            FROM (
-                SELECT staff_id, blocked_from AS s, blocked_until AS e FROM booking
-                WHERE staff_id = ANY($1::uuid[])
-                  AND status IN ('held', 'pending', 'confirmed', 'checked_in')
-                  AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
-                  AND NOT (status = 'held' AND hold_expires_at <= now())
-                  AND ($4::uuid IS NULL OR id <> $4)
-                UNION ALL
-                SELECT staff_id, starts_at, ends_at FROM time_off
-                WHERE staff_id = ANY($1::uuid[])
-                  AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
-            ) AS busy
-            GROUP BY staff_id
-        ) AS merged
-        """,
-        list(staff_ids),
-        lo,
-        hi,
-        exclude_booking,
-    )
+    if parallel and hi - lo > PARALLEL_OVER and not db.in_transaction():
+        # Two halves of a long range on two connections at once: each is one index
+        # range scan over half the rows, and PostgreSQL runs them on two cores. A
+        # booking across the middle comes back in both halves; merging joins them.
+        middle = lo + (hi - lo) / 2
+        async with db.connection() as other:
+            first, second = await asyncio.gather(
+                conn.fetch(_BUSY_SQL, list(staff_ids), lo, middle, exclude_booking),
+                other.fetch(_BUSY_SQL, list(staff_ids), middle, hi, exclude_booking),
+            )
+        busy = [*first, *second]
+    else:
+        busy = await conn.fetch(_BUSY_SQL, list(staff_ids), lo, hi, exclude_booking)
     busy_by_staff: dict[UUID, list[tuple[int, int]]] = {s: [] for s in staff_ids}
     for staff_id, start, end in busy:
         busy_by_staff[staff_id].append((start, end))
@@ -293,6 +310,7 @@ async def _search_calendars(
     now: datetime | None,
     exclude_booking: UUID | None,
     apply_notice: bool,
+    parallel: bool = False,
 ) -> tuple[list[StaffCalendar], datetime]:
     """The calendars a search looks at, and the earliest start it may offer."""
     validate_range(range_start, range_end)
@@ -306,6 +324,7 @@ async def _search_calendars(
         range_end,
         exclude_booking=exclude_booking,
         weekly_hours=context.weekly,
+        parallel=parallel,
     )
     return calendars, not_before
 
@@ -340,7 +359,7 @@ async def free_times(
     async with db.connection() as conn:
         context = await load_service_context(conn, business_id, service_id)
         calendars, not_before = await _search_calendars(
-            conn, context, range_start, range_end, staff_id, None, None, True
+            conn, context, range_start, range_end, staff_id, None, None, True, parallel=True
         )
     times = find_free_times(
         calendars, context.shape, context.tz, range_start, range_end, not_before, context.step
