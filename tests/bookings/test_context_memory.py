@@ -191,3 +191,61 @@ async def test_a_stale_stamp_is_refused_by_the_database_and_the_service_reads_ag
     )
     assert row["ends_at"] - row["starts_at"] == timedelta(minutes=45)
     assert availability._contexts.get(key) is not context
+
+
+# ---------------------------------------------------------------- availability searches
+
+
+async def _search(client: httpx.AsyncClient, world: World, **params: Any) -> httpx.Response:
+    query = {
+        "service_id": str(world.cut),
+        "from": at(5, 0).isoformat(),
+        "to": at(7, 0).isoformat(),
+        **params,
+    }
+    return await client.get(f"/v1/businesses/{world.business_id}/availability", params=query)
+
+
+async def test_a_search_after_a_change_of_hours_shows_the_new_hours(world: World) -> None:
+    desk = world.client("front_desk")
+    before = await _search(desk, world)
+    assert before.status_code == 200, before.text
+    assert any(datetime.fromisoformat(s["starts_at"]).hour == 16 for s in before.json()["slots"])
+    await _sql(
+        "UPDATE working_hours SET closes_at = '12:00' WHERE business_id = $1", world.business_id
+    )
+    after = await _search(desk, world)
+    assert after.status_code == 200, after.text
+    starts = [datetime.fromisoformat(s["starts_at"]) for s in after.json()["slots"]]
+    assert starts
+    assert max(moment.hour for moment in starts) < 12
+
+
+async def test_a_search_after_staff_leave_the_service_no_longer_offers_them(world: World) -> None:
+    desk = world.client("front_desk")
+    named = await _search(desk, world, staff_id=str(world.staff[1]))
+    assert named.status_code == 200, named.text
+    await _sql(
+        "DELETE FROM service_staff WHERE service_id = $1 AND staff_id = $2",
+        world.cut,
+        world.staff[1],
+    )
+    refused = await _search(desk, world, staff_id=str(world.staff[1]))
+    assert refused.status_code == 422, refused.text
+    everyone = await _search(desk, world)
+    assert everyone.status_code == 200, everyone.text
+    offered = {staff for slot in everyone.json()["slots"] for staff in slot["staff_ids"]}
+    assert offered == {str(world.staff[0]), str(world.staff[2])}
+
+
+async def test_a_search_on_a_stale_remembered_context_is_built_again(world: World) -> None:
+    async with db.connection() as conn:
+        stale = await availability.load_service_context(conn, world.business_id, world.cut)
+    await _sql("UPDATE service SET duration_minutes = 90 WHERE id = $1", world.cut)
+    availability._contexts[(world.business_id, world.cut, None)] = stale
+    context, times = await availability.free_times(world.business_id, world.cut, at(5, 0), at(6, 0))
+    assert context.shape.duration == timedelta(minutes=90)
+    assert times
+    assert all(ends_at - starts_at == timedelta(minutes=90) for starts_at, ends_at, _ in times)
+    remembered = availability._contexts[(world.business_id, world.cut, None)]
+    assert remembered.config_version != stale.config_version

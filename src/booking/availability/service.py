@@ -210,6 +210,12 @@ _BUSY_SQL = """
         GROUP BY staff_id
     ) AS merged
     """
+# The same, with one more row first (staff_id NULL): the business's config_version in
+# the same snapshot ($5), so a search on a remembered context can check it for free.
+_BUSY_STAMPED_SQL = (
+    "SELECT NULL::uuid AS staff_id, config_version AS s, NULL::bigint AS e "
+    "FROM business WHERE id = $5 UNION ALL " + _BUSY_SQL
+)
 # load_calendars(parallel=True) reads ranges longer than this in two halves at once.
 PARALLEL_OVER = timedelta(days=9)
 
@@ -233,8 +239,35 @@ async def load_calendars(
     ``PARALLEL_OVER`` is read in two halves on two pooled connections at once
     (outside a transaction only; the halves are two statements, fine for a search).
     """
+    calendars, _ = await _load_calendars(
+        conn,
+        staff_ids,
+        range_start,
+        range_end,
+        exclude_booking=exclude_booking,
+        with_busy=with_busy,
+        weekly_hours=weekly_hours,
+        parallel=parallel,
+    )
+    return calendars
+
+
+async def _load_calendars(
+    conn: asyncpg.Connection,
+    staff_ids: Sequence[UUID],
+    range_start: datetime,
+    range_end: datetime,
+    *,
+    exclude_booking: UUID | None = None,
+    with_busy: bool = True,
+    weekly_hours: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = None,
+    parallel: bool = False,
+    stamp_of: UUID | None = None,
+) -> tuple[list[StaffCalendar], int | None]:
+    """:func:`load_calendars`, and with ``stamp_of`` that business's config_version,
+    read by the same statement as (the first half of) the busy time."""
     if not staff_ids:
-        return []
+        return [], None
     # Busy ranges that can touch a slot starting in the range: widen by a day
     # so buffers and long services at the edges are seen.
     lo = range_start - timedelta(days=1)
@@ -245,7 +278,9 @@ async def load_calendars(
     else:
         weekly = await _weekly_hours(conn, staff_ids)
     if not with_busy:
-        return [StaffCalendar(staff_id, weekly[staff_id]) for staff_id in staff_ids]
+        return [StaffCalendar(staff_id, weekly[staff_id]) for staff_id in staff_ids], None
+    first_sql = _BUSY_SQL if stamp_of is None else _BUSY_STAMPED_SQL
+    first_args: tuple[Any, ...] = () if stamp_of is None else (stamp_of,)
     if parallel and hi - lo > PARALLEL_OVER and not db.in_transaction():
         # Two halves of a long range on two connections at once: each is one index
         # range scan over half the rows, and PostgreSQL runs them on two cores. A
@@ -253,19 +288,24 @@ async def load_calendars(
         middle = lo + (hi - lo) / 2
         async with db.connection() as other:
             first, second = await asyncio.gather(
-                conn.fetch(_BUSY_SQL, list(staff_ids), lo, middle, exclude_booking),
+                conn.fetch(first_sql, list(staff_ids), lo, middle, exclude_booking, *first_args),
                 other.fetch(_BUSY_SQL, list(staff_ids), middle, hi, exclude_booking),
             )
         busy = [*first, *second]
     else:
-        busy = await conn.fetch(_BUSY_SQL, list(staff_ids), lo, hi, exclude_booking)
+        busy = await conn.fetch(first_sql, list(staff_ids), lo, hi, exclude_booking, *first_args)
     busy_by_staff: dict[UUID, list[tuple[int, int]]] = {s: [] for s in staff_ids}
+    stamp: int | None = None
     for staff_id, start, end in busy:
-        busy_by_staff[staff_id].append((start, end))
-    return [
+        if staff_id is None:  # _BUSY_STAMPED_SQL's first row
+            stamp = start
+        else:
+            busy_by_staff[staff_id].append((start, end))
+    calendars = [
         StaffCalendar(staff_id, weekly[staff_id], busy_seconds=tuple(busy_by_staff[staff_id]))
         for staff_id in staff_ids
     ]
+    return calendars, stamp
 
 
 async def _weekly_hours(
@@ -311,13 +351,15 @@ async def _search_calendars(
     exclude_booking: UUID | None,
     apply_notice: bool,
     parallel: bool = False,
-) -> tuple[list[StaffCalendar], datetime]:
-    """The calendars a search looks at, and the earliest start it may offer."""
+    stamp_of: UUID | None = None,
+) -> tuple[list[StaffCalendar], datetime, int | None]:
+    """The calendars a search looks at, the earliest start it may offer, and with
+    ``stamp_of`` that business's config_version (see :func:`_load_calendars`)."""
     validate_range(range_start, range_end)
     staff = pick_staff(context, staff_id)
     moment = now or datetime.now(UTC)
     not_before = moment + context.min_notice if apply_notice else moment
-    calendars = await load_calendars(
+    calendars, stamp = await _load_calendars(
         conn,
         staff,
         range_start,
@@ -325,8 +367,9 @@ async def _search_calendars(
         exclude_booking=exclude_booking,
         weekly_hours=context.weekly,
         parallel=parallel,
+        stamp_of=stamp_of,
     )
-    return calendars, not_before
+    return calendars, not_before, stamp
 
 
 async def search_slots(
@@ -340,7 +383,7 @@ async def search_slots(
     exclude_booking: UUID | None = None,
     apply_notice: bool = True,
 ) -> list[FreeSlot]:
-    calendars, not_before = await _search_calendars(
+    calendars, not_before, _ = await _search_calendars(
         conn, context, range_start, range_end, staff_id, now, exclude_booking, apply_notice
     )
     return find_free_slots(
@@ -355,12 +398,45 @@ async def free_times(
     range_end: datetime,
     staff_id: UUID | None = None,
 ) -> tuple[ServiceContext, list[FreeTime]]:
-    """The availability answer: each free start with the staff free for it."""
+    """The availability answer: each free start with the staff free for it.
+
+    The service context may come from this process's memory
+    (:func:`cached_service_context`); the busy-time read then also returns the
+    business's config_version, and an answer built on rules that moved since (or a
+    remembered context that refused the request) is thrown away and built again on
+    the context read now. Saves the context read, one round trip, on most searches.
+    """
     async with db.connection() as conn:
-        context = await load_service_context(conn, business_id, service_id)
-        calendars, not_before = await _search_calendars(
-            conn, context, range_start, range_end, staff_id, None, None, True, parallel=True
-        )
+        if db.in_transaction():
+            context, remembered = await load_service_context(conn, business_id, service_id), False
+        else:
+            context, remembered = await cached_service_context(conn, business_id, service_id)
+        searched: tuple[list[StaffCalendar], datetime, int | None] | None = None
+        if remembered:
+            try:
+                searched = await _search_calendars(
+                    conn,
+                    context,
+                    range_start,
+                    range_end,
+                    staff_id,
+                    None,
+                    None,
+                    True,
+                    parallel=True,
+                    stamp_of=business_id,
+                )
+            except InvalidInput:
+                searched = None
+            if searched is None or searched[2] != context.config_version:
+                forget_service_context(business_id)  # and remember the rules as they are now
+                context, _ = await cached_service_context(conn, business_id, service_id)
+                searched = None
+        if searched is None:
+            searched = await _search_calendars(
+                conn, context, range_start, range_end, staff_id, None, None, True, parallel=True
+            )
+    calendars, not_before, _ = searched
     times = find_free_times(
         calendars, context.shape, context.tz, range_start, range_end, not_before, context.step
     )
