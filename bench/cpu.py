@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 
 from bench import scenarios
-from bench.seed import issue_keys, prepare_database, seed
+from bench.seed import seeded_database
 from bench.server import running_api
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,15 +56,7 @@ def pids_of(*pgrep_args: str) -> list[int]:
 
 
 async def measure(dbname: str, seconds: float) -> None:
-    url, redis_url = prepare_database(dbname)
-    from booking import db
-
-    await db.start_pool(url, 1, 4)
-    try:
-        world = await seed(url, 1_000)
-        await issue_keys(world)
-    finally:
-        await db.close_pool()
+    url, redis_url, world = await seeded_database(dbname, 1_000)
     me = [os.getpid()]
     cursor = scenarios.SlotCursor(world.first_day)
     with running_api(url, redis_url) as base:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench import scenarios
 from bench.run import machine
-from bench.seed import BenchWorld, issue_keys, prepare_database, seed
+from bench.seed import BenchWorld, seeded_database
 from bench.server import running_api
 from bench.stats import Latency
 
@@ -98,15 +98,7 @@ def _ms(latency: Latency) -> str:
 
 
 async def run(args: argparse.Namespace) -> list[Round]:
-    from booking import db
-
-    url, redis_url = prepare_database(args.db)
-    await db.start_pool(url, 1, 4)
-    try:
-        world = await seed(url, 10_000)
-        await issue_keys(world)
-    finally:
-        await db.close_pool()
+    url, redis_url, world = await seeded_database(args.db, 10_000)
     cursor = scenarios.SlotCursor(world.first_day)
     variants: list[tuple[str, Path | None]] = [("current", None)]
     if args.baseline_src is not None:

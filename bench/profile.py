@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import scenarios
-from bench.seed import DEFAULT_DB, issue_keys, prepare_database, seed
+from bench.seed import DEFAULT_DB, seeded_database
 from bench.server import ROOT, running_api
 
 
@@ -56,15 +56,7 @@ def summarize(raw: Path, top: int = 25) -> str:
 
 
 async def drive(scenario: str, requests: int, dbname: str = DEFAULT_DB) -> Path:
-    url, redis_url = prepare_database(dbname)
-    from booking import db
-
-    await db.start_pool(url, 1, 4)
-    try:
-        world = await seed(url, 10_000)
-        await issue_keys(world)
-    finally:
-        await db.close_pool()
+    url, redis_url, world = await seeded_database(dbname, 10_000)
     out = ROOT / ".local" / f"profile-{scenario}.txt"
     with running_api(url, redis_url, profile_to=out) as base:
         if scenario == "search":

@@ -228,3 +228,18 @@ async def issue_keys(world: BenchWorld) -> None:
             rate_limit_per_minute=0,
         )
         tenant.key = issued.key
+
+
+async def seeded_database(dbname: str, bookings: int) -> tuple[str, str, BenchWorld]:
+    """A fresh bench database with ``bookings`` laid out and keys issued:
+    (database URL, Redis URL, world)."""
+    from booking import db
+
+    url, redis_url = prepare_database(dbname)
+    await db.start_pool(url, 1, 4)
+    try:
+        world = await seed(url, bookings)
+        await issue_keys(world)
+    finally:
+        await db.close_pool()
+    return url, redis_url, world
