@@ -60,7 +60,8 @@ async def measure(dbname: str, seconds: float) -> None:
     me = [os.getpid()]
     cursor = scenarios.SlotCursor(world.first_day)
     with running_api(url, redis_url) as base:
-        api = pids_of("-f", "booking api")
+        port = base.rsplit(":", 1)[1]  # this run's server only, not another `booking api`
+        api = pids_of("-f", f"booking api .*--port {port} ")
         await scenarios.api_bookings(base, world, cursor, CLIENTS, 2, 1)  # warm
         postgres = pids_of("-u", "booking-pg")
         before = (process_cpu(api), process_cpu(postgres), process_cpu(me), machine_busy())

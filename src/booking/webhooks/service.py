@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import aiohttp
@@ -31,22 +31,11 @@ from booking import db
 from booking.access.principal import Principal
 from booking.errors import InvalidInput, InvalidTransition, NotFound
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent, outbox_handler
+from booking.webhooks.schemas import EventType
 from booking.webhooks.signing import new_secret, signed_headers
 
-EVENT_TYPES = (
-    "booking.created",
-    "booking.confirmed",
-    "booking.changed",
-    "booking.cancelled",
-    "booking.no_show",
-    "message.delivered",
-    "message.failed",
-    "offer.created",
-    "offer.accepted",
-    "offer.expired",
-    "promise.at_risk",
-    "promise.broken",
-)
+# Every event a partner can subscribe to: the one list, in the API schema.
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 # Wait after the n-th failed attempt; 1 + len(BACKOFF) attempts over about 22 hours.
 BACKOFF = (
     timedelta(seconds=30),
