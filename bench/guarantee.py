@@ -24,7 +24,9 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.service import ChangeRequest, CustomerInput, change_booking, create_booking
+from booking.bookings.changes import ChangeRequest, change_booking
+from booking.bookings.checks import CustomerInput
+from booking.bookings.placing import create_booking
 from booking.guarantee.offers import accept_offer, add_time_off
 
 ADMIN = Principal(kind="admin", id="bench")

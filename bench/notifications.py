@@ -198,7 +198,8 @@ async def create_bookings(
     ids: tuple[UUID, UUID, list[UUID]], count: int, first_day: int, rate: float | None
 ) -> None:
     from booking.access.principal import Principal
-    from booking.bookings.service import CustomerInput, create_booking
+    from booking.bookings.checks import CustomerInput
+    from booking.bookings.placing import create_booking
 
     business, service, staff = ids
     admin = Principal(kind="admin", id="bench")

@@ -16,7 +16,8 @@ import pytest
 from booking import db
 from booking.access.principal import Principal
 from booking.availability import service as availability
-from booking.bookings import service
+from booking.bookings import placing, store
+from booking.bookings.checks import CustomerInput
 from tests.support import World, at
 
 
@@ -163,7 +164,7 @@ async def test_a_stale_stamp_is_refused_by_the_database_and_the_service_reads_ag
     assert context.config_version is not None
     async with db.connection() as conn:
         with pytest.raises(asyncpg.PostgresError) as refused:
-            await service._insert_active(
+            await store.insert_active(
                 conn,
                 context,
                 [world.staff[0]],
@@ -175,18 +176,18 @@ async def test_a_stale_stamp_is_refused_by_the_database_and_the_service_reads_ag
                 customer=("Anna", "+393331234567", "it"),
                 checked=True,
             )
-        assert refused.value.sqlstate == service.STALE_CONTEXT
+        assert refused.value.sqlstate == store.STALE_CONTEXT
         assert await conn.fetchval("SELECT count(*) FROM booking") == 0
     # The service, holding that same stale context in memory, reads it again and books
     # with the new duration.
     key = (world.business_id, world.cut, (world.staff[0],))
     availability._contexts[key] = context
-    row = await service.create_booking(
+    row = await placing.create_booking(
         desk,
         world.business_id,
         world.cut,
         at(5, 10),
-        service.CustomerInput("Anna", "+393331234567"),
+        CustomerInput("Anna", "+393331234567"),
         staff_id=world.staff[0],
     )
     assert row["ends_at"] - row["starts_at"] == timedelta(minutes=45)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from booking import db
-from booking.bookings.service import sweep_expired_holds
+from booking.bookings.holds import sweep_expired_holds
 from tests.support import World, at
 
 

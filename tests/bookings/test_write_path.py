@@ -12,8 +12,9 @@ import pytest
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings import service
-from booking.bookings.service import REFERENCE_ALPHABET, REFERENCE_LENGTH, new_reference_codes
+from booking.bookings import placing, store
+from booking.bookings.checks import CustomerInput
+from booking.bookings.references import REFERENCE_ALPHABET, REFERENCE_LENGTH, new_reference_codes
 from tests.support import World, at
 
 
@@ -112,14 +113,14 @@ async def test_a_reference_code_clash_is_retried_with_the_next_code(
     taken = made.json()["reference_code"]
     fresh = "ZZZZZ2" if taken != "ZZZZZ2" else "ZZZZZ3"
     monkeypatch.setattr(
-        service, "new_reference_codes", lambda count: [taken, fresh] + ["ZZZZZ4"] * (count - 2)
+        store, "new_reference_codes", lambda count: [taken, fresh] + ["ZZZZZ4"] * (count - 2)
     )
-    row = await service.create_booking(
+    row = await placing.create_booking(
         Principal(kind="admin", id="test"),
         world.business_id,
         world.cut,
         at(4, 10),
-        service.CustomerInput("Bea Conti", "+393339999999"),
+        CustomerInput("Bea Conti", "+393339999999"),
         staff_id=world.staff[1],
     )
     assert row["reference_code"] == fresh

@@ -9,7 +9,8 @@ import pytest
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.service import CustomerInput, create_booking
+from booking.bookings.checks import CustomerInput
+from booking.bookings.placing import create_booking
 from booking.outbox.service import handle_event
 from tests.fakes.fake_twilio import ServerError
 from tests.notifications.fixtures import FROM_NUMBER, Pipeline, messages

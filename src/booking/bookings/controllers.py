@@ -13,7 +13,8 @@ from msgspec import UNSET
 
 from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
-from booking.bookings import service
+from booking.bookings import changes, holds, placing, queries, transitions
+from booking.bookings.checks import CustomerInput
 from booking.bookings.schemas import (
     ActionBody,
     BookingChange,
@@ -95,7 +96,7 @@ class HoldController(Controller):
     async def create_hold(
         self, business_id: UUID, data: HoldCreate, principal: Principal
     ) -> HoldOut:
-        result = await service.create_hold(
+        result = await holds.create_hold(
             principal,
             business_id,
             data.service_id,
@@ -117,11 +118,11 @@ class HoldController(Controller):
     async def confirm_hold(
         self, hold_id: UUID, data: HoldConfirm, principal: Principal, settings: Settings
     ) -> Response[BookingOut]:
-        row = await service.confirm_hold(
+        row = await holds.confirm_hold(
             principal,
             hold_id,
             data.hold_token,
-            service.CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
+            CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
             notes=data.notes,
         )
         return booking_response(row, status_code=201, manage_token=_token_for(settings, row))
@@ -130,7 +131,7 @@ class HoldController(Controller):
     async def release_hold(
         self, hold_id: UUID, data: HoldRelease, principal: Principal
     ) -> Response[BookingOut]:
-        return booking_response(await service.release_hold(principal, hold_id, data.hold_token))
+        return booking_response(await holds.release_hold(principal, hold_id, data.hold_token))
 
 
 class BookingController(Controller):
@@ -146,12 +147,12 @@ class BookingController(Controller):
     async def create_booking(
         self, business_id: UUID, data: BookingCreate, principal: Principal, settings: Settings
     ) -> Response[BookingOut]:
-        row = await service.create_booking(
+        row = await placing.create_booking(
             principal,
             business_id,
             data.service_id,
             data.starts_at,
-            service.CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
+            CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
             staff_id=data.staff_id,
             channel=data.channel,
             notes=data.notes,
@@ -177,10 +178,10 @@ class BookingController(Controller):
         statuses = tuple(
             part.strip() for value in (status or []) for part in value.split(",") if part.strip()
         )
-        items, next_cursor = await service.list_bookings(
+        items, next_cursor = await queries.list_bookings(
             principal,
             business_id,
-            service.BookingFilter(
+            queries.BookingFilter(
                 range_from=range_from,
                 range_to=range_to,
                 staff_id=staff_id,
@@ -194,11 +195,11 @@ class BookingController(Controller):
 
     @get("/bookings/{booking_id:uuid}", summary="Read a booking", response_headers=[ETAG_DOC])
     async def get_booking(self, booking_id: UUID, principal: Principal) -> Response[BookingOut]:
-        return booking_response(await service.get_booking(principal, booking_id))
+        return booking_response(await queries.get_booking(principal, booking_id))
 
     @get("/bookings/{booking_id:uuid}/history", summary="The booking's journey, oldest first")
     async def get_history(self, booking_id: UUID, principal: Principal) -> list[HistoryEvent]:
-        rows = await service.booking_history(principal, booking_id)
+        rows = await queries.booking_history(principal, booking_id)
         return [HistoryEvent(**row) for row in rows]
 
     @patch(
@@ -215,13 +216,13 @@ class BookingController(Controller):
     async def change_booking(
         self, booking_id: UUID, data: BookingChange, principal: Principal, if_match: IfMatch
     ) -> Response[BookingOut]:
-        change = service.ChangeRequest(
+        change = changes.ChangeRequest(
             starts_at=None if data.starts_at is UNSET else data.starts_at,
             staff_id=None if data.staff_id is UNSET else data.staff_id,
             service_id=None if data.service_id is UNSET else data.service_id,
             override_reason=data.override_reason,
         )
-        row = await service.change_booking(
+        row = await changes.change_booking(
             principal, booking_id, change, expected_version=parse_if_match(if_match)
         )
         return booking_response(row)
@@ -234,7 +235,7 @@ class BookingController(Controller):
         if_match: str | None,
         data: ActionBody | None,
     ) -> Response[BookingOut]:
-        row = await service.transition(
+        row = await transitions.transition(
             principal,
             booking_id,
             action,
@@ -314,7 +315,7 @@ class FrontDeskController(Controller):
         principal: Principal,
         limit: Annotated[int, Parameter(ge=1, le=20)] = 5,
     ) -> RebookingOptions:
-        row, alternatives = await service.rebooking_options(
+        row, alternatives = await queries.rebooking_options(
             principal, business_id, reference_code, limit
         )
         return RebookingOptions(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from booking.bookings.service import sweep_expired_holds
+from booking.bookings.holds import sweep_expired_holds
 
 
 async def expire_holds(ctx: dict[str, Any]) -> int:

@@ -26,8 +26,9 @@ import asyncpg
 from booking import db
 from booking.access.principal import Principal
 from booking.availability.service import ServiceContext, alternatives_near, load_service_context
+from booking.bookings.holds import insert_hold
 from booking.bookings.policy import CHANGEABLE
-from booking.bookings.service import BOOKING_COLUMNS, insert_hold, record_event
+from booking.bookings.store import BOOKING_COLUMNS, record_event
 from booking.errors import InvalidInput, InvalidTransition, NotFound, SlotTaken
 from booking.guarantee import events, promises
 from booking.guarantee.errors import OfferClosed, OfferExpired

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.service import BOOKING_COLUMNS
+from booking.bookings.store import BOOKING_COLUMNS
 from booking.errors import NotFound
 from booking.guarantee.offers import OFFER_COLUMNS, STILL_LOST, _options
 

@@ -21,7 +21,7 @@ from booking import db
 from booking.access.principal import Principal
 from booking.availability.service import load_service_context, search_slots
 from booking.bookings.policy import CHANGEABLE
-from booking.bookings.service import BOOKING_COLUMNS, record_event
+from booking.bookings.store import BOOKING_COLUMNS, record_event
 from booking.errors import InvalidInput, InvalidTransition, NotFound
 from booking.guarantee.offers import GUARANTEE, _hold_options, _insert_offer
 from booking.outbox.dispatch import OutboxEvent

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.service import transition
+from booking.bookings.transitions import transition
 from booking.errors import DomainError
 from booking.notifications.templates import render
 

@@ -33,7 +33,7 @@ import asyncpg
 from booking import db
 from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
-from booking.bookings.service import get_booking
+from booking.bookings.queries import get_booking
 from booking.notifications.reminders import sync_reminders
 from booking.notifications.sms import SmsSender, SmsSendError
 from booking.notifications.templates import format_when, render

@@ -26,8 +26,9 @@ from booking import db
 from booking.access.principal import Principal
 from booking.access.tokens import TokenError, read_booking_token
 from booking.availability.service import load_service_context, search_slots
-from booking.bookings import service as bookings
+from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.policy import CHANGEABLE
+from booking.bookings.transitions import transition
 from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
 from booking.guarantee.sql import STILL_LOST
@@ -167,20 +168,20 @@ async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
         page = await load_page(booking_id)
         if not page.may_confirm:
             raise Forbidden("This booking cannot be confirmed from the link.")
-        await bookings.transition(
+        await transition(
             Principal(kind="system", id="self-service", business_ids=frozenset({business_id})),
             booking_id,
             "confirm",
             reason="confirmed by the customer on the booking page",
         )
     elif action == "cancel":
-        await bookings.transition(who, booking_id, "cancel", reason="cancelled by the customer")
+        await transition(who, booking_id, "cancel", reason="cancelled by the customer")
     elif action == "change":
         try:
             starts_at = datetime.fromisoformat(form.get("starts_at", ""))
         except ValueError as exc:
             raise InvalidInput("Choose one of the times shown.") from exc
-        await bookings.change_booking(who, booking_id, bookings.ChangeRequest(starts_at=starts_at))
+        await change_booking(who, booking_id, ChangeRequest(starts_at=starts_at))
     elif action == "accept":
         raw_offer, raw_option = form.get("offer_id", ""), form.get("option", "")
         try:

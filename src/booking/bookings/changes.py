@@ -1,0 +1,145 @@
+"""Ticket changes: move a booking to another time, member of staff or service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from booking import db
+from booking.access.principal import Principal
+from booking.availability.service import load_service_context
+from booking.bookings.checks import as_utc, check_access, check_notice, check_version
+from booking.bookings.placing import candidate_staff, slot_taken
+from booking.bookings.policy import CHANGEABLE, ChangePolicy, policy_breaches
+from booking.bookings.store import BOOKING_COLUMNS, blocked_range, lock_booking
+from booking.errors import InvalidInput, InvalidTransition, PolicyViolation
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    starts_at: datetime | None = None
+    staff_id: UUID | None = None
+    service_id: UUID | None = None
+    override_reason: str | None = None
+
+
+async def change_booking(
+    principal: Principal,
+    booking_id: UUID,
+    change: ChangeRequest,
+    *,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Move a booking to another time, staff member or service in one UPDATE.
+
+    The new time is taken and the old one released by the same statement, so
+    the customer always holds exactly one of the two.
+    """
+    if change.starts_at is None and change.staff_id is None and change.service_id is None:
+        raise InvalidInput("Say what to change: starts_at, staff_id or service_id.")
+    if change.starts_at is not None:
+        change = replace(change, starts_at=as_utc(change.starts_at, "starts_at"))
+    async with db.transaction() as conn:
+        row = await lock_booking(conn, booking_id)
+        check_access(principal, row)
+        if principal.kind != "customer":
+            principal.require("bookings:change", row["business_id"])
+        check_version(row, expected_version)
+        if row["status"] not in CHANGEABLE:
+            raise InvalidTransition(
+                f"A {row['status']} booking cannot be changed.", booking_status=row["status"]
+            )
+        context = await load_service_context(
+            conn,
+            row["business_id"],
+            change.service_id or row["service_id"],
+            hours_for=(change.staff_id,) if change.staff_id else None,
+        )
+        now = datetime.now(UTC)
+        breaches = policy_breaches(
+            ChangePolicy(context.change_cutoff, context.max_changes),
+            now=now,
+            starts_at=row["starts_at"],
+            change_count=row["change_count"],
+        )
+        override = False
+        if breaches:
+            if not principal.is_staff:
+                raise PolicyViolation(
+                    "The change policy does not allow this: " + "; ".join(breaches) + ".",
+                    breaches=breaches,
+                )
+            if not (change.override_reason and change.override_reason.strip()):
+                raise PolicyViolation(
+                    "This change breaks the change policy ("
+                    + "; ".join(breaches)
+                    + "); staff may override it by giving override_reason.",
+                    breaches=breaches,
+                )
+            override = True
+        new_start = change.starts_at or row["starts_at"]
+        if new_start != row["starts_at"]:
+            check_notice(context, principal, new_start)
+        elif new_start <= now:
+            raise InvalidTransition("The appointment has already started; it cannot be moved.")
+        new_end, blocked_from, blocked_until = blocked_range(context, new_start)
+        staff = await candidate_staff(conn, context, change.staff_id, new_start, new_end)
+        if change.staff_id is None and row["staff_id"] in staff:
+            # Keep the same person when they are free at the new time.
+            staff.remove(row["staff_id"])
+            staff.insert(0, row["staff_id"])
+        # One round trip (booking_move_first, migration 2026-11-27T01:00): expire stale
+        # holds on the new time, skip staff with time off, move the row to the first
+        # member of staff the exclusion constraint allows, and append the
+        # booking.changed history event and outbox row as record_event writes them
+        # (the function adds the staff_id change, the version and the status).
+        # No row when every candidate is taken.
+        known = {
+            key: {"from": row[key], "to": value}
+            for key, value in (
+                ("starts_at", new_start),
+                ("ends_at", new_end),
+                ("service_id", context.service_id),
+            )
+            if row[key] != value
+        }
+        payload = {
+            "event": "booking.changed",
+            "starts_at": new_start.isoformat(),
+            "actor": principal.actor_label,
+        }
+        updated = await conn.fetchrow(
+            f"""
+            SELECT {BOOKING_COLUMNS} FROM booking_move_first(
+                $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15,
+                $16::jsonb) AS b
+            """,
+            booking_id,
+            context.service_id,
+            staff,
+            new_start,
+            new_end,
+            blocked_from,
+            blocked_until,
+            row["staff_id"],
+            json.dumps(known, default=str),
+            row["status"],
+            principal.kind,
+            principal.id,
+            principal.default_channel,
+            change.override_reason if override else None,
+            override,
+            json.dumps(payload),
+        )
+    if updated is None:
+        raise await slot_taken(
+            context,
+            new_start,
+            principal,
+            exclude_booking=booking_id,
+            detail="That time is taken; your booking is unchanged.",
+        )
+    return dict(updated)

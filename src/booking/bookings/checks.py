@@ -1,0 +1,77 @@
+"""Checks on a request before anything is written: times, channels, access, versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from booking.access.principal import Principal
+from booking.availability.service import ServiceContext
+from booking.errors import InvalidInput, NotFound, VersionMismatch
+
+CHANNELS = ("web", "mobile", "front_desk", "partner", "phone", "sms", "system")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInput:
+    name: str
+    phone: str
+    locale: str | None = None
+
+
+def as_utc(moment: datetime, field: str) -> datetime:
+    """Aware times only; work in UTC so arithmetic is absolute, never wall-clock."""
+    require_aware(moment, field)
+    return moment.astimezone(UTC)
+
+
+def require_aware(moment: datetime, field: str) -> None:
+    if moment.tzinfo is None:
+        raise InvalidInput(
+            f"'{field}' needs an offset, e.g. 2026-03-29T09:00:00+02:00.", field=field
+        )
+
+
+def channel_for(principal: Principal, requested: str | None) -> str:
+    if requested is None:
+        return principal.default_channel
+    if requested not in CHANNELS:
+        raise InvalidInput(f"Unknown channel {requested!r}.", field="channel")
+    allowed = {
+        "admin": CHANNELS,
+        "staff": ("front_desk", "phone"),
+        "partner": ("partner",),
+        "app": ("web", "mobile"),
+        "customer": ("web", "mobile", "sms"),
+        "system": CHANNELS,
+    }[principal.kind]
+    if requested not in allowed:
+        raise InvalidInput(
+            f"This caller cannot book through channel {requested!r}.", field="channel"
+        )
+    return requested
+
+
+def check_access(principal: Principal, row: asyncpg.Record | dict[str, Any]) -> None:
+    if not principal.may_see_booking(row["business_id"], row["id"], row["partner_id"]):
+        raise NotFound("No such booking.")
+
+
+def check_version(row: asyncpg.Record | dict[str, Any], expected: int | None) -> None:
+    if expected is not None and row["version"] != expected:
+        raise VersionMismatch(
+            f"The booking is at version {row['version']}, not {expected}; read it again.",
+            current_version=row["version"],
+        )
+
+
+def check_notice(context: ServiceContext, principal: Principal, starts_at: datetime) -> None:
+    now = datetime.now(UTC)
+    if starts_at <= now:
+        raise InvalidInput("That time is in the past.", field="starts_at")
+    if not principal.is_staff and starts_at < now + context.min_notice:
+        minutes = int(context.min_notice.total_seconds() // 60)
+        raise InvalidInput(f"Bookings need at least {minutes} minutes' notice.", field="starts_at")

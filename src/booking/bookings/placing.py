@@ -1,0 +1,176 @@
+"""Placing a new booking or hold: who may take the time, on which service context, and
+what the caller hears when the database says the time is taken.
+
+The exclusion constraint ``booking_no_staff_overlap`` has the last word on whether a
+time is free; its refusal becomes :class:`SlotTaken` with the nearest alternatives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from booking import db
+from booking.access.principal import Principal
+from booking.availability.service import (
+    ServiceContext,
+    alternatives_near,
+    cached_service_context,
+    forget_service_context,
+    load_calendars,
+    load_service_context,
+    slot_json,
+)
+from booking.availability.slots import fits_working_hours
+from booking.bookings.checks import CustomerInput, as_utc, channel_for, check_notice
+from booking.bookings.store import STALE_CONTEXT, insert_active
+from booking.customers import customer_fields
+from booking.errors import InvalidInput, SlotTaken
+
+_T = TypeVar("_T")
+
+
+async def candidate_staff(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    staff_id: UUID | None,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> list[UUID]:
+    """Staff who offer the service and work at that time, in trial order."""
+    if staff_id is not None and staff_id not in context.eligible_staff:
+        raise InvalidInput("That member of staff does not offer this service.", field="staff_id")
+    wanted = (staff_id,) if staff_id is not None else context.eligible_staff
+    if not wanted:
+        raise InvalidInput("Nobody offers this service at the moment.", field="service_id")
+    calendars = await load_calendars(
+        conn, wanted, starts_at, ends_at, with_busy=False, weekly_hours=context.weekly
+    )
+    working = [
+        cal.staff_id
+        for cal in calendars
+        if fits_working_hours(cal.weekly, context.tz, starts_at, ends_at)
+    ]
+    if not working:
+        raise InvalidInput(
+            "That time is outside working hours"
+            + (
+                " for that member of staff."
+                if staff_id
+                else " for everyone who offers the service."
+            ),
+            field="starts_at",
+        )
+    return working
+
+
+async def slot_taken(
+    context: ServiceContext,
+    starts_at: datetime,
+    principal: Principal,
+    *,
+    exclude_booking: UUID | None = None,
+    detail: str = "Someone else has just taken that time.",
+) -> SlotTaken:
+    """A SlotTaken carrying the nearest free alternatives, read after the rollback."""
+    async with db.connection() as conn:
+        if context.narrowed:  # alternatives may be with anyone who offers the service
+            context = await load_service_context(conn, context.business_id, context.service_id)
+        nearby = await alternatives_near(
+            conn,
+            context,
+            starts_at,
+            apply_notice=not principal.is_staff,
+            exclude_booking=exclude_booking,
+        )
+    return SlotTaken(detail, alternatives=[slot_json(slot, context.tz) for slot in nearby])
+
+
+async def with_context(
+    business_id: UUID,
+    service_id: UUID,
+    staff_id: UUID | None,
+    attempt: Callable[[asyncpg.Connection, ServiceContext, bool], Awaitable[_T]],
+) -> tuple[ServiceContext, _T]:
+    """Run ``attempt(conn, context, checked)``: the checks and the one-statement write
+    of a new booking or hold, on the service context.
+
+    Outside a transaction the context may come from this process's memory
+    (:func:`cached_service_context`): the write is then ``checked`` - it refuses to
+    run if the business's rules moved since (SQLSTATE ``BK001``) - and a remembered
+    context that made a check fail is not believed either. Either way the attempt
+    runs once more on a context read now, unchecked, as a write did before the
+    memory existed. One statement per booking instead of two: the context read cost
+    PostgreSQL more than the insert (bench/RESULTS.md, 2026-11-27).
+    """
+    hours_for = (staff_id,) if staff_id else None
+    if not db.in_transaction():
+        async with db.connection() as conn:
+            context, remembered = await cached_service_context(
+                conn, business_id, service_id, hours_for=hours_for
+            )
+            try:
+                return context, await attempt(conn, context, True)
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate != STALE_CONTEXT:
+                    raise
+            except InvalidInput:
+                if not remembered:
+                    raise
+        forget_service_context(business_id)
+    async with db.connection() as conn:
+        context = await load_service_context(conn, business_id, service_id, hours_for=hours_for)
+        return context, await attempt(conn, context, False)
+
+
+async def create_booking(
+    principal: Principal,
+    business_id: UUID,
+    service_id: UUID,
+    starts_at: datetime,
+    customer: CustomerInput,
+    *,
+    staff_id: UUID | None = None,
+    channel: str | None = None,
+    notes: str = "",
+) -> dict[str, Any]:
+    principal.require("bookings:write", business_id)
+    starts_at = as_utc(starts_at, "starts_at")
+    chosen_channel = channel_for(principal, channel)
+
+    # One function call (customer upsert, lazy hold release, insert, history, outbox:
+    # see insert_active) once the context is known (see with_context).
+    async def attempt(
+        conn: asyncpg.Connection, context: ServiceContext, checked: bool
+    ) -> asyncpg.Record | None:
+        check_notice(context, principal, starts_at)
+        ends_at = starts_at + context.shape.duration
+        staff = await candidate_staff(conn, context, staff_id, starts_at, ends_at)
+        fields = customer_fields(
+            name=customer.name,
+            phone=customer.phone,
+            locale=customer.locale,
+            business_locale=context.locale,
+        )
+        return await insert_active(
+            conn,
+            context,
+            staff,
+            starts_at,
+            status="pending" if context.requires_confirmation else "confirmed",
+            channel=chosen_channel,
+            principal=principal,
+            event="booking.created",
+            customer=fields,
+            notes=notes,
+            checked=checked,
+        )
+
+    context, row = await with_context(business_id, service_id, staff_id, attempt)
+    if row is None:
+        raise await slot_taken(context, starts_at, principal)
+    return dict(row)

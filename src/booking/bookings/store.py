@@ -1,0 +1,273 @@
+"""The one module that writes a booking: its row, its history event and its outbox entry.
+
+Every path that creates, moves or changes the status of a booking writes through
+here, so the columns read back (:data:`BOOKING_COLUMNS`), the history columns and
+the events that reach the outbox are spelled once. The set of statuses that hold
+time is :data:`booking.bookings.policy.ACTIVE`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from booking.access.principal import Principal
+from booking.availability.service import ServiceContext
+from booking.bookings.references import new_reference_codes
+from booking.errors import NotFound
+
+# Events that matter outside: they go to the outbox for SMS and partner webhooks.
+OUTBOX_EVENTS = frozenset(
+    {
+        "booking.created",
+        "booking.confirmed",
+        "booking.changed",
+        "booking.cancelled",
+        "booking.checked_in",
+        "booking.completed",
+        "booking.no_show",
+    }
+)
+BOOKING_COLUMNS = """
+    b.id, b.business_id, b.staff_id, b.service_id, b.customer_id, b.partner_id, b.status,
+    b.channel, b.reference_code, b.starts_at, b.ends_at, b.blocked_from, b.blocked_until,
+    b.version, b.change_count, b.hold_expires_at, b.cancel_reason, b.notes, b.created_by,
+    b.created_at, b.updated_at
+"""
+
+
+async def record_event(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record | dict[str, Any],
+    event: str,
+    principal: Principal,
+    channel: str,
+    *,
+    from_status: str | None = None,
+    changes: dict[str, Any] | None = None,
+    reason: str | None = None,
+    policy_override: bool = False,
+) -> None:
+    """Append the journey event and, when it matters outside, its outbox row
+    (one statement: the outbox insert rides on the history insert as a CTE)."""
+    payload_changes = json.dumps(changes or {}, default=str)
+    history_args = (
+        booking["id"],
+        booking["business_id"],
+        event,
+        from_status,
+        booking["status"],
+        principal.kind,
+        principal.id,
+        channel,
+        payload_changes,
+        reason,
+        policy_override,
+    )
+    if event not in OUTBOX_EVENTS:
+        await conn.execute(f"INSERT INTO booking_history {_HISTORY_VALUES}", *history_args)
+        return
+    payload = {
+        "event": event,
+        "booking_id": str(booking["id"]),
+        "version": booking["version"],
+        "status": booking["status"],
+        "starts_at": booking["starts_at"].isoformat(),
+        "changes": changes or {},
+        "actor": principal.actor_label,
+    }
+    await conn.execute(
+        f"""
+        WITH history AS (INSERT INTO booking_history {_HISTORY_VALUES})
+        INSERT INTO outbox (business_id, topic, aggregate_id, payload)
+        VALUES ($2, $3, $1, $12::jsonb)
+        """,
+        *history_args,
+        json.dumps(payload, default=str),
+    )
+
+
+_HISTORY_VALUES = """
+    (booking_id, business_id, event, from_status, to_status, actor_type, actor_id, channel,
+     changes, reason, policy_override)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
+"""
+
+
+def blocked_range(
+    context: ServiceContext, starts_at: datetime
+) -> tuple[datetime, datetime, datetime]:
+    ends_at = starts_at + context.shape.duration
+    return (
+        ends_at,
+        starts_at - context.shape.buffer_before,
+        ends_at + context.shape.buffer_after,
+    )
+
+
+async def insert_active(
+    conn: asyncpg.Connection,
+    context: ServiceContext,
+    staff_ids: Sequence[UUID],
+    starts_at: datetime,
+    *,
+    status: str,
+    channel: str,
+    principal: Principal,
+    event: str,
+    customer_id: UUID | None = None,
+    customer: tuple[str, str, str] | None = None,
+    hold_expires_at: datetime | None = None,
+    hold_token_hash: bytes | None = None,
+    notes: str = "",
+    checked: bool = False,
+) -> asyncpg.Record | None:
+    """Insert the row for the first staff member the database lets have it, with its event.
+
+    One round trip to ``booking_insert_first`` (migration 2026-11-27T01:00), which
+    does what this function once did in up to eight statements: upsert ``customer``
+    (name, E.164 phone, locale; already validated), expire stale holds on the time
+    (``booking_expire_holds_on``, the lazy release), skip staff with time off, insert (an exclusion
+    violation moves on to the next member of staff, a reference-code clash retries
+    with the next code), then append the history event and outbox row exactly as
+    :func:`record_event` writes them. None when every candidate is taken.
+
+    ``checked``: through ``booking_insert_current`` (migration 2026-11-27T02:00), which
+    first raises SQLSTATE ``BK001`` unless ``context.config_version`` is still the
+    business's (see :func:`with_context`).
+    """
+    ends_at, blocked_from, blocked_until = blocked_range(context, starts_at)
+    payload = None
+    if event in OUTBOX_EVENTS:  # booking_id, version and status are added by the function
+        payload = json.dumps(
+            {
+                "event": event,
+                "starts_at": starts_at.isoformat(),
+                "changes": {},
+                "actor": principal.actor_label,
+            }
+        )
+    codes = new_reference_codes(5 * len(staff_ids))
+    name, phone, locale = customer if customer is not None else (None, None, None)
+    return await conn.fetchrow(
+        _INSERT_CURRENT if checked else _INSERT_FIRST,
+        *((context.config_version,) if checked else ()),
+        context.business_id,
+        context.service_id,
+        list(staff_ids),
+        starts_at,
+        ends_at,
+        blocked_from,
+        blocked_until,
+        status,
+        channel,
+        customer_id,
+        principal.partner_id,
+        hold_expires_at,
+        hold_token_hash,
+        notes,
+        principal.actor_label,
+        codes,
+        name,
+        phone,
+        locale,
+        event,
+        principal.kind,
+        principal.id,
+        channel,
+        payload,
+    )
+
+
+_INSERT_FIRST = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_insert_first(
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20, $21, $22, $23, $24::jsonb) AS b
+"""
+_INSERT_CURRENT = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_insert_current(
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20, $21, $22, $23, $24, $25::jsonb) AS b
+"""
+STALE_CONTEXT = "BK001"  # booking_insert_current: the business's rules moved since read
+
+
+async def lock_booking(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT {BOOKING_COLUMNS}, b.hold_token_hash FROM booking b WHERE b.id = $1 FOR UPDATE",
+        booking_id,
+    )
+    if row is None:
+        raise NotFound("No such booking.")
+    return row
+
+
+async def set_status(
+    conn: asyncpg.Connection, booking_id: UUID, status: str, *, cancel_reason: str | None = None
+) -> asyncpg.Record:
+    """Move a locked booking to ``status`` (the caller checked the status machine)."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE booking b SET status = $2, version = version + 1, updated_at = now(),
+            cancel_reason = CASE WHEN $2 = 'cancelled' THEN $3 ELSE cancel_reason END
+        WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+        """,
+        booking_id,
+        status,
+        cancel_reason,
+    )
+    assert row is not None
+    return row
+
+
+async def confirm_held(
+    conn: asyncpg.Connection, hold_id: UUID, status: str, customer_id: UUID, notes: str
+) -> asyncpg.Record:
+    """A locked hold becomes a booking for ``customer_id``: same row, id and time."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE booking b SET status = $2, customer_id = $3, hold_expires_at = NULL,
+            hold_token_hash = NULL, version = version + 1, updated_at = now(),
+            notes = $4
+        WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+        """,
+        hold_id,
+        status,
+        customer_id,
+        notes,
+    )
+    assert row is not None
+    return row
+
+
+async def release_held(conn: asyncpg.Connection, hold_id: UUID) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""
+        UPDATE booking b SET status = 'cancelled', cancel_reason = 'hold released',
+            hold_token_hash = NULL, version = version + 1, updated_at = now()
+        WHERE id = $1 RETURNING {BOOKING_COLUMNS}
+        """,
+        hold_id,
+    )
+    assert row is not None
+    return row
+
+
+async def expire_held(conn: asyncpg.Connection, batch: int) -> list[asyncpg.Record]:
+    """Expire up to ``batch`` holds past their TTL, skipping rows another writer holds."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""
+        UPDATE booking b SET status = 'expired', version = version + 1, updated_at = now(),
+               hold_token_hash = NULL
+        WHERE id IN (SELECT id FROM booking WHERE status = 'held' AND hold_expires_at <= now()
+                     ORDER BY hold_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING {BOOKING_COLUMNS}
+        """,
+        batch,
+    )
+    return rows

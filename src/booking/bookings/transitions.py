@@ -1,0 +1,85 @@
+"""Status changes of a booking: confirm, cancel, check in, complete, no-show."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from booking import db
+from booking.access.principal import Principal
+from booking.bookings.checks import check_access, check_version
+from booking.bookings.policy import next_status
+from booking.bookings.store import lock_booking, record_event, set_status
+from booking.errors import Forbidden, InvalidTransition, PolicyViolation
+
+ACTION_SCOPES = {
+    "confirm": "bookings:change",
+    "cancel": "bookings:cancel",
+    "check_in": "bookings:change",
+    "complete": "bookings:change",
+    "no_show": "bookings:change",
+}
+ACTION_LABELS = {
+    "confirm": "confirmed",
+    "cancel": "cancelled",
+    "check_in": "checked in",
+    "complete": "completed",
+    "no_show": "marked as a no-show",
+}
+STAFF_ONLY_ACTIONS = frozenset({"confirm", "check_in", "complete", "no_show"})
+
+
+async def transition(
+    principal: Principal,
+    booking_id: UUID,
+    action: str,
+    *,
+    expected_version: int | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Move a booking along its status machine; illegal moves are refused."""
+    async with db.transaction() as conn:
+        row = await lock_booking(conn, booking_id)
+        check_access(principal, row)
+        if principal.kind != "customer":
+            principal.require(ACTION_SCOPES[action], row["business_id"])
+        if action in STAFF_ONLY_ACTIONS and not (principal.is_staff or principal.kind == "system"):
+            raise Forbidden("Only the business can do that.")
+        check_version(row, expected_version)
+        target = next_status(action, row["status"])
+        if target is None:
+            raise InvalidTransition(
+                f"A {row['status']} booking cannot be {ACTION_LABELS[action]}.",
+                booking_status=row["status"],
+                action=action,
+            )
+        if action == "no_show" and datetime.now(UTC) < row["starts_at"]:
+            raise InvalidTransition("A no-show can only be recorded after the start time.")
+        if action == "cancel" and principal.kind in ("customer", "partner", "app"):
+            await _enforce_policy_for_customer(conn, row)
+        updated = await set_status(conn, booking_id, target, cancel_reason=reason)
+        channel = principal.default_channel
+        await record_event(
+            conn,
+            updated,
+            f"booking.{target}",
+            principal,
+            channel,
+            from_status=row["status"],
+            reason=reason,
+        )
+    return dict(updated)
+
+
+async def _enforce_policy_for_customer(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    cutoff = await conn.fetchval(
+        "SELECT change_cutoff_minutes FROM business WHERE id = $1", row["business_id"]
+    )
+    if datetime.now(UTC) > row["starts_at"] - timedelta(minutes=cutoff):
+        raise PolicyViolation(
+            f"Cancellations close {cutoff / 60:g} h before the appointment; "
+            "please contact the business."
+        )
