@@ -64,12 +64,16 @@ async def _with_db(coro_factory: Any) -> Any:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from booking.migrate import migrate_backwards, migrate_forwards
+    from booking.migrate import DatabaseNotReady, migrate_backwards, migrate_forwards
 
-    if args.backwards is not None:
-        asyncio.run(migrate_backwards(args.backwards))
-    else:
-        asyncio.run(migrate_forwards())
+    try:
+        if args.backwards is not None:
+            asyncio.run(migrate_backwards(args.backwards))
+        else:
+            asyncio.run(migrate_forwards())
+    except DatabaseNotReady as exc:
+        print(f"booking migrate: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

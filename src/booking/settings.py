@@ -2,6 +2,14 @@
 
 Nothing here runs at import time: call :func:`get_settings` (cached) or build a
 ``Settings`` yourself in tests.
+
+Where the database and Redis are, first match wins:
+
+1. ``DATABASE_URL`` / ``REDIS_URL``;
+2. the local stack's URLs (``scripts/dev.sh``, ``booking up``) on
+   ``BOOKING_LOCAL_PG_PORT`` / ``BOOKING_LOCAL_REDIS_PORT`` (database ``booking``,
+   Redis db 0), when those are set;
+3. the local stack's default ports 54329 / 63799.
 """
 
 from __future__ import annotations
@@ -37,10 +45,19 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def local_database_url(port: int = DEFAULT_PG_PORT, dbname: str = "booking") -> str:
+    """The local stack's database URL (see booking.localstack)."""
+    return f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
+
+
+def local_redis_url(port: int = DEFAULT_REDIS_PORT, db: int = 0) -> str:
+    return f"redis://127.0.0.1:{port}/{db}"
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = f"postgresql://postgres@127.0.0.1:{DEFAULT_PG_PORT}/booking"
-    redis_url: str = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+    database_url: str = local_database_url()
+    redis_url: str = local_redis_url()
     # Secret used to sign per-booking customer links. The default is only safe
     # for local use; production must set BOOKING_SECRET_KEY.
     secret_key: str = "local-dev-secret-change-me"  # noqa: S105 - local default only
@@ -48,6 +65,8 @@ class Settings:
     hold_ttl_seconds: int = 600
     db_pool_min: int = 2
     db_pool_max: int = 20
+    # How long `booking migrate` waits for the database to accept connections.
+    db_wait_seconds: int = 60
     debug: bool = False
     log_level: str = "INFO"
     # Twilio: when account_sid and auth_token are set the real client is used,
@@ -63,14 +82,17 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        pg_port = _env_int("BOOKING_LOCAL_PG_PORT", DEFAULT_PG_PORT)
+        redis_port = _env_int("BOOKING_LOCAL_REDIS_PORT", DEFAULT_REDIS_PORT)
         return cls(
-            database_url=_env("DATABASE_URL", cls.database_url),
-            redis_url=_env("REDIS_URL", cls.redis_url),
+            database_url=_env("DATABASE_URL", local_database_url(pg_port)),
+            redis_url=_env("REDIS_URL", local_redis_url(redis_port)),
             secret_key=_env("BOOKING_SECRET_KEY", cls.secret_key),
             public_base_url=_env("BOOKING_PUBLIC_BASE_URL", cls.public_base_url).rstrip("/"),
             hold_ttl_seconds=_env_int("BOOKING_HOLD_TTL_SECONDS", cls.hold_ttl_seconds),
             db_pool_min=_env_int("BOOKING_DB_POOL_MIN", cls.db_pool_min),
             db_pool_max=_env_int("BOOKING_DB_POOL_MAX", cls.db_pool_max),
+            db_wait_seconds=_env_int("BOOKING_DB_WAIT_SECONDS", cls.db_wait_seconds),
             debug=_env_bool("BOOKING_DEBUG", cls.debug),
             log_level=_env("BOOKING_LOG_LEVEL", cls.log_level),
             twilio_account_sid=_env("TWILIO_ACCOUNT_SID", cls.twilio_account_sid),
