@@ -72,6 +72,12 @@ class InvalidTransition(DomainError):
     title = "That change is not possible in the booking's current state"
 
 
+class CheckInTooEarly(DomainError):
+    code = "check-in-too-early"
+    status = 409
+    title = "Check-in opens on the day of the appointment"
+
+
 class PolicyViolation(DomainError):
     code = "change-policy"
     status = 409

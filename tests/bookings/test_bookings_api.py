@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from booking import db
 from tests.support import World, at
 
@@ -87,6 +89,7 @@ async def test_status_machine_walk_and_illegal_transitions(world: World) -> None
     assert complete_early.json()["type"] == "/problems/invalid-transition"
     no_show_early = await client.post(f"{url}/no-show")
     assert no_show_early.status_code == 409  # cannot be a no-show before the start
+    await move_to_later_today(booking["id"])
     checked_in = await client.post(f"{url}/check-in")
     assert checked_in.json()["status"] == "checked_in"
     cancel_after_check_in = await client.post(f"{url}/cancel", json={"reason": "late"})
@@ -100,6 +103,43 @@ async def test_status_machine_walk_and_illegal_transitions(world: World) -> None
         "booking.checked_in",
         "booking.completed",
     ]
+
+
+async def move_to_later_today(booking_id: object) -> None:
+    """Put the booking at 23:59 today in Rome (duration and buffers kept), bypassing the API."""
+    async with db.connection() as conn:
+        await conn.execute(
+            """
+            WITH t AS (SELECT ((date_trunc('day', now() AT TIME ZONE 'Europe/Rome')
+                                + interval '1 day' - interval '1 minute')
+                               AT TIME ZONE 'Europe/Rome') AS at)
+            UPDATE booking SET starts_at = t.at, ends_at = t.at + (ends_at - starts_at),
+                blocked_from = t.at - (starts_at - blocked_from),
+                blocked_until = t.at + (blocked_until - starts_at)
+            FROM t WHERE id = $1
+            """,
+            booking_id,
+        )
+
+
+async def test_check_in_is_refused_before_the_appointments_day(world: World) -> None:
+    booking = await _book(world, starts=at(1, 9))  # tomorrow, Rome
+    client = world.client("front_desk")
+    refused = await client.post(f"/v1/bookings/{booking['id']}/check-in")
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["type"] == "/problems/check-in-too-early"
+    assert at(1, 0).date().isoformat() in problem["detail"]
+    assert "Europe/Rome" in problem["detail"]
+    assert datetime.fromisoformat(problem["opens_at"]) == at(1, 0)
+    unchanged = (await client.get(f"/v1/bookings/{booking['id']}")).json()
+    assert (unchanged["status"], unchanged["version"]) == ("confirmed", 1)
+
+    await move_to_later_today(booking["id"])  # the day has come, the start has not
+    checked_in = await client.post(f"/v1/bookings/{booking['id']}/check-in")
+    assert checked_in.status_code == 200, checked_in.text
+    assert checked_in.json()["status"] == "checked_in"
 
 
 async def test_cancel_with_reason_frees_the_time(world: World) -> None:

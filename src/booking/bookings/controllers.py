@@ -268,7 +268,15 @@ class BookingController(Controller):
     ) -> Response[BookingOut]:
         return await self._act("confirm", booking_id, principal, if_match, data)
 
-    @post("/bookings/{booking_id:uuid}/check-in", summary="Customer arrived", status_code=200)
+    @post(
+        "/bookings/{booking_id:uuid}/check-in",
+        summary="Customer arrived",
+        description=(
+            "Opens at midnight of the appointment's day in the business's time zone; "
+            "earlier it is a 409 `/problems/check-in-too-early` whose `opens_at` says when."
+        ),
+        status_code=200,
+    )
     async def check_in(
         self,
         booking_id: UUID,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -13,7 +14,7 @@ from booking.access.principal import Principal
 from booking.bookings.checks import check_access, check_version
 from booking.bookings.policy import next_status
 from booking.bookings.store import lock_booking, record_event, set_status
-from booking.errors import Forbidden, InvalidTransition, PolicyViolation
+from booking.errors import CheckInTooEarly, Forbidden, InvalidTransition, PolicyViolation
 
 ACTION_SCOPES = {
     "confirm": "bookings:change",
@@ -58,6 +59,8 @@ async def transition(
             )
         if action == "no_show" and datetime.now(UTC) < row["starts_at"]:
             raise InvalidTransition("A no-show can only be recorded after the start time.")
+        if action == "check_in":
+            await _check_in_day_reached(conn, row)
         if action == "cancel" and principal.kind in ("customer", "partner", "app"):
             await _enforce_policy_for_customer(conn, row)
         updated = await set_status(conn, booking_id, target, cancel_reason=reason)
@@ -72,6 +75,21 @@ async def transition(
             reason=reason,
         )
     return dict(updated)
+
+
+async def _check_in_day_reached(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """Check-in opens at midnight of the appointment's day in the business's zone."""
+    zone = ZoneInfo(
+        await conn.fetchval("SELECT time_zone FROM business WHERE id = $1", row["business_id"])
+    )
+    day = row["starts_at"].astimezone(zone).date()
+    opens_at = datetime.combine(day, time.min, tzinfo=zone)
+    if datetime.now(UTC) < opens_at:
+        raise CheckInTooEarly(
+            f"Check-in opens on the day of the appointment ({day.isoformat()}, {zone.key}).",
+            opens_at=opens_at.isoformat(),
+            booking_status=row["status"],
+        )
 
 
 async def _enforce_policy_for_customer(conn: asyncpg.Connection, row: asyncpg.Record) -> None:

@@ -11,7 +11,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from booking.access.principal import Principal
 from booking.errors import Forbidden
-from booking.notifications import service
+from booking.notifications import delivery, service
 from booking.notifications.inbound import handle_inbound
 from booking.notifications.schemas import MessageOut, message_out
 from booking.notifications.signature import SIGNATURE_HEADER, twilio_signature_valid
@@ -57,7 +57,7 @@ class TwilioWebhookController(Controller):
         sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
         status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
         if sid and status:
-            await service.record_delivery_status(sid, status, _int_or_none(form.get("ErrorCode")))
+            await delivery.record_delivery_status(sid, status, _int_or_none(form.get("ErrorCode")))
 
     @post(
         "/inbound",

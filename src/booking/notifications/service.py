@@ -34,6 +34,7 @@ from booking import db
 from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
 from booking.bookings.queries import get_booking
+from booking.notifications.delivery import FINAL_STATUSES, MESSAGE_EVENT_COLUMNS, emit_final_status
 from booking.notifications.reminders import sync_reminders
 from booking.notifications.sms import SmsSender, SmsSendError
 from booking.notifications.templates import format_when, render
@@ -330,12 +331,15 @@ async def _record_failure(
     retry = exc.retryable and attempt < rules.max_attempts
     delay = backoff_seconds(attempt, rules.backoff_base, exc.retry_after) if retry else None
     async with db.transaction() as conn:
-        customer_id = await conn.fetchval(
-            """
+        before = await conn.fetchval(
+            "SELECT status FROM message WHERE id = $1 FOR UPDATE", message_id
+        )
+        failed = await conn.fetchrow(
+            f"""
             UPDATE message SET status = $2, error_code = $3, error_message = $4,
                 next_attempt_at = now() + make_interval(secs => $5), claimed_until = NULL,
                 updated_at = now()
-            WHERE id = $1 RETURNING customer_id
+            WHERE id = $1 RETURNING customer_id, {MESSAGE_EVENT_COLUMNS}
             """,
             message_id,
             "pending" if retry else "failed",
@@ -343,6 +347,10 @@ async def _record_failure(
             exc.message[:500],
             delay or 0.0,
         )
+        assert failed is not None
+        customer_id = failed["customer_id"]
+        if not retry and before not in FINAL_STATUSES:
+            await emit_final_status(conn, failed)  # Twilio refused it: it will never arrive
         if exc.opted_out and customer_id is not None:
             # Twilio knows the number said STOP: remember it so nothing else is tried.
             await conn.execute(
@@ -368,52 +376,6 @@ async def messages_due_for_requeue(limit: int = 500, grace_seconds: float = 10.0
             grace_seconds,
         )
     return [row["id"] for row in rows]
-
-
-# --------------------------------------------------------------------------- delivery status
-
-# Twilio's message statuses, in the order they can happen; a late callback never
-# moves a message backwards.
-_PROVIDER_RANK = {
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
-_OUR_STATUS = {"delivered": "delivered", "read": "delivered", "undelivered": "undelivered"}
-
-
-async def record_delivery_status(sid: str, status: str, error_code: int | None) -> bool:
-    """Apply a status callback; False when no message has that sid (nothing changes)."""
-    provider_status = status.strip().lower()
-    rank = _PROVIDER_RANK.get(provider_status)
-    async with db.transaction() as conn:
-        row = await conn.fetchrow(
-            "SELECT id, provider_status FROM message WHERE provider_sid = $1 FOR UPDATE", sid
-        )
-        if row is None:
-            return False
-        if rank is None or rank < _PROVIDER_RANK.get(row["provider_status"] or "", 0):
-            return True  # unknown or out-of-order status: keep what we know
-        ours = _OUR_STATUS.get(provider_status, "failed" if provider_status == "failed" else "sent")
-        await conn.execute(
-            """
-            UPDATE message SET provider_status = $2, status = $3,
-                error_code = COALESCE($4, error_code), updated_at = now(),
-                delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END
-            WHERE id = $1
-            """,
-            row["id"],
-            provider_status,
-            ours,
-            error_code,
-        )
-    return True
 
 
 # --------------------------------------------------------------------------- history

@@ -13,6 +13,8 @@ EventType = Literal[
     "booking.confirmed",
     "booking.changed",
     "booking.cancelled",
+    "booking.checked_in",
+    "booking.completed",
     "booking.no_show",
     "message.delivered",
     "message.failed",
