@@ -19,8 +19,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from booking.settings import Settings
 
 
 def _settings() -> Any:
@@ -120,15 +123,61 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def public_base_url(host: str, port: int) -> str:
+    """The base of customer links (/b/...) for a server on host:port.
+
+    A wildcard bind (0.0.0.0, ::) is reached locally through loopback; anything
+    public must come from BOOKING_PUBLIC_BASE_URL.
+    """
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def links_base(configured: str | None, host: str, port: int) -> tuple[str, str]:
+    """``booking up``'s public base URL and where it came from."""
+    if configured:
+        return configured.rstrip("/"), "BOOKING_PUBLIC_BASE_URL"
+    return public_base_url(host, port), "from --host/--port; BOOKING_PUBLIC_BASE_URL overrides"
+
+
+def describe_sms(settings: Settings) -> str:
+    """One line saying which sender the worker will use, and why."""
+    from booking.notifications.sms import sms_backend_in_use
+
+    if sms_backend_in_use(settings) == "twilio":
+        via = f" (API at {settings.twilio_base_url})" if settings.twilio_base_url else ""
+        return f"sent through Twilio from {settings.twilio_from_number}{via}"
+    if settings.twilio_configured:
+        return "printed on this console (BOOKING_SMS_BACKEND=console; Twilio is configured)"
+    return "printed on this console (no Twilio configured: set TWILIO_* to send)"
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything, locally, with no configuration; Ctrl-C stops API and worker."""
-    from booking import localstack
+    from booking.notifications.sms import SmsConfigurationError
 
-    pg_port, redis_port = localstack.env_ports()
-    stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
-    os.environ.setdefault("DATABASE_URL", localstack.ensure_database(stack, "booking"))
-    os.environ.setdefault("REDIS_URL", stack.redis_url(0))
-    os.environ.setdefault("BOOKING_SMS_BACKEND", "console")
+    links, origin = links_base(os.environ.get("BOOKING_PUBLIC_BASE_URL"), args.host, args.port)
+    os.environ["BOOKING_PUBLIC_BASE_URL"] = links
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        from booking import localstack
+
+        pg_port, redis_port = localstack.env_ports()
+        stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
+        if not os.environ.get("DATABASE_URL"):
+            os.environ["DATABASE_URL"] = localstack.ensure_database(stack, "booking")
+        if not os.environ.get("REDIS_URL"):
+            os.environ["REDIS_URL"] = stack.redis_url(0)
+    settings = _settings()
+    try:
+        sms = describe_sms(settings)
+    except SmsConfigurationError as exc:
+        print(f"booking up: error: {exc}", file=sys.stderr)
+        return 2
     from booking.demo import issue_demo_keys, seed_demo
     from booking.migrate import migrate_forwards
 
@@ -150,7 +199,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"  health/ready   {base}/health  {base}/ready",
                 f"  demo business  {business_id} (Salone Bellavista, Europe/Rome)",
                 *[f"  {name + ' key':<14} {key.key}" for name, key in keys.items()],
-                "  SMS            printed on this console (no Twilio configured)",
+                f"  SMS links      {settings.public_base_url}/b/... ({origin})",
+                f"  SMS            {sms}",
                 "",
             ]
         ),

@@ -316,21 +316,31 @@ def _parse_retry_after(value: str | None) -> float | None:
 # --------------------------------------------------------------------------- choice
 
 
-def build_sms_sender(settings: Settings) -> SmsSender:
-    """The sender the settings ask for; misconfiguration fails here, at start-up."""
+def sms_backend_in_use(settings: Settings) -> str:
+    """"console" or "twilio": the sender the settings select (``booking up`` reports it).
+
+    Misconfiguration raises :class:`SmsConfigurationError`.
+    """
     backend = settings.sms_backend.strip().lower()
     if backend not in {"auto", "console", "twilio"}:
         raise SmsConfigurationError(
             f"BOOKING_SMS_BACKEND must be auto, console or twilio, got {settings.sms_backend!r}"
         )
     if backend == "console" or (backend == "auto" and not settings.twilio_configured):
-        return ConsoleSmsSender()
+        return "console"
     if not settings.twilio_configured:
         raise SmsConfigurationError(
             "BOOKING_SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
         )
     if not settings.twilio_from_number:
         raise SmsConfigurationError("Twilio is configured but TWILIO_FROM_NUMBER is empty")
+    return "twilio"
+
+
+def build_sms_sender(settings: Settings) -> SmsSender:
+    """The sender the settings ask for; misconfiguration fails here, at start-up."""
+    if sms_backend_in_use(settings) == "console":
+        return ConsoleSmsSender()
     return TwilioSmsSender(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token,
