@@ -6,7 +6,11 @@
 #   scripts/dev.sh test [ARGS] bootstrap, start the local stack, ruff + mypy + pytest ARGS
 #   scripts/dev.sh lint        bootstrap, ruff check + mypy
 #   scripts/dev.sh status      show the local PostgreSQL/Redis
-#   scripts/dev.sh down        stop the local PostgreSQL/Redis
+#   scripts/dev.sh running     print which local servers run ("postgres redis")
+#   scripts/dev.sh down [--postgres] [--redis]   stop the local PostgreSQL/Redis (default both)
+#
+# `test` leaves the local servers running for the next run; `.ci/run` stops the ones
+# it started.
 #
 # Ports of the local stack: $BOOKING_LOCAL_PG_PORT / $BOOKING_LOCAL_REDIS_PORT (54329 / 63799).
 # Works from any directory. On a fresh Debian machine as root it needs only python3 (>= 3.11)
@@ -153,7 +157,7 @@ run_tests() {
 }
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 cmd="${1:-}"
@@ -174,7 +178,8 @@ case "$cmd" in
         lint
         ;;
     status) localstack status ;;
-    down) localstack down ;;
+    running) localstack running ;;
+    down) localstack down "$@" ;;
     -h | --help | help) usage ;;
     *)
         usage >&2

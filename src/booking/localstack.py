@@ -17,9 +17,10 @@ Command line (stdlib only, so it works before the virtualenv is complete)::
 
     python -m booking.localstack up [--db NAME ...]
     python -m booking.localstack status
+    python -m booking.localstack running            (prints "postgres redis", what runs)
     python -m booking.localstack url DBNAME [--recreate]
     python -m booking.localstack redis-url [DB]
-    python -m booking.localstack down
+    python -m booking.localstack down [--postgres] [--redis]   (neither: both)
 
 Every subcommand takes ``--root DIR --pg-port N --redis-port N``; the ports default to
 ``$BOOKING_LOCAL_PG_PORT`` / ``$BOOKING_LOCAL_REDIS_PORT``, else 54329 / 63799. Progress
@@ -60,6 +61,7 @@ __all__ = [
     "ensure_stack",
     "main",
     "project_root",
+    "running_servers",
     "stop_stack",
 ]
 
@@ -847,14 +849,32 @@ def ensure_stack(
     return LocalStack(root=state, pg_port=pg_port, redis_port=redis_port)
 
 
-def stop_stack(root: Path | None = None) -> None:
-    """Stop the PostgreSQL cluster and Redis started for this state directory."""
+def stop_stack(root: Path | None = None, *, postgres: bool = True, redis: bool = True) -> None:
+    """Stop the PostgreSQL cluster and/or Redis started for this state directory."""
     state = _resolve_root(root)
     if not state.is_dir():
         return
     with _locked(state):
-        _stop_postgres(state)
-        _stop_redis(state)
+        if postgres:
+            _stop_postgres(state)
+        if redis:
+            _stop_redis(state)
+
+
+def running_servers(root: Path | None = None) -> list[str]:
+    """Which of "postgres", "redis" run for this state directory (e.g. before CI starts)."""
+    state = _resolve_root(root)
+    if not state.is_dir():
+        return []
+    found: list[str] = []
+    for base in _pg_candidates(state):
+        layout = _existing_layout(base)
+        if layout.initialized and _pg_running(layout) is not None:
+            found.append("postgres")
+            break
+    if _redis_pid(state) is not None:
+        found.append("redis")
+    return found
 
 
 def _status_lines(root: Path) -> list[str]:
@@ -925,8 +945,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common], help="start (or reuse) both servers")
     up.add_argument("--db", action="append", default=[], help="also create this database")
-    sub.add_parser("down", parents=[common], help="stop both servers")
+    down = sub.add_parser("down", parents=[common], help="stop both servers (or the named ones)")
+    down.add_argument("--postgres", action="store_true", help="stop PostgreSQL")
+    down.add_argument("--redis", action="store_true", help="stop Redis")
     sub.add_parser("status", parents=[common], help="show what is running")
+    sub.add_parser(
+        "running", parents=[common], help='print which servers run: "postgres", "redis"'
+    )
     url = sub.add_parser("url", parents=[common], help="ensure a database, print its URL")
     url.add_argument("dbname")
     url.add_argument("--recreate", action="store_true", help="drop and create it")
@@ -936,7 +961,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "down":
-            stop_stack(args.root)
+            both = not (args.postgres or args.redis)
+            stop_stack(args.root, postgres=both or args.postgres, redis=both or args.redis)
+        elif args.command == "running":
+            print(" ".join(running_servers(args.root)))
         elif args.command == "status":
             print("\n".join(_status_lines(_resolve_root(args.root))))
         else:
