@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# LOCAL VERIFICATION AID, NOT CI: build the image and run compose.yaml's services with
+# podman, translated by hand into `podman run` commands (podman-compose does not run
+# compose.yaml faithfully: `${VAR:-}` passed literally, `service_healthy` ignored).
+#
+#   scripts/podman-smoke.sh           build, run db + redis + migrate + api + worker, check, clean up
+#   KEEP=1 scripts/podman-smoke.sh    leave the pod running (remove: podman pod rm -f booking-smoke)
+#
+# Checks: the image keeps HEALTHCHECK and runs as a user that can write /app; migrate
+# waits for a database that is still starting; /ready answers 200; a partner books
+# through curl (hold, confirm); the worker prints the confirmation SMS (console
+# sender); a worker that dies is restarted while the API keeps answering.
+#
+# Needs podman, and base images under the names the Dockerfile/compose use. Where no
+# image registry is reachable, build local stand-ins first (see
+# ../shared/STACK-NOTES.md: debootstrap a bookworm base, then python:3.11-slim-bookworm,
+# postgres:15.10-bookworm and redis:7.4-bookworm on top of it). Podman's storage and
+# any rootfs stay outside the checkout. CONTAINERS_CONF defaults to
+# /var/tmp/podman-work/containers.conf when that file exists (runc, ulimits).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if [ -z "${CONTAINERS_CONF:-}" ] && [ -f /var/tmp/podman-work/containers.conf ]; then
+    export CONTAINERS_CONF=/var/tmp/podman-work/containers.conf
+fi
+
+POD=booking-smoke
+IMAGE=${IMAGE:-localhost/booking:smoke}
+HTTP_PORT=${HTTP_PORT:-18000}
+POSTGRES_PASSWORD=smoke-pg-password
+BOOKING_SECRET_KEY=smoke-secret-key
+PHONE=+393339990077
+API="http://127.0.0.1:$HTTP_PORT"
+
+say() { printf '\npodman-smoke: %s\n' "$*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+cleanup() {
+    if [ "${KEEP:-0}" = 1 ]; then
+        say "left running (KEEP=1): podman pod rm -f $POD"
+    else
+        podman pod rm -f "$POD" >/dev/null 2>&1 || true
+        podman volume rm -f booking-smoke-pgdata booking-smoke-redisdata >/dev/null 2>&1 || true
+    fi
+}
+
+wait_until() {  # wait_until SECONDS DESCRIPTION COMMAND...
+    local seconds=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "$what (not within ${seconds}s)"
+        sleep 1
+    done
+}
+
+say "podman build --format docker (keeps HEALTHCHECK) -t $IMAGE"
+podman build --pull=never --format docker -t "$IMAGE" .
+healthcheck="$(podman image inspect "$IMAGE" --format '{{json .Config.Healthcheck}}')"
+printf 'image HEALTHCHECK: %s\n' "$healthcheck"
+case "$healthcheck" in *"/health"*) ;; *) fail "HEALTHCHECK missing from the image" ;; esac
+podman run --rm "$IMAGE" sh -c 'id; touch /app/.write-test && rm /app/.write-test && echo "/app writable by $(id -un)"' \
+    || fail "/app is not writable by the image's user"
+
+podman pod rm -f "$POD" >/dev/null 2>&1 || true
+trap cleanup EXIT
+
+# compose's network: one pod, services reach each other as db / redis (as in compose.yaml).
+podman pod create --name "$POD" -p "127.0.0.1:$HTTP_PORT:8000" \
+    --add-host db:127.0.0.1 --add-host redis:127.0.0.1 >/dev/null
+APP_ENV=(
+    -e "DATABASE_URL=postgresql://booking:$POSTGRES_PASSWORD@db:5432/booking"
+    -e "REDIS_URL=redis://redis:6379/0"
+    -e "BOOKING_SECRET_KEY=$BOOKING_SECRET_KEY"
+    -e "BOOKING_PUBLIC_BASE_URL=http://localhost:$HTTP_PORT"
+)
+
+say "migrate first, while the database does not exist yet (it must wait)"
+podman run -d --pod "$POD" --name booking-smoke-migrate "${APP_ENV[@]}" "$IMAGE" booking migrate >/dev/null
+
+say "db (postgres:15.10-bookworm), redis (redis:7.4-bookworm)"
+sleep 3
+podman run -d --pod "$POD" --name booking-smoke-db \
+    -e POSTGRES_USER=booking -e "POSTGRES_PASSWORD=$POSTGRES_PASSWORD" -e POSTGRES_DB=booking \
+    -v booking-smoke-pgdata:/var/lib/postgresql/data docker.io/library/postgres:15.10-bookworm >/dev/null
+podman run -d --pod "$POD" --name booking-smoke-redis -v booking-smoke-redisdata:/data \
+    docker.io/library/redis:7.4-bookworm redis-server --appendonly yes >/dev/null
+
+migrate_rc="$(podman wait booking-smoke-migrate)"
+podman logs booking-smoke-migrate 2>&1 | grep -v '^ *- ' || true
+[ "$migrate_rc" = 0 ] || fail "booking migrate exited $migrate_rc"
+podman logs booking-smoke-migrate 2>&1 | grep -q 'waiting up to' \
+    || fail "migrate did not report waiting for the database"
+
+say "api and worker (restart unless-stopped, as in compose.yaml)"
+podman run -d --pod "$POD" --name booking-smoke-api --restart unless-stopped "${APP_ENV[@]}" \
+    "$IMAGE" booking api --host 0.0.0.0 --port 8000 --workers 2 --quiet >/dev/null
+podman run -d --pod "$POD" --name booking-smoke-worker --restart unless-stopped "${APP_ENV[@]}" \
+    "$IMAGE" booking worker >/dev/null
+
+wait_until 60 "/ready answers 200" curl -fsS "$API/ready"
+printf '/ready: %s\n' "$(curl -sS -o /dev/null -w '%{http_code}' "$API/ready")"
+podman healthcheck run booking-smoke-api && echo "podman healthcheck run booking-smoke-api: healthy"
+
+say "a business (booking seed) and a partner key (booking key create), inside the image"
+BIZ="$(podman exec booking-smoke-api booking seed | sed -n 's/^demo business: //p')"
+[ -n "$BIZ" ] || fail "booking seed printed no business"
+KEY="$(podman exec booking-smoke-api booking key create --kind partner --partner-name 'Smoke Test' \
+    --business "$BIZ" --scope availability:read --scope bookings:read --scope bookings:write \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')"
+echo "business $BIZ, partner key ${KEY:0:16}..."
+
+say "a partner booking through curl: services, availability, hold, confirm"
+AUTH=(-H "Authorization: Bearer $KEY")
+SERVICE="$(curl -fsS "${AUTH[@]}" "$API/v1/businesses/$BIZ/services" \
+    | python3 -c 'import json, sys; d = json.load(sys.stdin); d = d.get("items", d) if isinstance(d, dict) else d; print(d[0]["id"])')"
+SLOT="$(curl -fsS -G "${AUTH[@]}" "$API/v1/businesses/$BIZ/availability" \
+    --data-urlencode "service_id=$SERVICE" \
+    --data-urlencode "from=$(date -u -d tomorrow +%FT00:00:00Z)" \
+    --data-urlencode "to=$(date -u -d '8 days' +%FT00:00:00Z)" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["slots"][0]["starts_at"])')"
+HOLD="$(curl -fsS "${AUTH[@]}" -H 'Content-Type: application/json' -H "Idempotency-Key: smoke-hold-$SLOT" \
+    "$API/v1/businesses/$BIZ/holds" -d '{"service_id":"'"$SERVICE"'","starts_at":"'"$SLOT"'"}')"
+HOLD_ID="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["hold"]["id"])' "$HOLD")"
+TOKEN="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["hold_token"])' "$HOLD")"
+BOOKING="$(curl -fsS "${AUTH[@]}" -H 'Content-Type: application/json' -H "Idempotency-Key: smoke-confirm-$SLOT" \
+    "$API/v1/holds/$HOLD_ID/confirm" \
+    -d '{"hold_token":"'"$TOKEN"'","customer":{"name":"Smoke Tester","phone":"'"$PHONE"'","locale":"en"}}')"
+REF="$(python3 -c 'import json, sys; b = json.loads(sys.argv[1]); print(b["reference_code"], b["status"])' "$BOOKING")"
+echo "booked: $REF at $SLOT"
+
+say "the worker prints the confirmation SMS (console sender)"
+wait_until 60 "SMS to $PHONE in the worker log" sh -c "podman logs booking-smoke-worker 2>&1 | grep -q 'To:   $PHONE'"
+podman logs booking-smoke-worker 2>&1 | grep -A1 "To:   $PHONE"
+
+say "a worker that dies is restarted; the API keeps answering"
+before="$(podman inspect booking-smoke-worker --format '{{.RestartCount}}')"
+kill -KILL "$(podman inspect booking-smoke-worker --format "{{.State.Pid}}")"  # a crash, not a stop
+wait_until 60 "worker restarted" sh -c \
+    "[ \"\$(podman inspect booking-smoke-worker --format '{{.RestartCount}}')\" -gt $before ] \
+     && [ \"\$(podman inspect booking-smoke-worker --format '{{.State.Running}}')\" = true ]"
+echo "worker restarts: $before -> $(podman inspect booking-smoke-worker --format '{{.RestartCount}}')"
+curl -fsS -o /dev/null "$API/ready" && echo "/ready still 200"
+
+say "OK"
