@@ -12,8 +12,8 @@ import pytest
 
 from booking.access.tokens import make_booking_token
 from tests.conftest import ROOT
-from tests.guarantee.helpers import book, fetchval, link
-from tests.support import World
+from tests.guarantee.helpers import book, fetch, fetchval, link
+from tests.support import World, at, days_ahead
 
 CHROMIUM = Path(os.environ.get("BOOKING_CHROMIUM", "/usr/bin/chromium"))
 ARGS = [
@@ -68,6 +68,37 @@ async def test_open_the_link_change_the_time_and_see_the_new_time(
     await page.screenshot(path=str(ROOT / ".local" / "selfservice-phone.png"), full_page=True)
     version = await fetchval("SELECT version FROM booking WHERE id = $1", UUID(booking["id"]))
     assert version == booking["version"] + 1
+
+
+async def test_move_to_another_day_with_someone_else(world: World, browser: Any) -> None:
+    booking = await book(world, 3, 10)  # with Giulia
+    page = await browser.new_page(viewport=PHONE, locale="en-GB")
+    await page.goto(f"{world.base_url}/b/{link(booking['id'])}?lang=en")
+    assert await page.inner_text("#staff") == "Giulia"
+
+    # The date input and the staff filter: a plain GET form.
+    await page.fill("#pick-day", days_ahead(5).isoformat())
+    await page.select_option("#pick-staff", str(world.staff[1]))
+    async with page.expect_navigation():
+        await page.click("#show-times")
+    assert await page.input_value("#pick-day") == days_ahead(5).isoformat()
+    # Then one day on with the "next day" link; the filter stays.
+    async with page.expect_navigation():
+        await page.click("#next-day")
+    assert await page.input_value("#pick-day") == days_ahead(6).isoformat()
+    assert await page.input_value("#pick-staff") == str(world.staff[1])
+    choice = page.locator("#times li").filter(has_text="at 11:00").first
+    new_time = (await choice.locator("span").inner_text()).strip()
+
+    async with page.expect_navigation():
+        await choice.locator("button").click()
+
+    assert await page.inner_text("#done") == "Your booking has moved."
+    assert await page.inner_text("#when") == new_time
+    assert await page.inner_text("#staff") == "Marco"
+    row = await fetch("SELECT starts_at, staff_id FROM booking WHERE id = $1", UUID(booking["id"]))
+    assert (row[0]["starts_at"], row[0]["staff_id"]) == (at(6, 11), world.staff[1])
+    await page.screenshot(path=str(ROOT / ".local" / "selfservice-browse.png"), full_page=True)
 
 
 async def test_a_forged_link_gets_a_friendly_refusal(world: World, browser: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +72,12 @@ def format_when(moment: datetime, time_zone: str, locale: str) -> str:
     weekday = _WEEKDAYS[lang][local.weekday()]
     month = _MONTHS[lang][local.month - 1]
     return f"{weekday} {local.day} {month} {_AT[lang]} {local:%H:%M}"
+
+
+def format_day(day: date, locale: str) -> str:
+    """``Tue 2 Dec`` / ``mar 2 dic``: a calendar day, as in :func:`format_when`."""
+    lang = locale if locale in _WEEKDAYS else FALLBACK_LOCALE
+    return f"{_WEEKDAYS[lang][day.weekday()]} {day.day} {_MONTHS[lang][day.month - 1]}"
 
 
 # --------------------------------------------------------------------------- built-ins

@@ -6,17 +6,17 @@ never a problem document or a trace: a forged link gets 403, an expired one 410.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import quote
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.params import Parameter
 from litestar.response import Redirect
 
 from booking.access.guards import PUBLIC
 from booking.errors import DomainError
-from booking.notifications.templates import format_when
+from booking.notifications.templates import format_day, format_when
 from booking.selfservice import service
 from booking.selfservice.i18n import pick_language, words
 from booking.settings import Settings
@@ -51,13 +51,20 @@ async def _page(
     token: str,
     lang: str | None,
     *,
+    day: str | None = None,
+    staff: str | None = None,
     done: str | None = None,
     error: str | None = None,
     status: int = 200,
 ) -> Response[str]:
+    browse_error: str | None = None
     try:
         booking_id = service.booking_for(settings.secret_key, token)
-        page = await service.load_page(booking_id)
+        try:
+            page = await service.load_page(booking_id, *service.parse_browse(day, staff))
+        except service.BadBrowse as exc:  # a bad day or staff in the URL: the default view
+            browse_error = exc.reason
+            page = await service.load_page(booking_id)
     except service.LinkRefused as exc:
         return _refused(exc.reason, exc.status, lang)
     b = page.booking
@@ -65,6 +72,9 @@ async def _page(
     t = words(chosen)
     tz = b["time_zone"]
     offer = page.offer
+    base = f"/b/{quote(token)}"
+    if browse_error is not None:
+        error, status = t[f"browse_{browse_error}"], 400
     return _html(
         "booking.html",
         status,
@@ -72,7 +82,8 @@ async def _page(
         other_lang="en" if chosen == "it" else "it",
         t=t,
         b=b,
-        base=f"/b/{quote(token)}",
+        base=base,
+        lang_q=f"?{urlencode({'lang': lang})}" if lang else "",  # forms keep a chosen language
         nonce=service.form_nonce(settings.secret_key, token),
         when=format_when(b["starts_at"], tz, chosen),
         status=t.get(f"status_{b['status']}", b["status"]),
@@ -88,6 +99,7 @@ async def _page(
         ],
         may_confirm=page.may_confirm,
         may_change=page.may_change,
+        browse=_browse_view(page.browse, base, lang, chosen),
         alternatives=[
             {
                 **a,
@@ -99,6 +111,34 @@ async def _page(
         waitlist=page.waitlist,
         waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
     )
+
+
+def _browse_view(
+    browse: service.Browse | None, base: str, lang: str | None, chosen: str
+) -> dict[str, Any] | None:
+    """The day picker and staff filter: plain links and a GET form (no script needed)."""
+    if browse is None:
+        return None
+    staff = str(browse.staff_id) if browse.staff_id else "any"
+
+    def url(day: date, who: str = staff) -> str:
+        query = {"day": day.isoformat(), "staff": who} | ({"lang": lang} if lang else {})
+        return f"{base}?{urlencode(query)}#change"
+
+    one = timedelta(days=1)
+    return {
+        "day": browse.day.isoformat(),
+        "day_label": format_day(browse.day, chosen),
+        "chosen": browse.chosen,
+        "first": browse.first_day.isoformat(),
+        "last": browse.last_day.isoformat(),
+        "prev": url(browse.day - one) if browse.day > browse.first_day else None,
+        "next": url(browse.day + one) if browse.day < browse.last_day else None,
+        "staff": staff,
+        "staff_id": str(browse.staff_id) if browse.staff_id else "",
+        "staff_options": [{"id": str(s["id"]), "name": s["name"]} for s in browse.staff],
+        "lang": lang or "",
+    }
 
 
 async def _act(
@@ -121,8 +161,16 @@ async def _act(
         await service.act(booking_id, action, form)
     except service.LinkRefused as exc:
         return _refused(exc.reason, exc.status, lang)
-    except DomainError as exc:
-        return await _page(settings, token, lang, error=exc.detail, status=exc.status)
+    except DomainError as exc:  # back to the same day and staff, with the reason
+        return await _page(
+            settings,
+            token,
+            lang,
+            day=form.get("day"),
+            staff=form.get("staff"),
+            error=exc.detail,
+            status=exc.status,
+        )
     suffix = f"&lang={quote(lang)}" if lang else ""
     return Redirect(f"/b/{quote(token)}?done={action}{suffix}", status_code=303)
 
@@ -134,13 +182,22 @@ class SelfServiceController(Controller):
 
     @get("/", opt=PUBLIC)
     async def show(
-        self,
-        token: str,
-        settings: Settings,
-        lang: Annotated[str | None, Parameter(max_length=10)] = None,
-        done: Annotated[str | None, Parameter(max_length=20)] = None,
+        self, request: Request[Any, Any, Any], token: str, settings: Settings
     ) -> Response[str]:
-        return await _page(settings, token, lang, done=done)
+        """Query: ``lang`` (it/en), ``done`` (the action just done), ``day`` (YYYY-MM-DD in
+        the business's zone) and ``staff`` (a staff id or ``any``) of the free times shown.
+        Read here rather than declared, so a bad value is the page's friendly 400, never
+        a JSON problem document."""
+        query = request.query_params
+        lang = (query.get("lang") or "")[:10] or None
+        return await _page(
+            settings,
+            token,
+            lang,
+            day=query.get("day"),
+            staff=query.get("staff"),
+            done=query.get("done"),
+        )
 
     @get("/calendar.ics", opt=PUBLIC)
     async def calendar(self, token: str, settings: Settings) -> Response[Any]:

@@ -20,6 +20,16 @@ TEXT: dict[str, dict[str, str]] = {
         "change_hint": "Free times you can move to:",
         "no_alternatives": "No free times in the next two weeks.",
         "move_here": "Move here",
+        "pick_day": "Day",
+        "prev_day": "Previous day",
+        "next_day": "Next day",
+        "anyone": "Anyone",
+        "show_times": "Show free times",
+        "no_times_that_day": "No free times on this day: try another day or someone else.",
+        "browse_day": "That is not a day we can show. Pick a day from the calendar.",
+        "browse_day_range": "That day is outside the days you can book. Pick a day from the "
+        "calendar.",
+        "browse_staff": "That person does not offer this service. Pick someone from the list.",
         "offer_title": "Please choose a new time",
         "offer_hint": "Your time can no longer go ahead. We are holding these times for you "
         "until {until}:",
@@ -68,6 +78,17 @@ TEXT: dict[str, dict[str, str]] = {
         "change_hint": "Orari liberi in cui spostarsi:",
         "no_alternatives": "Nessun orario libero nelle prossime due settimane.",
         "move_here": "Sposta qui",
+        "pick_day": "Giorno",
+        "prev_day": "Giorno prima",
+        "next_day": "Giorno dopo",
+        "anyone": "Chiunque",
+        "show_times": "Mostra orari liberi",
+        "no_times_that_day": "Nessun orario libero in questo giorno: provi un altro giorno o "
+        "un'altra persona.",
+        "browse_day": "Non è un giorno che possiamo mostrare. Scelga un giorno dal calendario.",
+        "browse_day_range": "Quel giorno è fuori dai giorni prenotabili. Scelga un giorno dal "
+        "calendario.",
+        "browse_staff": "Questa persona non offre questo servizio. Scelga qualcuno dall'elenco.",
         "offer_title": "Scelga un nuovo orario",
         "offer_hint": "Il suo orario non è più disponibile. Le teniamo questi orari fino alle "
         "{until}:",

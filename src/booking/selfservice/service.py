@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import icalendar
 
 from booking import db
@@ -33,8 +35,9 @@ from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
 from booking.guarantee.sql import STILL_LOST
 
-ALTERNATIVES = 6
-SEARCH_DAYS = 14
+SEARCH_DAYS = 14  # without a chosen day: the first day with free times in this range
+BROWSE_DAYS = 60  # the day picker goes this far ahead (within the search API's limit)
+MAX_TIMES = 64  # free times shown for one day
 
 
 class LinkRefused(Exception):
@@ -78,6 +81,48 @@ def customer(booking_id: UUID, business_id: UUID) -> Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class Browse:
+    """Which free times the change section shows: one day (in the business's zone) and
+    anyone or one member of staff; ``days`` is the range the day picker offers."""
+
+    day: date
+    staff_id: UUID | None
+    staff: list[dict[str, Any]]  # the service's eligible staff: id, name
+    first_day: date
+    last_day: date
+    chosen: bool  # the customer named the day (else: the first day with free times)
+
+
+class BadBrowse(Exception):
+    """A day or staff value in the page's URL that it cannot show (-> a friendly 400)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # day | day_range | staff
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_browse(day: str | None, staff: str | None) -> tuple[date | None, UUID | None]:
+    """``day`` is YYYY-MM-DD or empty; ``staff`` a staff id, ``any`` or empty."""
+    chosen: date | None = None
+    if day:
+        try:
+            if not _DAY.fullmatch(day):
+                raise ValueError(day)
+            chosen = date.fromisoformat(day)
+        except ValueError as exc:
+            raise BadBrowse("day") from exc
+    if staff in (None, "", "any"):
+        return chosen, None
+    try:
+        return chosen, UUID(staff)
+    except ValueError as exc:
+        raise BadBrowse("staff") from exc
+
+
+@dataclass(frozen=True, slots=True)
 class PageModel:
     booking: dict[str, Any]
     offer: dict[str, Any] | None
@@ -85,6 +130,7 @@ class PageModel:
     alternatives: list[dict[str, Any]]
     may_confirm: bool
     may_change: bool
+    browse: Browse | None = None
 
 
 _PAGE_BOOKING = f"""
@@ -101,7 +147,12 @@ _PAGE_BOOKING = f"""
 """
 
 
-async def load_page(booking_id: UUID) -> PageModel:
+async def load_page(
+    booking_id: UUID, day: date | None = None, staff_id: UUID | None = None
+) -> PageModel:
+    """The page of one booking; when it can change, the free times of ``day`` (default:
+    the first day with any in the next two weeks) with ``staff_id`` (default: anyone).
+    A day outside the picker's range or staff who do not offer the service: BadBrowse."""
     async with db.connection() as conn:
         row = await conn.fetchrow(_PAGE_BOOKING, booking_id)
         if row is None or row["status"] == "held":
@@ -111,35 +162,9 @@ async def load_page(booking_id: UUID) -> PageModel:
         offer = await offers.open_offer_for_booking(conn, booking_id) if changeable else None
         entry = await waitlist.waitlist_entry_for(conn, booking_id) if changeable else None
         alternatives: list[dict[str, Any]] = []
+        browse: Browse | None = None
         if changeable:
-            context = await load_service_context(conn, row["business_id"], row["service_id"])
-            now = datetime.now(UTC)
-            slots = await search_slots(
-                conn,
-                context,
-                now,
-                now + timedelta(days=SEARCH_DAYS),
-                exclude_booking=booking_id,
-            )
-            names = dict(
-                await conn.fetch(
-                    "SELECT id, name FROM staff WHERE business_id = $1", row["business_id"]
-                )
-            )
-            seen: set[datetime] = set()
-            for slot in slots:
-                if slot.starts_at in seen or slot.starts_at == row["starts_at"]:
-                    continue  # one button per time; the service picks who is free
-                seen.add(slot.starts_at)
-                alternatives.append(
-                    {
-                        "starts_at": slot.starts_at,
-                        "staff_id": slot.staff_id,
-                        "staff_name": names.get(slot.staff_id, ""),
-                    }
-                )
-                if len(alternatives) >= ALTERNATIVES:
-                    break
+            browse, alternatives = await _free_times(conn, booking, day, staff_id)
     return PageModel(
         booking=booking,
         offer=offer,
@@ -147,7 +172,62 @@ async def load_page(booking_id: UUID) -> PageModel:
         alternatives=alternatives,
         may_confirm=row["status"] == "pending" and bool(row["customer_may_confirm"]),
         may_change=changeable,
+        browse=browse,
     )
+
+
+async def _free_times(
+    conn: asyncpg.Connection, booking: dict[str, Any], day: date | None, staff_id: UUID | None
+) -> tuple[Browse, list[dict[str, Any]]]:
+    context = await load_service_context(conn, booking["business_id"], booking["service_id"])
+    names = dict(
+        await conn.fetch(
+            "SELECT id, name FROM staff WHERE id = ANY($1::uuid[])", list(context.eligible_staff)
+        )
+    )
+    if staff_id is not None and staff_id not in context.eligible_staff:
+        raise BadBrowse("staff")
+    tz = context.tz
+    now = datetime.now(UTC)
+    today = now.astimezone(tz).date()
+    last_day = today + timedelta(days=BROWSE_DAYS - 1)
+    if day is not None and not today <= day <= last_day:
+        raise BadBrowse("day_range")
+    if day is None:  # the first two weeks, to find the first day with a free time
+        start, end = now, now + timedelta(days=SEARCH_DAYS)
+    else:
+        start = max(now, datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC))
+        end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+    slots = await search_slots(
+        conn, context, start, end, staff_id=staff_id, exclude_booking=booking["id"]
+    )
+    shown = day or (slots[0].starts_at.astimezone(tz).date() if slots else today)
+    times: list[dict[str, Any]] = []
+    seen: set[datetime] = set()
+    for slot in slots:
+        if slot.starts_at.astimezone(tz).date() != shown or slot.starts_at in seen:
+            continue  # with anyone: one button per time, the change picks who is free
+        if slot.starts_at == booking["starts_at"] and staff_id in (None, booking["staff_id"]):
+            continue  # where the booking already is
+        seen.add(slot.starts_at)
+        times.append(
+            {
+                "starts_at": slot.starts_at,
+                "staff_id": slot.staff_id,
+                "staff_name": names.get(slot.staff_id, ""),
+            }
+        )
+        if len(times) >= MAX_TIMES:
+            break
+    browse = Browse(
+        day=shown,
+        staff_id=staff_id,
+        staff=[{"id": sid, "name": names.get(sid, "")} for sid in context.eligible_staff],
+        first_day=today,
+        last_day=last_day,
+        chosen=day is not None,
+    )
+    return browse, times
 
 
 async def _business_of(booking_id: UUID) -> UUID:
@@ -179,9 +259,10 @@ async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
     elif action == "change":
         try:
             starts_at = datetime.fromisoformat(form.get("starts_at", ""))
+            staff_id = UUID(form["staff_id"]) if form.get("staff_id") else None
         except ValueError as exc:
             raise InvalidInput("Choose one of the times shown.") from exc
-        await change_booking(who, booking_id, ChangeRequest(starts_at=starts_at))
+        await change_booking(who, booking_id, ChangeRequest(starts_at=starts_at, staff_id=staff_id))
     elif action == "accept":
         raw_offer, raw_option = form.get("offer_id", ""), form.get("option", "")
         try:
