@@ -1,5 +1,9 @@
 """Test session: a real PostgreSQL and Redis from the project's own local stack.
 
+* The stack is started (and DATABASE_URL / REDIS_URL pointed at it) once collection
+  shows a test outside tests/unit: ``pytest tests/unit`` (pure rules) starts no server
+  and needs none. Nothing here starts a server at import time.
+
 * The schema comes from the migrations, applied once per session to a fresh
   database; every test starts from empty tables (TRUNCATE).
 * The API runs as a real server process (uvicorn) on 127.0.0.1, so concurrency
@@ -11,19 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support import World, build_world
+from tests.support import ROOT, TEST_SECRET, World, build_world, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-TEST_SECRET = "test-secret-not-for-production"
+UNIT_TESTS = ROOT / "tests" / "unit"
 
 
 def _configure_environment() -> None:
@@ -38,13 +39,22 @@ def _configure_environment() -> None:
         redis_url = redis_url or stack.redis_url(1)
     os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
-    os.environ["BOOKING_SECRET_KEY"] = TEST_SECRET
-    os.environ["BOOKING_SMS_BACKEND"] = "console"
-    os.environ.setdefault("BOOKING_LOG_LEVEL", "WARNING")
-    os.environ["PICCOLO_CONF"] = "booking.piccolo_conf"
 
 
-_configure_environment()
+# Settings every test process shares (no server involved).
+os.environ["BOOKING_SECRET_KEY"] = TEST_SECRET
+os.environ["BOOKING_SMS_BACKEND"] = "console"
+os.environ.setdefault("BOOKING_LOG_LEVEL", "WARNING")
+os.environ["PICCOLO_CONF"] = "booking.piccolo_conf"
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Start the stack only when a collected test may need it (anything outside
+    tests/unit), before any fixture or test runs - as the import-time start did."""
+    if any(not item.path.is_relative_to(UNIT_TESTS) for item in items):
+        _configure_environment()
 
 
 def _recreate_database(url: str) -> None:
@@ -66,13 +76,6 @@ def _recreate_database(url: str) -> None:
             await conn.close()
 
     asyncio.run(run())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +134,7 @@ async def clean_db(db_pool: None) -> AsyncIterator[None]:
 @pytest.fixture(scope="session")
 def api_server(database_url: str) -> Iterator[str]:
     """The API as a real uvicorn process on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     log_path = ROOT / ".local" / "test-api.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:

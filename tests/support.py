@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -13,7 +15,17 @@ import httpx
 from booking import db
 from booking.access.service import create_api_key, create_partner
 
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SECRET = "test-secret-not-for-production"  # BOOKING_SECRET_KEY of every test process
 ROME = ZoneInfo("Europe/Rome")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def rome(day: date, hour: int, minute: int = 0) -> datetime:

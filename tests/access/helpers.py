@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from booking.access.tokens import make_booking_token
-from tests.conftest import TEST_SECRET
-from tests.support import World, at
+from tests.support import TEST_SECRET, World, at
 
 
 async def book(world: World, who: str, days: int, hour: int, **extra: Any) -> dict[str, Any]:

@@ -7,9 +7,8 @@ from uuid import UUID
 
 from booking import db
 from booking.access.tokens import make_booking_token
-from tests.conftest import TEST_SECRET
 from tests.notifications.fixtures import Pipeline
-from tests.support import World, at
+from tests.support import TEST_SECRET, World, at
 
 
 def link(booking_id: str | UUID) -> str:

@@ -20,8 +20,8 @@ from arq.connections import ArqRedis, RedisSettings
 from booking import db
 from booking.settings import Settings
 from booking.worker import build_worker
-from tests.conftest import ROOT, _free_port
 from tests.fakes.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support import ROOT, free_port
 
 FROM_NUMBER = "+15005550006"
 
@@ -35,7 +35,7 @@ async def fake() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture(scope="session")
 def twilio_api(database_url: str) -> Iterator[str]:
     """The API as its own process, configured with Twilio's auth token and its public URL."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env.update(

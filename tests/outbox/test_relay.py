@@ -19,17 +19,16 @@ from booking import db
 from booking.notifications.service import send_message
 from booking.notifications.sms import build_sms_sender
 from booking.outbox.service import outbox_job_id, relay_outbox
-from tests.conftest import _free_port
 from tests.notifications.fixtures import Pipeline, messages
 from tests.notifications.test_pipeline import book
-from tests.support import World
+from tests.support import World, free_port
 
 
 class PrivateRedis:
     """A redis-server of our own, to stop and start without touching the shared one."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -253,7 +252,7 @@ async def test_relay_loop_delivers_without_waiting_for_cron(
 
 async def test_relay_reports_a_dead_redis_without_raising(world: World) -> None:
     await book(world)
-    client = redis.asyncio.Redis(port=_free_port(), socket_connect_timeout=0.5)
+    client = redis.asyncio.Redis(port=free_port(), socket_connect_timeout=0.5)
     pool = ArqRedis(connection_pool=client.connection_pool)
 
     result = await relay_outbox(pool)

@@ -11,9 +11,8 @@ from uuid import UUID
 import pytest
 
 from booking.access.tokens import make_booking_token
-from tests.conftest import ROOT
 from tests.guarantee.helpers import book, fetch, fetchval, link
-from tests.support import World, at, days_ahead
+from tests.support import ROOT, World, at, days_ahead
 
 CHROMIUM = Path(os.environ.get("BOOKING_CHROMIUM", "/usr/bin/chromium"))
 ARGS = [

@@ -10,9 +10,8 @@ import httpx
 import icalendar
 
 from booking.access.tokens import make_booking_token
-from tests.conftest import TEST_SECRET
 from tests.guarantee.helpers import book, execute, fetch, fetchval, link
-from tests.support import World, at
+from tests.support import TEST_SECRET, World, at
 
 
 def _nonce(html: str) -> str:
