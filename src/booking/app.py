@@ -20,7 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from booking import db
 from booking.access.controllers import ApiKeyController
 from booking.access.dependencies import provide_principal
-from booking.access.plugin import AccessPlugin
+from booking.api_plugin import AccessPlugin
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
 from booking.catalog.controllers import CatalogController
@@ -29,6 +29,7 @@ from booking.guarantee.controllers import (
     OfferController,
     StaffAvailabilityController,
 )
+from booking.guarantee.sms_reply import on_unmatched_sms
 from booking.health import health, ready
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=config.debug,
     )
     app.state.settings = config
+    # Inbound SMS that are no keyword go to the guarantee (notifications sits below it).
+    app.state.on_unmatched_sms = on_unmatched_sms
     document_problems(app.openapi_schema)  # errors are problem+json in the document too
     return app
 

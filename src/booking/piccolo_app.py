@@ -1,11 +1,15 @@
-"""The Piccolo app: where migrations live and which tables belong to it."""
+"""The Piccolo app: where the migrations live. Piccolo is the migrations tool only.
+
+No table classes: every query is SQL through asyncpg and every migration is raw SQL
+(self-contained), so declared classes would only drift from the schema (see
+docs/decisions.md, "No Piccolo table classes"). The schema's truth is the migrations;
+never run ``piccolo migrations new --auto`` (with no tables it would plan to drop them).
+"""
 
 import os
 from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
-
-from booking.tables import ALL_TABLES
 
 
 def migrations_dir() -> Path:
@@ -19,7 +23,7 @@ def migrations_dir() -> Path:
 APP_CONFIG = AppConfig(
     app_name="booking",
     migrations_folder_path=str(migrations_dir()),
-    table_classes=list(ALL_TABLES),
+    table_classes=[],
     migration_dependencies=[],
     commands=[],
 )

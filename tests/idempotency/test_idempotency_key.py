@@ -10,7 +10,7 @@ import httpx
 from litestar import Litestar, post
 
 from booking import db
-from booking.access.plugin import AccessPlugin
+from booking.api_plugin import AccessPlugin
 from booking.access.service import create_api_key
 from booking.problems import EXCEPTION_HANDLERS
 from booking.settings import get_settings

@@ -62,7 +62,7 @@ def check_declared(principal: Principal, opt: dict[str, Any]) -> None:
 async def authorize(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """The app-wide guard (registered by :class:`booking.access.plugin.AccessPlugin`)."""
+    """The app-wide guard (registered by :class:`booking.api_plugin.AccessPlugin`)."""
     if is_public(handler):
         return
     principal = await principal_for(connection)

@@ -102,3 +102,13 @@ class Principal:
 
 
 SYSTEM = Principal(kind="system", id="system")
+
+
+def booking_customer(booking_id: UUID, business_id: UUID) -> Principal:
+    """The customer of one booking, as their booking link (or SMS reply) acts."""
+    return Principal(
+        kind="customer",
+        id=booking_id.hex,
+        business_ids=frozenset({business_id}),
+        booking_id=booking_id,
+    )

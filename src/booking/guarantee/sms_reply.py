@@ -1,9 +1,10 @@
 """Inbound SMS the keyword handler does not claim: offer replies and owed answers.
 
-Called from the hook in :mod:`booking.notifications.inbound` for a message that is
-not a keyword. "1", "2" or "3" accepts that option of the sender's open offer (the
-same atomic path as the link); anything else records that the business owes the
-sender an answer (a ``reply`` promise, watched like every other).
+Handed to :func:`booking.notifications.inbound.handle_inbound` (by the app, as
+``app.state.on_unmatched_sms``: notifications sits below the guarantee and does not
+import it) for a message that is not a keyword. "1", "2" or "3" accepts that option
+of the sender's open offer (the same atomic path as the link); anything else records
+that the business owes the sender an answer (a ``reply`` promise, watched like every other).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from booking import db
+from booking.access.principal import booking_customer
 from booking.errors import DomainError
 from booking.guarantee import messages, offers, promises
-from booking.selfservice.service import customer
 
 DIGITS = ("1", "2", "3")
 assert messages  # the reply templates are registered on import
@@ -47,7 +48,7 @@ async def on_unmatched_sms(
         )
     if row is None:
         return "no open offer", None, "offer_reply_nothing_open"
-    who = customer(row["booking_id"], row["business_id"])
+    who = booking_customer(row["booking_id"], row["business_id"])
     try:
         await offers.accept_offer(who, row["id"], digit, channel="sms")
     except DomainError as exc:

@@ -72,7 +72,11 @@ class TwilioWebhookController(Controller):
         sender = str(form.get("From") or "")
         if sid and sender:
             result = await handle_inbound(
-                sid, sender, str(form.get("To") or ""), str(form.get("Body") or "")
+                sid,
+                sender,
+                str(form.get("To") or ""),
+                str(form.get("Body") or ""),
+                on_unmatched=request.app.state.on_unmatched_sms,
             )
             if result.reply:
                 twiml.message(result.reply)

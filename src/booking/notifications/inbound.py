@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
@@ -103,8 +104,19 @@ async def _confirm_pending(phone: str) -> tuple[str, UUID | None]:
     return "confirmed", booking_id
 
 
-async def handle_inbound(sid: str, from_phone: str, to_phone: str, body: str) -> InboundResult:
-    """Act on one inbound SMS exactly once per Twilio sid; the TwiML reply text, if any."""
+# (inbound id, sender, body) -> (outcome, booking id, reply template key or None)
+UnmatchedSms = Callable[[int, str, str], Awaitable[tuple[str, UUID | None, str | None]]]
+
+
+async def handle_inbound(
+    sid: str, from_phone: str, to_phone: str, body: str, *, on_unmatched: UnmatchedSms
+) -> InboundResult:
+    """Act on one inbound SMS exactly once per Twilio sid; the TwiML reply text, if any.
+
+    ``on_unmatched`` handles a message that is no keyword (the app passes the
+    guarantee's :func:`booking.guarantee.sms_reply.on_unmatched_sms`: offer replies and
+    owed answers); passed in, as notifications must not import the guarantee above it.
+    """
     keyword, twilio_answers = classify(body)
     async with db.transaction() as conn:
         inbound_id = await conn.fetchval(
@@ -140,13 +152,9 @@ async def handle_inbound(sid: str, from_phone: str, to_phone: str, body: str) ->
         # A confirmed booking gets its confirmation SMS through the outbox.
         reply_key = "reply_nothing_to_confirm" if booking_id is None else None
     else:
-        # --- hook: the appointment guarantee (issue 5, booking.guarantee.sms_reply) ---
-        # "1"/"2"/"3" accepts the sender's open reschedule offer; any other text is
-        # recorded as a reply the business owes (a promise the watchdog tracks).
-        from booking.guarantee.sms_reply import on_unmatched_sms
-
-        outcome, booking_id, reply_key = await on_unmatched_sms(inbound_id, from_phone, body)
-        # --- end of hook ---
+        # The guarantee: "1"/"2"/"3" accepts the sender's open reschedule offer; any
+        # other text is recorded as a reply the business owes (a promise it watches).
+        outcome, booking_id, reply_key = await on_unmatched(inbound_id, from_phone, body)
     async with db.transaction() as conn:
         await conn.execute(
             "UPDATE inbound_message SET outcome = $2, booking_id = $3 WHERE id = $1",

@@ -55,7 +55,7 @@ async def send_due_reminders(ctx: dict[str, Any]) -> int:
     total = 0
     while True:
         async with db.transaction() as conn:
-            taken, jobs = await take_due_reminders(conn)
+            taken, jobs = await take_due_reminders(conn, service.queue_sms)
         await enqueue_follow_ups(ctx["redis"], jobs)
         total += len(jobs)
         if taken == 0:

@@ -9,15 +9,13 @@ scheduled. :func:`take_due_reminders` turns due rows into messages.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
 
 from booking.bookings.policy import CHANGEABLE
-
-if TYPE_CHECKING:
-    from booking.outbox.dispatch import FollowUpJob
+from booking.outbox.dispatch import FollowUpJob
 
 REMINDER_TEMPLATE = "reminder"
 # Statuses that still expect the customer: pending and confirmed bookings.
@@ -69,12 +67,15 @@ async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
     )
 
 
+# booking.notifications.service.queue_sms, passed in: the service syncs reminders, so
+# this module does not import it back.
+QueueSms = Callable[..., Awaitable[FollowUpJob | None]]
+
+
 async def take_due_reminders(
-    conn: asyncpg.Connection, batch: int = 200
+    conn: asyncpg.Connection, queue_sms: QueueSms, batch: int = 200
 ) -> tuple[int, list[FollowUpJob]]:
     """Queue the SMS of due reminders (in the caller's transaction): (rows taken, send jobs)."""
-    from booking.notifications.service import queue_sms
-
     rows = await conn.fetch(
         """
         SELECT r.id, r.booking_id, r.booking_starts_at, b.status, b.starts_at

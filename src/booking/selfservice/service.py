@@ -25,7 +25,7 @@ import asyncpg
 import icalendar
 
 from booking import db
-from booking.access.principal import Principal
+from booking.access.principal import Principal, booking_customer
 from booking.access.tokens import TokenError, read_booking_token
 from booking.availability.service import load_service_context, search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
@@ -69,15 +69,6 @@ def check_form(secret: str, token: str, nonce: str | None, origin: str | None, h
         origin_host = origin.split("://", 1)[-1].rstrip("/")
         if origin_host != host:
             raise LinkRefused("form")
-
-
-def customer(booking_id: UUID, business_id: UUID) -> Principal:
-    return Principal(
-        kind="customer",
-        id=booking_id.hex,
-        business_ids=frozenset({business_id}),
-        booking_id=booking_id,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +234,7 @@ async def _business_of(booking_id: UUID) -> UUID:
 async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
     """Run one page action as the booking's customer; DomainErrors go back to the page."""
     business_id = await _business_of(booking_id)
-    who = customer(booking_id, business_id)
+    who = booking_customer(booking_id, business_id)
     if action == "confirm":
         page = await load_page(booking_id)
         if not page.may_confirm:

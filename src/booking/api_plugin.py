@@ -1,5 +1,8 @@
 """Wires access control into the app in one line: ``plugins=[AccessPlugin()]``.
 
+Above both booking.access and booking.idempotency (the middleware needs the caller's
+principal), so neither imports the other's wiring: no import cycle.
+
 * the app-wide :func:`~booking.access.guards.authorize` guard (closed by default);
 * the Idempotency-Key middleware;
 * the OpenAPI document: both credential schemes, ``security: []`` on public
