@@ -10,8 +10,8 @@ import httpx
 from litestar import Litestar, post
 
 from booking import db
-from booking.api_plugin import AccessPlugin
 from booking.access.service import create_api_key
+from booking.api_plugin import AccessPlugin
 from booking.problems import EXCEPTION_HANDLERS
 from booking.settings import get_settings
 from tests.support import World, at

@@ -18,6 +18,7 @@ from booking.bookings.policy import (
     Decision,
     Exemption,
     actor_of,
+    check_changeable,
     decide_cancel,
     decide_change,
     decide_new_booking,
@@ -320,6 +321,20 @@ def test_only_pending_and_confirmed_bookings_change(status: str) -> None:
         "detail": f"A {status} booking cannot be changed.",
         "booking_status": status,
     }
+
+
+@pytest.mark.parametrize("status", ["pending", "confirmed"])
+def test_check_changeable_allows(status: str) -> None:
+    assert check_changeable(status) == Decision("change", "allowed", status=status)
+
+
+def test_check_changeable_says_what_cannot_be_done() -> None:
+    decision = check_changeable("cancelled", "join the waitlist")
+    breach = Breach("status", "A cancelled booking cannot join the waitlist.")
+    assert decision == Decision("change", "refused", (breach,), status="cancelled")
+    assert check_changeable("held").breaches == (
+        Breach("status", "A held booking cannot be changed."),
+    )
 
 
 def test_a_pending_booking_changes() -> None:

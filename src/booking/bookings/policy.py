@@ -13,6 +13,8 @@ Public API (everything else here is private):
 * :class:`Exemption` - an explicit, recorded waiver for paths the business itself
   started (the self-service page acting on the business's behalf, reschedule offers,
   the waitlist). Never skip the policy: pass one of these instead.
+* :func:`check_changeable` - the status part of a change alone (before the policy is
+  read; also for joining the waitlist).
 * :func:`decide_new_booking`, :func:`decide_change`, :func:`decide_cancel` - return a
   :class:`Decision`: ``allowed``, ``needs_override`` (staff may go ahead by giving a
   reason) or ``refused``, with the :class:`Breach` es found.
@@ -242,6 +244,15 @@ def _waive(
     return Decision(operation, outcome, found, status=status, cutoff=cutoff)
 
 
+def check_changeable(status: str, doing: str = "be changed") -> Decision:
+    """Whether a booking in ``status`` may be moved at all (before reading any policy):
+    refused with "A <status> booking cannot <doing>." unless pending or confirmed."""
+    if status in CHANGEABLE:
+        return Decision("change", "allowed", status=status)
+    breach = Breach("status", f"A {status} booking cannot {doing}.")
+    return Decision("change", "refused", (breach,), status=status)
+
+
 def decide_change(
     policy: BusinessPolicy,
     booking: BookingFacts,
@@ -261,9 +272,9 @@ def decide_change(
     that the appointment has not started.
     """
     status = booking.status
-    if status not in CHANGEABLE:
-        breach = Breach("status", f"A {status} booking cannot be changed.")
-        return Decision("change", "refused", (breach,), status=status)
+    by_status = check_changeable(status)
+    if not by_status.allowed:
+        return by_status
     waived = _waive(
         "change",
         _policy_breaches(policy, booking, now=now),
