@@ -184,7 +184,7 @@ def _time_breach(
     if starts_at <= now:
         return Breach("past", "That time is in the past.")
     if actor not in STAFF and starts_at < now + policy.min_notice:
-        minutes = int(policy.min_notice.total_seconds() // 60)
+        minutes = policy.min_notice // timedelta(minutes=1)
         return Breach("notice", f"Bookings need at least {minutes} minutes' notice.")
     return None
 
@@ -223,7 +223,6 @@ def _policy_breaches(
 
 
 def _waive(
-    operation: Operation,
     breaches: list[Breach],
     *,
     actor: Actor,
@@ -234,14 +233,14 @@ def _waive(
 ) -> Decision:
     found = tuple(breaches)
     if not found:
-        return Decision(operation, "allowed", status=status)
+        return Decision("change", "allowed", status=status)
     if exemption is not None:
-        return Decision(operation, "allowed", found, exemption=exemption, status=status)
+        return Decision("change", "allowed", found, exemption=exemption, status=status)
     reason = override_reason.strip() if override_reason else ""
     if actor in STAFF and reason:
-        return Decision(operation, "allowed", found, override_reason=reason, status=status)
+        return Decision("change", "allowed", found, override_reason=reason, status=status)
     outcome: Outcome = "needs_override" if actor in STAFF else "refused"
-    return Decision(operation, outcome, found, status=status, cutoff=cutoff)
+    return Decision("change", outcome, found, status=status, cutoff=cutoff)
 
 
 def check_changeable(status: str, doing: str = "be changed") -> Decision:
@@ -276,7 +275,6 @@ def decide_change(
     if not by_status.allowed:
         return by_status
     waived = _waive(
-        "change",
         _policy_breaches(policy, booking, now=now),
         actor=actor,
         override_reason=override_reason,
@@ -333,15 +331,9 @@ def decide_cancel(
             exemption=exemption,
             status=status,
         )
-    return _waive(
-        "cancel",
-        [breach],
-        actor=actor,
-        override_reason=override_reason,
-        exemption=exemption,
-        status=status,
-        cutoff=policy.cutoff,
-    )
+    if exemption is not None:
+        return Decision("cancel", "allowed", (breach,), exemption=exemption, status=status)
+    return Decision("cancel", "refused", (breach,), status=status, cutoff=policy.cutoff)
 
 
 # --- kept for call sites not yet moved to decide_change (removed once they are) ---
