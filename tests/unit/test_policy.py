@@ -463,10 +463,10 @@ def test_moving_to_a_later_time_with_enough_notice() -> None:
 @pytest.mark.parametrize("actor", BOUND)
 def test_new_booking_notice_boundary(actor: Actor) -> None:
     exact = NOW + POLICY.min_notice
-    assert decide_new_booking(POLICY, actor=actor, now=NOW, starts_at=exact) == Decision(
+    assert decide_new_booking(POLICY.min_notice, actor=actor, now=NOW, starts_at=exact) == Decision(
         "book", "allowed"
     )
-    decision = decide_new_booking(POLICY, actor=actor, now=NOW, starts_at=exact - US)
+    decision = decide_new_booking(POLICY.min_notice, actor=actor, now=NOW, starts_at=exact - US)
     assert decision == Decision("book", "refused", (NOTICE,))
     with pytest.raises(InvalidInput, match=r"^Bookings need at least 90 minutes' notice\.$"):
         decision.enforce()
@@ -474,12 +474,14 @@ def test_new_booking_notice_boundary(actor: Actor) -> None:
 
 @pytest.mark.parametrize("actor", ["front_desk", "manager"])
 def test_staff_book_at_short_notice(actor: Actor) -> None:
-    assert decide_new_booking(POLICY, actor=actor, now=NOW, starts_at=NOW + US).allowed
+    assert decide_new_booking(POLICY.min_notice, actor=actor, now=NOW, starts_at=NOW + US).allowed
 
 
 @pytest.mark.parametrize("actor", ALL_ACTORS)
 def test_nobody_books_in_the_past(actor: Actor) -> None:
-    decision = decide_new_booking(POLICY, actor=actor, now=NOW, starts_at=NOW, exemption=LOST_SLOT)
+    decision = decide_new_booking(
+        POLICY.min_notice, actor=actor, now=NOW, starts_at=NOW, exemption=LOST_SLOT
+    )
     assert decision == Decision("book", "refused", (PAST,))
     with pytest.raises(InvalidInput, match=r"^That time is in the past\.$"):
         decision.enforce()
@@ -487,7 +489,7 @@ def test_nobody_books_in_the_past(actor: Actor) -> None:
 
 def test_an_exemption_waives_a_new_bookings_notice() -> None:
     decision = decide_new_booking(
-        POLICY, actor="system", now=NOW, starts_at=NOW + US, exemption=LOST_SLOT
+        POLICY.min_notice, actor="system", now=NOW, starts_at=NOW + US, exemption=LOST_SLOT
     )
     assert decision == Decision("book", "allowed", (NOTICE,), exemption=LOST_SLOT)
     assert decision.history_reason() == "policy exemption: lost-slot offer accepted"
@@ -546,6 +548,7 @@ def test_staff_cancel_after_the_cutoff_is_an_override(actor: Actor) -> None:
     )
     assert decision.policy_override
     assert decision.history_reason("customer called") == "customer called; ill"
+    assert decision.history_reason("ill") == "ill"  # the cancel reason given as the override
     unexplained = decide_cancel(POLICY, late, actor=actor, now=NOW, override_reason="  ")
     assert unexplained == Decision("cancel", "allowed", (CANCEL_CUTOFF,), status="confirmed")
     assert unexplained.history_reason() == "staff override"

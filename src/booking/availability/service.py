@@ -26,7 +26,6 @@ from booking.availability.slots import (
 )
 from booking.errors import InvalidInput, NotFound
 
-ACTIVE_STATUSES = ("held", "pending", "confirmed", "checked_in")
 MAX_SEARCH_DAYS = 62
 # alternatives_near looks this far either side of the target first.
 ALTERNATIVE_RADII = (timedelta(hours=6), timedelta(days=2))
@@ -43,11 +42,11 @@ class ServiceContext:
     tz: ZoneInfo
     shape: ServiceShape
     requires_confirmation: bool
+    # The policy's minimum notice (booking.bookings.policy decides with it): read here
+    # because the search hides the times inside it, in the same round trip.
     min_notice: timedelta
     step: timedelta
     hold_ttl: timedelta
-    change_cutoff: timedelta
-    max_changes: int
     eligible_staff: tuple[UUID, ...]
     # Read with the context in the same round trip (never cached across requests):
     # the business's locale and the weekly hours of every eligible member of staff.
@@ -67,8 +66,7 @@ class ServiceContext:
 _CONTEXT_SQL = """
     SELECT s.duration_minutes, s.buffer_before_minutes, s.buffer_after_minutes,
            s.requires_confirmation, b.time_zone, b.min_notice_minutes,
-           b.slot_step_minutes, b.hold_ttl_seconds, b.change_cutoff_minutes,
-           b.max_changes, b.locale, b.config_version, el.eligible,
+           b.slot_step_minutes, b.hold_ttl_seconds, b.locale, b.config_version, el.eligible,
            hours.staff_ids, hours.weekdays, hours.opens, hours.closes
     FROM service s JOIN business b ON b.id = s.business_id
     CROSS JOIN LATERAL (
@@ -136,8 +134,6 @@ async def load_service_context(
         min_notice=timedelta(minutes=row["min_notice_minutes"]),
         step=timedelta(minutes=row["slot_step_minutes"]),
         hold_ttl=timedelta(seconds=row["hold_ttl_seconds"]),
-        change_cutoff=timedelta(minutes=row["change_cutoff_minutes"]),
-        max_changes=row["max_changes"],
         eligible_staff=eligible,
         locale=row["locale"],
         weekly={staff_id: tuple(windows) for staff_id, windows in weekly.items()},

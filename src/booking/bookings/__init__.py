@@ -2,7 +2,8 @@
 
 Where things live:
 
-* ``policy``      the rules that decide (status machine, change policy); no I/O
+* ``policy``      the change policy: the one place that decides book/change/cancel; no I/O
+* ``status``      the status machine: statuses, the active set, transitions; no I/O
 * ``checks``      checks on a request before anything is written (times, channel, access)
 * ``store``       the one module that writes booking rows, history and outbox entries
 * ``references``  reference codes

@@ -11,11 +11,18 @@ from uuid import UUID
 from booking import db
 from booking.access.principal import Principal
 from booking.availability.service import load_service_context
-from booking.bookings.checks import as_utc, check_access, check_notice, check_version
+from booking.bookings.checks import (
+    actor,
+    as_utc,
+    booking_facts,
+    check_access,
+    check_version,
+    load_policy,
+)
 from booking.bookings.placing import candidate_staff, slot_taken
-from booking.bookings.policy import CHANGEABLE, ChangePolicy, policy_breaches
+from booking.bookings.policy import check_changeable, decide_change
 from booking.bookings.store import BOOKING_COLUMNS, blocked_range, lock_booking
-from booking.errors import InvalidInput, InvalidTransition, PolicyViolation
+from booking.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,43 +55,23 @@ async def change_booking(
         if principal.kind != "customer":
             principal.require("bookings:change", row["business_id"])
         check_version(row, expected_version)
-        if row["status"] not in CHANGEABLE:
-            raise InvalidTransition(
-                f"A {row['status']} booking cannot be changed.", booking_status=row["status"]
-            )
+        check_changeable(row["status"]).enforce()  # before reading anything else
+        business_policy = await load_policy(conn, row["business_id"])
         context = await load_service_context(
             conn,
             row["business_id"],
             change.service_id or row["service_id"],
             hours_for=(change.staff_id,) if change.staff_id else None,
         )
-        now = datetime.now(UTC)
-        breaches = policy_breaches(
-            ChangePolicy(context.change_cutoff, context.max_changes),
-            now=now,
-            starts_at=row["starts_at"],
-            change_count=row["change_count"],
-        )
-        override = False
-        if breaches:
-            if not principal.is_staff:
-                raise PolicyViolation(
-                    "The change policy does not allow this: " + "; ".join(breaches) + ".",
-                    breaches=breaches,
-                )
-            if not (change.override_reason and change.override_reason.strip()):
-                raise PolicyViolation(
-                    "This change breaks the change policy ("
-                    + "; ".join(breaches)
-                    + "); staff may override it by giving override_reason.",
-                    breaches=breaches,
-                )
-            override = True
         new_start = change.starts_at or row["starts_at"]
-        if new_start != row["starts_at"]:
-            check_notice(context, principal, new_start)
-        elif new_start <= now:
-            raise InvalidTransition("The appointment has already started; it cannot be moved.")
+        decision = decide_change(
+            business_policy,
+            booking_facts(row),
+            actor=actor(principal),
+            now=datetime.now(UTC),
+            new_starts_at=new_start,
+            override_reason=change.override_reason,
+        ).enforce()
         new_end, blocked_from, blocked_until = blocked_range(context, new_start)
         staff = await candidate_staff(conn, context, change.staff_id, new_start, new_end)
         if change.staff_id is None and row["staff_id"] in staff:
@@ -130,8 +117,8 @@ async def change_booking(
             principal.kind,
             principal.id,
             principal.default_channel,
-            change.override_reason if override else None,
-            override,
+            decision.history_reason(),
+            decision.policy_override,
             json.dumps(payload),
         )
     if updated is None:

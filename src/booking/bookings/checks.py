@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from booking.access.principal import Principal
 from booking.availability.service import ServiceContext
+from booking.bookings import policy
 from booking.errors import InvalidInput, NotFound, VersionMismatch
 
 CHANNELS = ("web", "mobile", "front_desk", "partner", "phone", "sms", "system")
@@ -68,10 +70,27 @@ def check_version(row: asyncpg.Record | dict[str, Any], expected: int | None) ->
         )
 
 
+def actor(principal: Principal) -> policy.Actor:
+    """The caller as the change policy names actors."""
+    return policy.actor_of(principal.kind, principal.role)
+
+
 def check_notice(context: ServiceContext, principal: Principal, starts_at: datetime) -> None:
-    now = datetime.now(UTC)
-    if starts_at <= now:
-        raise InvalidInput("That time is in the past.", field="starts_at")
-    if not principal.is_staff and starts_at < now + context.min_notice:
-        minutes = int(context.min_notice.total_seconds() // 60)
-        raise InvalidInput(f"Bookings need at least {minutes} minutes' notice.", field="starts_at")
+    """A new booking or hold at ``starts_at``: the policy decides (past, minimum notice)."""
+    policy.decide_new_booking(
+        context.min_notice, actor=actor(principal), now=datetime.now(UTC), starts_at=starts_at
+    ).enforce()
+
+
+async def load_policy(conn: asyncpg.Connection, business_id: UUID) -> policy.BusinessPolicy:
+    """The business's change policy (the columns policy.POLICY_COLUMNS names)."""
+    row = await conn.fetchrow(
+        f"SELECT {policy.POLICY_COLUMNS} FROM business b WHERE b.id = $1", business_id
+    )
+    if row is None:
+        raise NotFound("No such business.")
+    return policy.BusinessPolicy.from_row(row)
+
+
+def booking_facts(row: asyncpg.Record | dict[str, Any]) -> policy.BookingFacts:
+    return policy.BookingFacts(row["starts_at"], row["change_count"], row["status"])

@@ -6,7 +6,7 @@ Public API (everything else here is private):
 * :class:`BusinessPolicy` - the business's rules (cut-off before the start, maximum
   number of changes, minimum notice). :data:`POLICY_COLUMNS` is the SQL select list
   that reads them from ``business b``; :meth:`BusinessPolicy.from_row` turns such a
-  row into the policy. A query that needs the policy selects ``POLICY_COLUMNS``.
+  row into the policy. The one reader is ``booking.bookings.checks.load_policy``.
 * :class:`BookingFacts` - what the policy needs to know about a booking.
 * :func:`actor_of` - the actor kind (customer, app, partner, front_desk, manager,
   system) of a caller's kind and role.
@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from booking.bookings.status import CHANGEABLE as CHANGEABLE  # until call sites move
-from booking.bookings.status import next_status as next_status  # until call sites move
+from booking.bookings.status import CHANGEABLE
 from booking.errors import InvalidInput, InvalidTransition, PolicyViolation
 
 Actor = Literal["customer", "app", "partner", "front_desk", "manager", "system"]
@@ -122,7 +121,7 @@ class Decision:
             waived = f"policy exemption: {self.exemption.reason}"
         else:
             waived = self.override_reason or "staff override"
-        return waived if reason is None else f"{reason}; {waived}"
+        return waived if reason in (None, waived) else f"{reason}; {waived}"
 
     def enforce(self) -> Decision:
         """Raise the API's error unless allowed; return self when allowed."""
@@ -179,26 +178,31 @@ def _hours(span: timedelta) -> str:
 
 
 def _time_breach(
-    policy: BusinessPolicy, *, actor: Actor, now: datetime, starts_at: datetime
+    min_notice: timedelta, *, actor: Actor, now: datetime, starts_at: datetime
 ) -> Breach | None:
     if starts_at <= now:
         return Breach("past", "That time is in the past.")
-    if actor not in STAFF and starts_at < now + policy.min_notice:
-        minutes = policy.min_notice // timedelta(minutes=1)
+    if actor not in STAFF and starts_at < now + min_notice:
+        minutes = min_notice // timedelta(minutes=1)
         return Breach("notice", f"Bookings need at least {minutes} minutes' notice.")
     return None
 
 
 def decide_new_booking(
-    policy: BusinessPolicy,
+    min_notice: timedelta,
     *,
     actor: Actor,
     now: datetime,
     starts_at: datetime,
     exemption: Exemption | None = None,
 ) -> Decision:
-    """May ``actor`` book (or hold) a time starting at ``starts_at``?"""
-    breach = _time_breach(policy, actor=actor, now=now, starts_at=starts_at)
+    """May ``actor`` book (or hold) a time starting at ``starts_at``?
+
+    Takes the minimum notice alone: a new booking's rules shape the availability
+    search too (it hides times inside the notice), so their inputs arrive with the
+    service context (``ServiceContext.min_notice``), read in the same round trip.
+    """
+    breach = _time_breach(min_notice, actor=actor, now=now, starts_at=starts_at)
     if breach is None:
         return Decision("book", "allowed")
     if breach.code == "notice" and exemption is not None:
@@ -290,7 +294,7 @@ def decide_change(
             breach = Breach("started", "The appointment has already started; it cannot be moved.")
             return Decision("change", "refused", (breach,), status=status)
         return waived
-    time_breach = _time_breach(policy, actor=actor, now=now, starts_at=target)
+    time_breach = _time_breach(policy.min_notice, actor=actor, now=now, starts_at=target)
     if time_breach is None:
         return waived
     if time_breach.code == "notice" and exemption is not None:
@@ -334,17 +338,3 @@ def decide_cancel(
     if exemption is not None:
         return Decision("cancel", "allowed", (breach,), exemption=exemption, status=status)
     return Decision("cancel", "refused", (breach,), status=status, cutoff=policy.cutoff)
-
-
-# --- kept for call sites not yet moved to decide_change (removed once they are) ---
-
-
-def ChangePolicy(cutoff: timedelta, max_changes: int) -> BusinessPolicy:
-    return BusinessPolicy(cutoff, max_changes, timedelta(0))
-
-
-def policy_breaches(
-    policy: BusinessPolicy, *, now: datetime, starts_at: datetime, change_count: int
-) -> list[str]:
-    booking = BookingFacts(starts_at, change_count, "confirmed")
-    return [breach.message for breach in _policy_breaches(policy, booking, now=now)]

@@ -15,6 +15,7 @@ from booking.access.principal import Principal
 from booking.availability.service import earliest_slots, load_service_context, slot_json
 from booking.bookings.checks import check_access, require_aware
 from booking.bookings.references import normalize_reference
+from booking.bookings.status import STATUSES
 from booking.bookings.store import BOOKING_COLUMNS
 from booking.errors import InvalidInput, NotFound
 
@@ -72,18 +73,6 @@ class BookingFilter:
     statuses: tuple[str, ...] = ()
     cursor: str | None = None
     limit: int = 50
-
-
-STATUSES = (
-    "held",
-    "pending",
-    "confirmed",
-    "checked_in",
-    "completed",
-    "cancelled",
-    "no_show",
-    "expired",
-)
 
 
 async def list_bookings(

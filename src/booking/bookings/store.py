@@ -3,7 +3,7 @@
 Every path that creates, moves or changes the status of a booking writes through
 here, so the columns read back (:data:`BOOKING_COLUMNS`), the history columns and
 the events that reach the outbox are spelled once. The set of statuses that hold
-time is :data:`booking.bookings.policy.ACTIVE`.
+time is :data:`booking.bookings.status.ACTIVE`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -11,10 +11,11 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.checks import check_access, check_version
-from booking.bookings.policy import next_status
+from booking.bookings.checks import actor, booking_facts, check_access, check_version, load_policy
+from booking.bookings.policy import decide_cancel
+from booking.bookings.status import next_status
 from booking.bookings.store import lock_booking, record_event, set_status
-from booking.errors import CheckInTooEarly, Forbidden, InvalidTransition, PolicyViolation
+from booking.errors import CheckInTooEarly, Forbidden, InvalidTransition
 
 ACTION_SCOPES = {
     "confirm": "bookings:change",
@@ -61,8 +62,15 @@ async def transition(
             raise InvalidTransition("A no-show can only be recorded after the start time.")
         if action == "check_in":
             await _check_in_day_reached(conn, row)
-        if action == "cancel" and principal.kind in ("customer", "partner", "app"):
-            await _enforce_policy_for_customer(conn, row)
+        decision = None
+        if action == "cancel":
+            decision = decide_cancel(
+                await load_policy(conn, row["business_id"]),
+                booking_facts(row),
+                actor=actor(principal),
+                now=datetime.now(UTC),
+                override_reason=reason,
+            ).enforce()
         updated = await set_status(conn, booking_id, target, cancel_reason=reason)
         channel = principal.default_channel
         await record_event(
@@ -72,7 +80,8 @@ async def transition(
             principal,
             channel,
             from_status=row["status"],
-            reason=reason,
+            reason=reason if decision is None else decision.history_reason(reason),
+            policy_override=decision is not None and decision.policy_override,
         )
     return dict(updated)
 
@@ -89,15 +98,4 @@ async def _check_in_day_reached(conn: asyncpg.Connection, row: asyncpg.Record) -
             f"Check-in opens on the day of the appointment ({day.isoformat()}, {zone.key}).",
             opens_at=opens_at.isoformat(),
             booking_status=row["status"],
-        )
-
-
-async def _enforce_policy_for_customer(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
-    cutoff = await conn.fetchval(
-        "SELECT change_cutoff_minutes FROM business WHERE id = $1", row["business_id"]
-    )
-    if datetime.now(UTC) > row["starts_at"] - timedelta(minutes=cutoff):
-        raise PolicyViolation(
-            f"Cancellations close {cutoff / 60:g} h before the appointment; "
-            "please contact the business."
         )

@@ -25,28 +25,32 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import ServiceContext, alternatives_near, load_service_context
-from booking.bookings.holds import insert_hold
-from booking.bookings.policy import CHANGEABLE
+from booking.availability.service import alternatives_near, load_service_context
+from booking.bookings.checks import actor, booking_facts, load_policy
+from booking.bookings.policy import Exemption, check_changeable, decide_change
 from booking.bookings.store import BOOKING_COLUMNS, record_event
-from booking.errors import InvalidInput, InvalidTransition, NotFound, SlotTaken
+from booking.errors import InvalidInput, NotFound, SlotTaken
 from booking.guarantee import events, promises
 from booking.guarantee.errors import OfferClosed, OfferExpired
+from booking.guarantee.offer_rows import GUARANTEE, OFFER_COLUMNS
+from booking.guarantee.offer_rows import hold_options as _hold_options
+from booking.guarantee.offer_rows import insert_offer as _insert_offer
+from booking.guarantee.offer_rows import offer_options as _options
 from booking.guarantee.sql import STILL_LOST as STILL_LOST
+from booking.guarantee.waitlist import offer_freed_slot
 
-GUARANTEE = Principal(kind="system", id="guarantee")
 OFFER_LIFETIME = timedelta(hours=2)
 # An offer that would live less than this is pointless: the customer could not act on it.
 MIN_OFFER_WINDOW = timedelta(minutes=5)
 OPTIONS_PER_OFFER = 3
 CANDIDATES = 40  # nearest free slots considered per offer (many overlap each other)
 MAX_TIME_OFF = timedelta(days=366)
+# Why accepting an offer may break the change policy (recorded in the history when it does).
+OFFER_EXEMPTIONS = {
+    "lost_slot": "the business could not keep the booked time",
+    "earlier_slot": "an earlier time offered from the waitlist",
+}
 
-OFFER_COLUMNS = """
-    o.id, o.business_id, o.booking_id, o.kind, o.status, o.reason, o.expires_at,
-    o.waitlist_entry_id, o.freed_slot_id, o.accepted_position, o.decided_by, o.created_at,
-    o.decided_at
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,119 +167,9 @@ async def deactivate_staff(
     )
 
 
-async def _hold_options(
-    conn: asyncpg.Connection,
-    context: ServiceContext,
-    booking: asyncpg.Record | dict[str, Any],
-    expires_at: datetime,
-    candidates: list[tuple[datetime, UUID]],
-    wanted: int,
-) -> list[dict[str, Any]]:
-    held: list[dict[str, Any]] = []
-    for starts_at, staff_id in candidates:
-        if len(held) >= wanted:
-            break
-        blocked = (
-            starts_at - context.shape.buffer_before,
-            starts_at + context.shape.duration + context.shape.buffer_after,
-        )
-        if any(
-            h["staff_id"] == staff_id
-            and h["blocked_from"] < blocked[1]
-            and blocked[0] < h["blocked_until"]
-            for h in held
-        ):
-            continue  # overlaps an option already held: the database would refuse it
-        hold = await insert_hold(
-            conn,
-            context,
-            [staff_id],
-            starts_at,
-            expires_at=expires_at,
-            principal=GUARANTEE,
-            notes=f"held for booking {booking['reference_code']}",
-        )
-        if hold is not None:
-            held.append(hold)
-    return held
-
-
-async def _insert_offer(
-    conn: asyncpg.Connection,
-    booking: asyncpg.Record | dict[str, Any],
-    *,
-    kind: str,
-    reason: str,
-    expires_at: datetime,
-    holds: list[dict[str, Any]],
-    waitlist_entry_id: UUID | None = None,
-    freed_slot_id: UUID | None = None,
-) -> dict[str, Any]:
-    status = "open" if holds else "expired"
-    offer = await conn.fetchrow(
-        f"""
-        INSERT INTO reschedule_offer AS o (business_id, booking_id, kind, status, reason,
-            expires_at, waitlist_entry_id, freed_slot_id, decided_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $4 = 'open' THEN NULL ELSE now() END)
-        RETURNING {OFFER_COLUMNS}
-        """,
-        booking["business_id"],
-        booking["id"],
-        kind,
-        status,
-        reason,
-        expires_at,
-        waitlist_entry_id,
-        freed_slot_id,
-    )
-    assert offer is not None
-    options = []
-    for position, hold in enumerate(holds, start=1):
-        await conn.execute(
-            "INSERT INTO reschedule_option (offer_id, position, hold_id, staff_id, starts_at) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            offer["id"],
-            position,
-            hold["id"],
-            hold["staff_id"],
-            hold["starts_at"],
-        )
-        options.append(
-            {
-                "position": position,
-                "hold_id": hold["id"],
-                "staff_id": hold["staff_id"],
-                "starts_at": hold["starts_at"],
-                "ends_at": hold["ends_at"],
-                "hold_status": "held",
-            }
-        )
-    result = dict(offer) | {"options": await _options(conn, offer["id"])}
-    payload = {
-        "offer_id": str(offer["id"]),
-        "booking_id": str(booking["id"]),
-        "kind": kind,
-        "reason": reason,
-        "expires_at": expires_at.isoformat(),
-        "options": [
-            {
-                "position": o["position"],
-                "starts_at": o["starts_at"].isoformat(),
-                "staff_id": str(o["staff_id"]),
-            }
-            for o in options
-        ],
-    }
-    topic = events.OFFER_CREATED if holds else events.OFFER_EXPIRED
-    await events.emit(conn, booking["business_id"], topic, booking["id"], payload)
-    return result
-
-
 async def withdraw_open_offer(conn: asyncpg.Connection, booking_id: UUID, why: str) -> None:
     """Close the booking's open offer (if any) and release its holds; an earlier time
     offered from the waitlist moves on to the next customer."""
-    from booking.guarantee.waitlist import offer_freed_slot  # the cascade lives there
-
     offer = await conn.fetchrow(
         "SELECT id, kind, freed_slot_id FROM reschedule_offer "
         "WHERE booking_id = $1 AND status = 'open' FOR UPDATE",
@@ -366,20 +260,6 @@ async def _release_holds(
     return len(rows)
 
 
-async def _options(conn: asyncpg.Connection, offer_id: UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """
-        SELECT o.position, o.hold_id, o.staff_id, o.starts_at, h.ends_at, h.status AS hold_status,
-               st.name AS staff_name
-        FROM reschedule_option o JOIN booking h ON h.id = o.hold_id
-        JOIN staff st ON st.id = o.staff_id
-        WHERE o.offer_id = $1 ORDER BY o.position
-        """,
-        offer_id,
-    )
-    return [dict(row) for row in rows]
-
-
 async def load_offer(conn: asyncpg.Connection, offer_id: UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {OFFER_COLUMNS} FROM reschedule_offer o WHERE o.id = $1", offer_id
@@ -450,10 +330,7 @@ async def accept_offer(
             raise OfferClosed(
                 f"This offer is already {offer['status']}.", offer_status=offer["status"]
             )
-        if booking["status"] not in CHANGEABLE:
-            raise InvalidTransition(
-                f"A {booking['status']} booking cannot be moved.", booking_status=booking["status"]
-            )
+        check_changeable(booking["status"], "be moved").enforce()
         option = await conn.fetchrow(
             "SELECT position, hold_id FROM reschedule_option WHERE offer_id = $1 AND position = $2",
             offer_id,
@@ -468,6 +345,15 @@ async def accept_offer(
         assert hold is not None
         if hold["status"] != "held" or hold["hold_expires_at"] <= now:
             raise SlotTaken("That time is no longer held for you; your booking is unchanged.")
+        # The business offered these times: the change policy is waived, on the record.
+        decision = decide_change(
+            await load_policy(conn, booking["business_id"]),
+            booking_facts(booking),
+            actor=actor(principal),
+            now=now,
+            new_starts_at=hold["starts_at"],
+            exemption=Exemption(OFFER_EXEMPTIONS[offer["kind"]]),
+        ).enforce()
         chosen = channel or principal.default_channel
         reason = f"reschedule offer accepted: option {position}"
         used = await conn.fetchrow(
@@ -512,7 +398,8 @@ async def accept_offer(
             chosen,
             from_status=booking["status"],
             changes=diff,
-            reason=reason,
+            reason=decision.history_reason(reason),
+            policy_override=decision.policy_override,
         )
         await _release_holds(
             conn, offer_id, keep=None, status="cancelled", why="another option was chosen"
@@ -558,8 +445,6 @@ async def accept_offer(
 
 async def expire_due_offers(batch: int = 200) -> int:
     """Close every open offer past its expiry: release holds, tell whoever must know."""
-    from booking.guarantee.waitlist import offer_freed_slot  # the cascade lives there
-
     async with db.transaction() as conn:
         rows = await conn.fetch(
             f"""

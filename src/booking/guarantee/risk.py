@@ -11,7 +11,8 @@ from booking import db
 from booking.access.principal import Principal
 from booking.bookings.store import BOOKING_COLUMNS
 from booking.errors import NotFound
-from booking.guarantee.offers import OFFER_COLUMNS, STILL_LOST, _options
+from booking.guarantee.offer_rows import OFFER_COLUMNS, offer_options
+from booking.guarantee.sql import STILL_LOST
 
 DUE_SOON = timedelta(hours=2)
 
@@ -54,7 +55,9 @@ async def risk_view(
             "AND o.status = 'open' ORDER BY o.expires_at, o.id",
             business_id,
         )
-        offers = [dict(row) | {"options": await _options(conn, row["id"])} for row in offer_rows]
+        offers = [
+            dict(row) | {"options": await offer_options(conn, row["id"])} for row in offer_rows
+        ]
         promises = await conn.fetch(
             """
             SELECT p.id, p.kind, p.booking_id, b.reference_code, p.made_at, p.nudge_at,

@@ -20,10 +20,10 @@ import asyncpg
 from booking import db
 from booking.access.principal import Principal
 from booking.availability.service import load_service_context, search_slots
-from booking.bookings.policy import CHANGEABLE
+from booking.bookings.policy import check_changeable
 from booking.bookings.store import BOOKING_COLUMNS, record_event
-from booking.errors import InvalidInput, InvalidTransition, NotFound
-from booking.guarantee.offers import GUARANTEE, _hold_options, _insert_offer
+from booking.errors import InvalidInput, NotFound
+from booking.guarantee.offer_rows import GUARANTEE, hold_options, insert_offer
 from booking.outbox.dispatch import OutboxEvent
 
 WAITLIST_TTL = timedelta(minutes=15)
@@ -48,11 +48,7 @@ async def join_waitlist(
             raise NotFound("No such booking.")
         if principal.kind != "customer":
             principal.require("bookings:change", booking["business_id"])
-        if booking["status"] not in CHANGEABLE:
-            raise InvalidTransition(
-                f"A {booking['status']} booking cannot join the waitlist.",
-                booking_status=booking["status"],
-            )
+        check_changeable(booking["status"], "join the waitlist").enforce()
         now = datetime.now(UTC)
         for name, value in (("earliest", earliest), ("latest", latest)):
             if value is not None and value.tzinfo is None:
@@ -225,12 +221,12 @@ async def offer_freed_slot(conn: asyncpg.Connection, freed_slot_id: UUID) -> dic
         if not any(slot.starts_at == freed["starts_at"] for slot in slots):
             continue
         expires_at = min(now + WAITLIST_TTL, freed["starts_at"])
-        holds = await _hold_options(
+        holds = await hold_options(
             conn, context, candidate, expires_at, [(freed["starts_at"], freed["staff_id"])], 1
         )
         if not holds:
             continue
-        return await _insert_offer(
+        return await insert_offer(
             conn,
             candidate,
             kind="earlier_slot",

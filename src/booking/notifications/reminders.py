@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from booking.bookings.policy import CHANGEABLE
+from booking.bookings.status import CHANGEABLE
 from booking.outbox.dispatch import FollowUpJob
 
 REMINDER_TEMPLATE = "reminder"

@@ -100,6 +100,7 @@ async def _page(
         may_confirm=page.may_confirm,
         may_change=page.may_change,
         browse=_browse_view(page.browse, base, lang, chosen),
+        may_move=page.may_move,
         alternatives=[
             {
                 **a,

@@ -29,7 +29,8 @@ from booking.access.principal import Principal, booking_customer
 from booking.access.tokens import TokenError, read_booking_token
 from booking.availability.service import load_service_context, search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
-from booking.bookings.policy import CHANGEABLE
+from booking.bookings.checks import booking_facts, load_policy
+from booking.bookings.policy import check_changeable, decide_change
 from booking.bookings.transitions import transition
 from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
@@ -122,11 +123,12 @@ class PageModel:
     may_confirm: bool
     may_change: bool
     browse: Browse | None = None
+    may_move: bool = True  # the change policy lets the customer pick another time
 
 
 _PAGE_BOOKING = f"""
     SELECT b.id, b.business_id, b.status, b.starts_at, b.ends_at, b.reference_code,
-           b.service_id, b.staff_id, b.at_risk_since, b.version,
+           b.service_id, b.staff_id, b.at_risk_since, b.version, b.change_count,
            biz.name AS business_name, biz.address, biz.time_zone, biz.locale AS business_locale,
            biz.customer_may_confirm, s.name AS service_name, st.name AS staff_name,
            c.locale AS customer_locale, c.name AS customer_name,
@@ -149,12 +151,22 @@ async def load_page(
         if row is None or row["status"] == "held":
             raise LinkRefused("missing")
         booking = dict(row)
-        changeable = row["status"] in CHANGEABLE and row["starts_at"] > datetime.now(UTC)
+        now = datetime.now(UTC)
+        changeable = check_changeable(row["status"]).allowed and row["starts_at"] > now
         offer = await offers.open_offer_for_booking(conn, booking_id) if changeable else None
         entry = await waitlist.waitlist_entry_for(conn, booking_id) if changeable else None
+        # The customer's own moves are the change policy's to allow (offers are not).
+        may_move = changeable and (
+            decide_change(
+                await load_policy(conn, row["business_id"]),
+                booking_facts(row),
+                actor="customer",
+                now=now,
+            ).allowed
+        )
         alternatives: list[dict[str, Any]] = []
         browse: Browse | None = None
-        if changeable:
+        if may_move:
             browse, alternatives = await _free_times(conn, booking, day, staff_id)
     return PageModel(
         booking=booking,
@@ -164,6 +176,7 @@ async def load_page(
         may_confirm=row["status"] == "pending" and bool(row["customer_may_confirm"]),
         may_change=changeable,
         browse=browse,
+        may_move=may_move,
     )
 
 
