@@ -122,3 +122,9 @@ def test_free_slot_local_times() -> None:
     )
     assert local_start.tzinfo is ROME
     assert local_end.tzinfo is ROME
+
+
+def test_the_buffer_before_a_slot_must_be_free() -> None:
+    before = ServiceShape(duration=timedelta(minutes=30), buffer_before=timedelta(minutes=15))
+    busy = ((rome(9), rome(9, 20)),)  # 09:30's buffer (09:15-09:30) overlaps it
+    assert starts(rome(9, 30), rome(11), busy=busy, shape=before) == ["10:00:00", "10:30:00"]
