@@ -55,7 +55,7 @@ async def test_raw_sql_overlapping_insert_fails_with_23p01(world: World) -> None
         with pytest.raises(asyncpg.exceptions.ExclusionViolationError) as caught:
             await _insert_raw(conn, world, 10, "RAW002")
         assert caught.value.sqlstate == "23P01"
-        assert caught.value.constraint_name == "booking_no_staff_overlap"
+        assert caught.value.constraint_name == "allocation_no_overlap"
         # Back-to-back is fine: ranges are half-open.
         await _insert_raw(conn, world, 11, "RAW003")
         count = await conn.fetchval("SELECT count(*) FROM booking")
@@ -104,7 +104,7 @@ async def test_migrations_run_forwards_and_backwards_on_an_empty_database(
             return bool(
                 await conn.fetchval(
                     "SELECT EXISTS (SELECT 1 FROM pg_constraint "
-                    "WHERE conname = 'booking_no_staff_overlap' AND contype = 'x')"
+                    "WHERE conname = 'allocation_no_overlap' AND contype = 'x')"
                 )
             )
         finally:
@@ -134,3 +134,126 @@ async def test_migrations_run_forwards_and_backwards_on_an_empty_database(
     again = _booking_cli("migrate", url=url)
     assert again.returncode == 0, again.stderr
     assert await constraint_exists()
+
+
+ALLOCATIONS = "2026-12-01T11:00:00:000000"
+
+
+async def test_allocations_migration_carries_existing_bookings_over_and_back(
+    database_url: str,
+) -> None:
+    """Bookings and time off written under the old schema get their allocations (a
+    booking under a later time off loses its own, never two active overlap); rolling back
+    restores the old constraint with the bookings intact; forwards again works."""
+    url = _scratch_url()
+    base, _, name = url.rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    assert _booking_cli("migrate", url=url).returncode == 0
+    back = _booking_cli("migrate", "--backwards", ALLOCATIONS, url=url)
+    assert back.returncode == 0, back.stderr
+
+    conn = await asyncpg.connect(url)
+    try:
+        assert not await conn.fetchval("SELECT to_regclass('allocation') IS NOT NULL")
+        business = await conn.fetchval(
+            "INSERT INTO business (slug, name, time_zone) VALUES ('old-salon', 'Old', "
+            "'Europe/Rome') RETURNING id"
+        )
+        staff = [
+            await conn.fetchval(
+                "INSERT INTO staff (business_id, name) VALUES ($1, $2) RETURNING id",
+                business,
+                who,
+            )
+            for who in ("Ada", "Bea")
+        ]
+        service = await conn.fetchval(
+            "INSERT INTO service (business_id, name, duration_minutes) VALUES ($1, 'Cut', 30) "
+            "RETURNING id",
+            business,
+        )
+        customer = await conn.fetchval(
+            "INSERT INTO customer (business_id, name, phone) VALUES ($1, 'Cleo', '+393330000001')"
+            " RETURNING id",
+            business,
+        )
+        starts = at(3, 10)
+        for code, who, status, minutes in (
+            ("OLD001", staff[0], "confirmed", 0),
+            ("OLD002", staff[1], "confirmed", 0),
+            ("OLD003", staff[0], "cancelled", 0),
+            ("OLD004", staff[0], "pending", 60),
+        ):
+            begins = starts + timedelta(minutes=minutes)
+            await conn.execute(
+                "INSERT INTO booking (business_id, staff_id, service_id, status, channel, "
+                "reference_code, starts_at, ends_at, blocked_from, blocked_until, customer_id) "
+                "VALUES ($1, $2, $3, $4, 'front_desk', $5, $6, $7, $6, $7, $8)",
+                business,
+                who,
+                service,
+                status,
+                code,
+                begins,
+                begins + timedelta(minutes=30),
+                customer,
+            )
+        # Time off over Bea's booking (today's lost slot).
+        await conn.execute(
+            "INSERT INTO time_off (business_id, staff_id, starts_at, ends_at) "
+            "VALUES ($1, $2, $3, $4)",
+            business,
+            staff[1],
+            starts - timedelta(hours=1),
+            starts + timedelta(hours=1),
+        )
+    finally:
+        await conn.close()
+
+    forwards = _booking_cli("migrate", url=url)
+    assert forwards.returncode == 0, forwards.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT b.reference_code, a.kind, a.resource_id, a.active, a.lost, a.during "
+            "FROM allocation a LEFT JOIN booking b ON b.id = a.booking_id "
+            "ORDER BY a.kind, b.reference_code"
+        )
+        seen = {(r["reference_code"], r["kind"]): (r["active"], r["lost"]) for r in rows}
+        assert seen == {
+            (None, "block"): (True, False),
+            ("OLD001", "staff"): (True, False),
+            ("OLD002", "staff"): (False, True),  # under Bea's time off
+            ("OLD003", "staff"): (False, False),  # cancelled
+            ("OLD004", "staff"): (True, False),
+        }
+        assert {r["resource_id"] for r in rows} == set(staff)
+        assert await conn.fetchval("SELECT count(*) FROM resource WHERE kind = 'staff'") == 2
+        overlapping = await conn.fetchval(
+            "SELECT count(*) FROM allocation a JOIN allocation b ON a.resource_id = b.resource_id"
+            " AND a.id < b.id AND a.during && b.during WHERE a.active AND b.active"
+        )
+        assert overlapping == 0
+    finally:
+        await conn.close()
+
+    back = _booking_cli("migrate", "--backwards", ALLOCATIONS, url=url)
+    assert back.returncode == 0, back.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM booking") == 4
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'booking_no_staff_overlap'"
+        )
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'booking_insert_current'"
+        )
+    finally:
+        await conn.close()
+    again = _booking_cli("migrate", url=url)
+    assert again.returncode == 0, again.stderr

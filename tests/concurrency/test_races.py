@@ -141,7 +141,7 @@ async def test_without_the_constraint_the_race_double_books(world: World) -> Non
     starts = at(7, 10)
     async with db.engine().transaction() as txn:
         conn = txn.connection
-        await conn.execute("ALTER TABLE booking DROP CONSTRAINT booking_no_staff_overlap")
+        await conn.execute("ALTER TABLE allocation DROP CONSTRAINT allocation_no_overlap")
         for code in ("DBL001", "DBL002"):
             await conn.execute(
                 """
@@ -164,7 +164,7 @@ async def test_without_the_constraint_the_race_double_books(world: World) -> Non
     async with db.connection() as conn:
         assert (
             await conn.fetchval(
-                "SELECT count(*) FROM pg_constraint WHERE conname = 'booking_no_staff_overlap'"
+                "SELECT count(*) FROM pg_constraint WHERE conname = 'allocation_no_overlap'"
             )
             == 1
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from booking.bookings.checks import (
 )
 from booking.bookings.placing import candidate_staff, slot_taken
 from booking.bookings.policy import check_changeable, decide_change
-from booking.bookings.store import BOOKING_COLUMNS, blocked_range, lock_booking
+from booking.bookings.store import lock_booking, move
 from booking.errors import InvalidInput
 
 
@@ -72,54 +71,22 @@ async def change_booking(
             new_starts_at=new_start,
             override_reason=change.override_reason,
         ).enforce()
-        new_end, blocked_from, blocked_until = blocked_range(context, new_start)
+        new_end = new_start + context.shape.duration
         staff = await candidate_staff(conn, context, change.staff_id, new_start, new_end)
         if change.staff_id is None and row["staff_id"] in staff:
             # Keep the same person when they are free at the new time.
             staff.remove(row["staff_id"])
             staff.insert(0, row["staff_id"])
-        # One round trip (booking_move_first, migration 2026-11-27T01:00): expire stale
-        # holds on the new time, skip staff with time off, move the row to the first
-        # member of staff the exclusion constraint allows, and append the
-        # booking.changed history event and outbox row as record_event writes them
-        # (the function adds the staff_id change, the version and the status).
-        # No row when every candidate is taken.
-        known = {
-            key: {"from": row[key], "to": value}
-            for key, value in (
-                ("starts_at", new_start),
-                ("ends_at", new_end),
-                ("service_id", context.service_id),
-            )
-            if row[key] != value
-        }
-        payload = {
-            "event": "booking.changed",
-            "starts_at": new_start.isoformat(),
-            "actor": principal.actor_label,
-        }
-        updated = await conn.fetchrow(
-            f"""
-            SELECT {BOOKING_COLUMNS} FROM booking_move_first(
-                $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15,
-                $16::jsonb) AS b
-            """,
-            booking_id,
-            context.service_id,
+        updated = await move(
+            conn,
+            row,
+            context,
             staff,
             new_start,
-            new_end,
-            blocked_from,
-            blocked_until,
-            row["staff_id"],
-            json.dumps(known, default=str),
-            row["status"],
-            principal.kind,
-            principal.id,
-            principal.default_channel,
-            decision.history_reason(),
-            decision.policy_override,
-            json.dumps(payload),
+            principal=principal,
+            channel=principal.default_channel,
+            reason=decision.history_reason(),
+            policy_override=decision.policy_override,
         )
     if updated is None:
         raise await slot_taken(

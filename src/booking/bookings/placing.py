@@ -1,7 +1,7 @@
 """Placing a new booking or hold: who may take the time, on which service context, and
 what the caller hears when the database says the time is taken.
 
-The exclusion constraint ``booking_no_staff_overlap`` has the last word on whether a
+The exclusion constraint ``allocation_no_overlap`` has the last word on whether a
 time is free; its refusal becomes :class:`SlotTaken` with the nearest alternatives.
 """
 

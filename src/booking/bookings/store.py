@@ -34,8 +34,8 @@ OUTBOX_EVENTS = frozenset(
     }
 )
 BOOKING_COLUMNS = """
-    b.id, b.business_id, b.staff_id, b.service_id, b.customer_id, b.partner_id, b.status,
-    b.channel, b.reference_code, b.starts_at, b.ends_at, b.blocked_from, b.blocked_until,
+    b.id, b.business_id, b.staff_id, b.resource_id, b.service_id, b.customer_id, b.partner_id,
+    b.status, b.channel, b.reference_code, b.starts_at, b.ends_at, b.blocked_from, b.blocked_until,
     b.version, b.change_count, b.hold_expires_at, b.cancel_reason, b.notes, b.created_by,
     b.created_at, b.updated_at
 """
@@ -126,20 +126,21 @@ async def insert_active(
     hold_token_hash: bytes | None = None,
     notes: str = "",
     checked: bool = False,
+    resource_ids: Sequence[UUID] = (),
 ) -> asyncpg.Record | None:
-    """Insert the row for the first staff member the database lets have it, with its event.
+    """Insert the row for the first combination the database lets have it, with its event.
 
-    One round trip to ``booking_insert_first`` (migration 2026-11-27T01:00), which
-    does what this function once did in up to eight statements: upsert ``customer``
-    (name, E.164 phone, locale; already validated), expire stale holds on the time
-    (``booking_expire_holds_on``, the lazy release), skip staff with time off, insert (an exclusion
-    violation moves on to the next member of staff, a reference-code clash retries
-    with the next code), then append the history event and outbox row exactly as
-    :func:`record_event` writes them. None when every candidate is taken.
+    One round trip to ``booking_place`` (``bookings/sql/booking_place.sql``): upsert
+    ``customer`` (name, E.164 phone, locale; already validated), expire stale holds on
+    the candidates (the lazy release), insert the row with the first member of
+    ``staff_ids`` (and of ``resource_ids``, when the service needs one) whose
+    allocations ``allocation_no_overlap`` accepts - time off is a block allocation, so
+    the database refuses it too - retry a reference-code clash with the next code, then
+    append the history event and outbox row exactly as :func:`record_event` writes them.
+    None when every combination is taken.
 
-    ``checked``: through ``booking_insert_current`` (migration 2026-11-27T02:00), which
-    first raises SQLSTATE ``BK001`` unless ``context.config_version`` is still the
-    business's (see :func:`with_context`).
+    ``checked``: pass ``context.config_version`` so the function first raises SQLSTATE
+    ``BK001`` unless it is still the business's (see ``placing.with_context``).
     """
     ends_at, blocked_from, blocked_until = blocked_range(context, starts_at)
     payload = None
@@ -152,49 +153,122 @@ async def insert_active(
                 "actor": principal.actor_label,
             }
         )
-    codes = new_reference_codes(5 * len(staff_ids))
     name, phone, locale = customer if customer is not None else (None, None, None)
     return await conn.fetchrow(
-        _INSERT_CURRENT if checked else _INSERT_FIRST,
-        *((context.config_version,) if checked else ()),
+        _PLACE,
         context.business_id,
         context.service_id,
         list(staff_ids),
+        list(resource_ids),
         starts_at,
         ends_at,
         blocked_from,
         blocked_until,
         status,
         channel,
-        customer_id,
-        principal.partner_id,
-        hold_expires_at,
-        hold_token_hash,
-        notes,
-        principal.actor_label,
-        codes,
-        name,
-        phone,
-        locale,
+        new_reference_codes(REFERENCE_TRIES),
         event,
         principal.kind,
         principal.id,
-        channel,
+        principal.actor_label,
+        customer_id,
+        principal.partner_id,
+        name,
+        phone,
+        locale,
+        hold_expires_at,
+        hold_token_hash,
+        notes,
         payload,
+        context.config_version if checked else None,
     )
 
 
-_INSERT_FIRST = f"""
-    SELECT {BOOKING_COLUMNS} FROM booking_insert_first(
-        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        $17, $18, $19, $20, $21, $22, $23, $24::jsonb) AS b
+REFERENCE_TRIES = 6  # codes offered to booking_place: a clash retries with the next
+_PLACE = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_place(
+        p_business_id => $1, p_service_id => $2, p_staff_ids => $3, p_resource_ids => $4,
+        p_starts_at => $5, p_ends_at => $6, p_blocked_from => $7, p_blocked_until => $8,
+        p_status => $9, p_channel => $10, p_codes => $11, p_event => $12,
+        p_actor_type => $13, p_actor_id => $14, p_created_by => $15,
+        p_customer_id => $16, p_partner_id => $17, p_customer_name => $18,
+        p_customer_phone => $19, p_customer_locale => $20, p_hold_expires_at => $21,
+        p_hold_token_hash => $22, p_notes => $23, p_outbox_payload => $24::jsonb,
+        p_config_version => $25) AS b
 """
-_INSERT_CURRENT = f"""
-    SELECT {BOOKING_COLUMNS} FROM booking_insert_current(
-        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        $17, $18, $19, $20, $21, $22, $23, $24, $25::jsonb) AS b
+STALE_CONTEXT = "BK001"  # booking_place: the business's rules moved since they were read
+
+
+async def move(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record | dict[str, Any],
+    context: ServiceContext,
+    staff_ids: Sequence[UUID],
+    starts_at: datetime,
+    *,
+    principal: Principal,
+    channel: str,
+    resource_ids: Sequence[UUID] = (),
+    reason: str | None = None,
+    policy_override: bool = False,
+    count_change: bool = True,
+) -> asyncpg.Record | None:
+    """Move the locked booking ``row`` to ``starts_at`` on ``context``'s service, with the
+    first combination of ``staff_ids`` (and ``resource_ids``) the database lets have it.
+
+    One round trip to ``booking_move`` (``bookings/sql/booking_move.sql``): stale holds
+    on the new place expire, the row moves and its allocations with it (the old place
+    is released by the same statement), and the ``booking.changed`` history event and
+    outbox row are appended as :func:`record_event` writes them (the function adds the
+    staff and resource changes, the version and the status). None when all are taken.
+    """
+    ends_at, blocked_from, blocked_until = blocked_range(context, starts_at)
+    known = {
+        key: {"from": row[key], "to": value}
+        for key, value in (
+            ("starts_at", starts_at),
+            ("ends_at", ends_at),
+            ("service_id", context.service_id),
+        )
+        if row[key] != value
+    }
+    payload = {
+        "event": "booking.changed",
+        "starts_at": starts_at.isoformat(),
+        "actor": principal.actor_label,
+    }
+    return await conn.fetchrow(
+        _MOVE,
+        row["id"],
+        row["business_id"],
+        context.service_id,
+        list(staff_ids),
+        list(resource_ids),
+        starts_at,
+        ends_at,
+        blocked_from,
+        blocked_until,
+        json.dumps(known, default=str),
+        row["status"],
+        principal.kind,
+        principal.id,
+        channel,
+        json.dumps(payload),
+        reason,
+        policy_override,
+        count_change,
+    )
+
+
+_MOVE = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_move(
+        p_booking_id => $1, p_business_id => $2, p_service_id => $3, p_staff_ids => $4,
+        p_resource_ids => $5, p_starts_at => $6, p_ends_at => $7, p_blocked_from => $8,
+        p_blocked_until => $9, p_changes => $10::jsonb, p_from_status => $11,
+        p_actor_type => $12, p_actor_id => $13, p_channel => $14,
+        p_outbox_payload => $15::jsonb, p_reason => $16, p_policy_override => $17,
+        p_count_change => $18) AS b
 """
-STALE_CONTEXT = "BK001"  # booking_insert_current: the business's rules moved since read
 
 
 async def lock_booking(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record:
