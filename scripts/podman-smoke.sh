@@ -11,19 +11,23 @@
 # through curl (hold, confirm); the worker prints the confirmation SMS (console
 # sender); a worker that dies is restarted while the API keeps answering.
 #
-# Needs podman, and base images under the names the Dockerfile/compose use. Where no
-# image registry is reachable, build local stand-ins first (see
-# ../shared/STACK-NOTES.md: debootstrap a bookworm base, then python:3.11-slim-bookworm,
-# postgres:15.10-bookworm and redis:7.4-bookworm on top of it). Podman's storage and
-# any rootfs stay outside the checkout. CONTAINERS_CONF defaults to
-# /var/tmp/podman-work/containers.conf when that file exists (runc, ulimits).
+# Needs podman (Debian: apt-get install -y podman debootstrap runc) and base images
+# under the names the Dockerfile/compose use. Where no image registry is reachable,
+#   scripts/podman-smoke.sh --build-standins
+# first builds local stand-ins: a debootstrapped bookworm, then
+# python:3.11-slim-bookworm, postgres:15.10-bookworm and redis:7.4-bookworm on top of
+# it from Debian packages. Everything (rootfs, Containerfiles, containers.conf) lives
+# in $PODMAN_WORK (/var/tmp/podman-work), podman's images in its own storage: nothing
+# in the checkout. CONTAINERS_CONF defaults to $PODMAN_WORK/containers.conf (runc,
+# ulimits this kind of host needs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-if [ -z "${CONTAINERS_CONF:-}" ] && [ -f /var/tmp/podman-work/containers.conf ]; then
-    export CONTAINERS_CONF=/var/tmp/podman-work/containers.conf
+PODMAN_WORK=${PODMAN_WORK:-/var/tmp/podman-work}
+if [ -z "${CONTAINERS_CONF:-}" ] && [ -f "$PODMAN_WORK/containers.conf" ]; then
+    export CONTAINERS_CONF="$PODMAN_WORK/containers.conf"
 fi
 
 POD=booking-smoke
@@ -55,6 +59,84 @@ wait_until() {  # wait_until SECONDS DESCRIPTION COMMAND...
         sleep 1
     done
 }
+
+build_standins() {
+    mkdir -p "$PODMAN_WORK/standins/python" "$PODMAN_WORK/standins/postgres" "$PODMAN_WORK/standins/redis"
+    if [ ! -f "$PODMAN_WORK/containers.conf" ]; then
+        printf '[engine]\nruntime = "runc"\n\n[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' \
+            >"$PODMAN_WORK/containers.conf"
+    fi
+    export CONTAINERS_CONF="$PODMAN_WORK/containers.conf"
+    if ! podman image exists localhost/bookworm-base; then
+        [ -d "$PODMAN_WORK/rootfs/usr" ] \
+            || debootstrap --variant=minbase bookworm "$PODMAN_WORK/rootfs" http://deb.debian.org/debian
+        tar -C "$PODMAN_WORK/rootfs" -c . | podman import - localhost/bookworm-base
+    fi
+    local std="$PODMAN_WORK/standins"
+    # pip in the image build reaches PyPI through this host's extra CAs, if it has any.
+    cp /usr/local/share/ca-certificates/*.crt "$std/python/" 2>/dev/null || true
+    cat >"$std/python/Containerfile" <<'EOF_PY'
+FROM localhost/bookworm-base
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      python3 python3-venv ca-certificates passwd && rm -rf /var/lib/apt/lists/*
+COPY . /usr/local/share/ca-certificates/
+RUN rm -f /usr/local/share/ca-certificates/Containerfile && update-ca-certificates \
+    && python3 -m venv /usr/local
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+CMD ["python3"]
+EOF_PY
+    cat >"$std/postgres/entrypoint.sh" <<'EOF_EP'
+#!/bin/sh
+# Honours POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB like the official image.
+set -e
+PGDATA=${PGDATA:-/var/lib/postgresql/data}
+BIN=/usr/lib/postgresql/15/bin
+mkdir -p "$PGDATA" /run/postgresql
+chown -R postgres:postgres "$PGDATA" /run/postgresql
+chmod 700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  printf '%s' "${POSTGRES_PASSWORD:?}" > /tmp/pwfile
+  chown postgres /tmp/pwfile
+  runuser -u postgres -- $BIN/initdb -D "$PGDATA" -U "${POSTGRES_USER:-postgres}" \
+      --pwfile=/tmp/pwfile --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  rm -f /tmp/pwfile
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  runuser -u postgres -- $BIN/pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  runuser -u postgres -- psql -v ON_ERROR_STOP=1 -U "${POSTGRES_USER:-postgres}" -d postgres \
+      -c "CREATE DATABASE \"${POSTGRES_DB:-${POSTGRES_USER:-postgres}}\"" >/dev/null
+  runuser -u postgres -- $BIN/pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  echo "stand-in postgres: initialised $PGDATA"
+fi
+exec runuser -u postgres -- $BIN/postgres -D "$PGDATA" -c listen_addresses='*'
+EOF_EP
+    chmod +x "$std/postgres/entrypoint.sh"
+    cat >"$std/postgres/Containerfile" <<'EOF_PG'
+FROM localhost/bookworm-base
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      postgresql-15 && rm -rf /var/lib/apt/lists/*
+ENV PATH=/usr/lib/postgresql/15/bin:$PATH
+COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+EXPOSE 5432
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+EOF_PG
+    cat >"$std/redis/Containerfile" <<'EOF_RD'
+FROM localhost/bookworm-base
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      redis-server && rm -rf /var/lib/apt/lists/* && mkdir -p /data
+WORKDIR /data
+EXPOSE 6379
+CMD ["redis-server", "--protected-mode", "no"]
+EOF_RD
+    podman build --pull=never -t docker.io/library/python:3.11-slim-bookworm "$std/python"
+    podman build --pull=never -t docker.io/library/postgres:15.10-bookworm "$std/postgres"
+    podman build --pull=never -t docker.io/library/redis:7.4-bookworm "$std/redis"
+}
+
+if [ "${1:-}" = "--build-standins" ]; then
+    build_standins
+    say "stand-ins built; now run scripts/podman-smoke.sh"
+    exit 0
+fi
 
 say "podman build --format docker (keeps HEALTHCHECK) -t $IMAGE"
 podman build --pull=never --format docker -t "$IMAGE" .
