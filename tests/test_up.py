@@ -53,15 +53,22 @@ def test_links_follow_host_and_port_unless_configured() -> None:
 
 def test_sms_line_tells_which_sender_is_active() -> None:
     twilio = {"twilio_account_sid": "AC1", "twilio_auth_token": "t", "twilio_from_number": "+1555"}
-    assert describe_sms(Settings()).startswith("printed on this console (no Twilio configured")
+    assert describe_sms(Settings()) == "printed on this console (no Twilio configured)"
     assert describe_sms(Settings(**twilio)) == "sent through Twilio from +1555"
     forced = Settings(**twilio, sms_backend="console")
     assert describe_sms(forced).startswith("printed on this console (BOOKING_SMS_BACKEND=console")
+    assert describe_sms(forced, backend_chosen=False).startswith(
+        "printed on this console (Twilio is configured; set BOOKING_SMS_BACKEND=twilio"
+    )
     with pytest.raises(SmsConfigurationError):
         describe_sms(Settings(sms_backend="twilio"))
 
 
-def test_up_serves_on_its_port_and_texts_links_to_it(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["twilio", None], ids=["twilio-asked", "up-default"])
+def test_up_serves_on_its_port_and_texts_links_to_it(
+    database_url: str, tmp_path: Path, backend: str | None
+) -> None:
+    """Twilio is configured (the fake); up uses it only when BOOKING_SMS_BACKEND asks."""
     server = server_url(database_url)
     url = fresh_database(server, UP_DB)
     redis_url = redis_db_url(os.environ["REDIS_URL"], UP_REDIS_DB)
@@ -82,18 +89,29 @@ def test_up_serves_on_its_port_and_texts_links_to_it(database_url: str, tmp_path
                 TWILIO_FROM_NUMBER=FROM_NUMBER,
                 BOOKING_TWILIO_BASE_URL=fake_base,
             )
+            if backend:
+                env["BOOKING_SMS_BACKEND"] = backend
             base = f"http://127.0.0.1:{port}"
             with started(["up", "--port", str(port)], env, tmp_path, tmp_path / "up.log") as up:
                 up.wait_for(rf"SMS links      {re.escape(base)}/b/")
-                up.wait_for(rf"SMS            sent through Twilio from {re.escape(FROM_NUMBER)}")
                 wait_http_ok(f"{base}/ready", up)
-                # The demo bookings' confirmations reach (fake) Twilio, linking to this port.
-                sent = _wait_for_sms(fake_base)
-                assert sent, up.output()
-                assert all(f"{base}/b/" in form["Body"] for form in sent), sent
-                assert all(form["From"] == FROM_NUMBER for form in sent)
-                assert all(form["StatusCallback"].startswith(base) for form in sent)
-                assert "printed on this console" not in up.output()
+                if backend == "twilio":
+                    twilio_line = f"SMS            sent through Twilio from {FROM_NUMBER} "
+                    up.wait_for(re.escape(twilio_line))
+                    # The demo bookings' confirmations reach (fake) Twilio, linking here.
+                    sent = _wait_for_sms(fake_base)
+                    assert sent, up.output()
+                    assert all(f"{base}/b/" in form["Body"] for form in sent), sent
+                    assert all(form["From"] == FROM_NUMBER for form in sent)
+                    assert all(form["StatusCallback"].startswith(base) for form in sent)
+                    assert "----- SMS console-" not in up.output()
+                else:
+                    up.wait_for(
+                        r"SMS            printed on this console \(Twilio is configured; "
+                        r"set BOOKING_SMS_BACKEND=twilio"
+                    )
+                    up.wait_for(rf"----- SMS console-\w+ -----\n.*\n  Body: .*{re.escape(base)}/b/")
+                    assert httpx.get(f"{fake_base}/_fake/requests", timeout=10).json() == []
                 assert up.stop() == 0, up.output()
     finally:
         flush_redis(redis_url)

@@ -145,16 +145,24 @@ def links_base(configured: str | None, host: str, port: int) -> tuple[str, str]:
     return public_base_url(host, port), "from --host/--port; BOOKING_PUBLIC_BASE_URL overrides"
 
 
-def describe_sms(settings: Settings) -> str:
-    """One line saying which sender the worker will use, and why."""
+def describe_sms(settings: Settings, *, backend_chosen: bool = True) -> str:
+    """One line saying which sender the worker will use, and why.
+
+    ``backend_chosen=False``: BOOKING_SMS_BACKEND is ``booking up``'s own default.
+    """
     from booking.notifications.sms import sms_backend_in_use
 
     if sms_backend_in_use(settings) == "twilio":
         via = f" (API at {settings.twilio_base_url})" if settings.twilio_base_url else ""
         return f"sent through Twilio from {settings.twilio_from_number}{via}"
-    if settings.twilio_configured:
+    if not settings.twilio_configured:
+        return "printed on this console (no Twilio configured)"
+    if backend_chosen:
         return "printed on this console (BOOKING_SMS_BACKEND=console; Twilio is configured)"
-    return "printed on this console (no Twilio configured: set TWILIO_* to send)"
+    return (
+        "printed on this console (Twilio is configured; set BOOKING_SMS_BACKEND=twilio "
+        "to text the demo's made-up customers through it)"
+    )
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -163,6 +171,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     links, origin = links_base(os.environ.get("BOOKING_PUBLIC_BASE_URL"), args.host, args.port)
     os.environ["BOOKING_PUBLIC_BASE_URL"] = links
+    # The demo's customers are made up: up texts them through Twilio only when asked.
+    backend_chosen = bool(os.environ.get("BOOKING_SMS_BACKEND"))
+    if not backend_chosen:
+        os.environ["BOOKING_SMS_BACKEND"] = "console"
     if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
         from booking import localstack
 
@@ -174,7 +186,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             os.environ["REDIS_URL"] = stack.redis_url(0)
     settings = _settings()
     try:
-        sms = describe_sms(settings)
+        sms = describe_sms(settings, backend_chosen=backend_chosen)
     except SmsConfigurationError as exc:
         print(f"booking up: error: {exc}", file=sys.stderr)
         return 2
