@@ -70,7 +70,8 @@ async def seed(staff_count: int) -> tuple[UUID, UUID, list[UUID]]:
             )
             staff.append(staff_id)
             await conn.execute(
-                "INSERT INTO service_staff (service_id, staff_id) VALUES ($1, $2)",
+                "INSERT INTO service_staff (business_id, service_id, staff_id) VALUES ($1, $2, $3)",
+                business,
                 service,
                 staff_id,
             )

@@ -170,7 +170,12 @@ async def seed(conn: Any) -> tuple[UUID, UUID, list[UUID]]:
         business,
     )
     for staff_id in staff:
-        await conn.execute("INSERT INTO service_staff VALUES ($1, $2)", service, staff_id)
+        await conn.execute(
+            "INSERT INTO service_staff (business_id, service_id, staff_id) VALUES ($1, $2, $3)",
+            business,
+            service,
+            staff_id,
+        )
         for weekday in range(7):
             await conn.execute(
                 "INSERT INTO working_hours (business_id, staff_id, weekday, opens_at, closes_at) "

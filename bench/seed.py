@@ -119,9 +119,11 @@ async def _tenant(
         business_id,
     )
     await conn.execute(
-        "INSERT INTO service_staff (service_id, staff_id) SELECT $1, s FROM unnest($2::uuid[]) s",
+        "INSERT INTO service_staff (business_id, service_id, staff_id) "
+        "SELECT $3, $1, s FROM unnest($2::uuid[]) s",
         service_id,
         staff,
+        business_id,
     )
     customer_ids = [
         row["id"]

@@ -145,7 +145,9 @@ async def build_world(base_url: str) -> World:
             )
             for staff_id in who:
                 await conn.execute(
-                    "INSERT INTO service_staff (service_id, staff_id) VALUES ($1, $2)",
+                    "INSERT INTO service_staff (business_id, service_id, staff_id) "
+                    "VALUES ($1, $2, $3)",
+                    business,
                     service_id,
                     staff_id,
                 )

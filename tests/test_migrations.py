@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -257,3 +258,203 @@ async def test_allocations_migration_carries_existing_bookings_over_and_back(
         await conn.close()
     again = _booking_cli("migrate", url=url)
     assert again.returncode == 0, again.stderr
+
+
+# ------------------------------------------- 2026-12-01T12:00: keyed by business (Citus-ready)
+
+_KEYED_BY_BUSINESS = "2026-12-01T12:00:00:000000"
+
+# Rows written the way the schema before that migration allowed: link rows without a
+# business, outbox and message rows without one, an inbound SMS pointing at a booking.
+_OLD_STYLE_ROWS = """
+INSERT INTO business (id, slug, name, time_zone) VALUES
+    ('00000000-0000-0000-0000-00000000000a', 'first-salon', 'First', 'Europe/Rome'),
+    ('00000000-0000-0000-0000-00000000000b', 'second-salon', 'Second', 'Europe/Rome');
+INSERT INTO staff (id, business_id, name) VALUES
+    ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-00000000000a', 'Giulia'),
+    ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-00000000000b', 'Marco');
+INSERT INTO working_hours (business_id, staff_id, weekday, opens_at, closes_at) VALUES
+    ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a1', 1,
+     '09:00', '18:00');
+INSERT INTO service (id, business_id, name, duration_minutes) VALUES
+    ('00000000-0000-0000-0000-0000000000a2', '00000000-0000-0000-0000-00000000000a', 'Cut', 30),
+    ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-00000000000b', 'Cut', 30);
+INSERT INTO service_staff (service_id, staff_id) VALUES
+    ('00000000-0000-0000-0000-0000000000a2', '00000000-0000-0000-0000-0000000000a1'),
+    ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000b1');
+INSERT INTO customer (id, business_id, name, phone) VALUES
+    ('00000000-0000-0000-0000-0000000000a3', '00000000-0000-0000-0000-00000000000a', 'Anna',
+     '+393331234567');
+INSERT INTO booking (id, business_id, staff_id, service_id, customer_id, status, channel,
+    reference_code, starts_at, ends_at, blocked_from, blocked_until, hold_expires_at) VALUES
+    ('00000000-0000-0000-0000-0000000000a4', '00000000-0000-0000-0000-00000000000a',
+     '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a2',
+     '00000000-0000-0000-0000-0000000000a3', 'confirmed', 'web', 'OLD001',
+     '2030-01-07 10:00+00', '2030-01-07 10:30+00', '2030-01-07 10:00+00', '2030-01-07 10:30+00',
+     NULL),
+    ('00000000-0000-0000-0000-0000000000a5', '00000000-0000-0000-0000-00000000000a',
+     '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a2',
+     NULL, 'held', 'system', 'OLD002',
+     '2030-01-07 11:00+00', '2030-01-07 11:30+00', '2030-01-07 11:00+00', '2030-01-07 11:30+00',
+     '2030-01-01');
+INSERT INTO booking_history (booking_id, business_id, event, actor_type, actor_id, channel)
+VALUES ('00000000-0000-0000-0000-0000000000a4', '00000000-0000-0000-0000-00000000000a',
+        'booking.created', 'system', 'test', 'web');
+INSERT INTO outbox (business_id, topic, aggregate_id) VALUES
+    (NULL, 'booking.created', '00000000-0000-0000-0000-0000000000a4');
+INSERT INTO message (id, business_id, booking_id, customer_id, dedupe_key, template, locale,
+    to_phone, body, provider_sid) VALUES
+    ('00000000-0000-0000-0000-0000000000a6', NULL, '00000000-0000-0000-0000-0000000000a4',
+     '00000000-0000-0000-0000-0000000000a3', 'booking.created:a4:v1', 'confirmation', 'it',
+     '+393331234567', 'Ciao', 'SM0001');
+INSERT INTO reminder (business_id, booking_id, booking_starts_at, offset_minutes, due_at,
+    message_id) VALUES
+    ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a4',
+     '2030-01-07 10:00+00', 120, '2030-01-07 08:00+00', '00000000-0000-0000-0000-0000000000a6');
+INSERT INTO waitlist_entry (id, business_id, booking_id, earliest, latest, created_by) VALUES
+    ('00000000-0000-0000-0000-0000000000a7', '00000000-0000-0000-0000-00000000000a',
+     '00000000-0000-0000-0000-0000000000a4', '2030-01-01', '2030-01-06', 'test');
+INSERT INTO freed_slot (id, business_id, source_booking_id, staff_id, starts_at, dedupe_key)
+VALUES ('00000000-0000-0000-0000-0000000000a8', '00000000-0000-0000-0000-00000000000a',
+        '00000000-0000-0000-0000-0000000000a4', '00000000-0000-0000-0000-0000000000a1',
+        '2030-01-07 10:00+00', 'freed:a4');
+INSERT INTO reschedule_offer (id, business_id, booking_id, kind, expires_at, waitlist_entry_id,
+    freed_slot_id) VALUES
+    ('00000000-0000-0000-0000-0000000000a9', '00000000-0000-0000-0000-00000000000a',
+     '00000000-0000-0000-0000-0000000000a4', 'earlier_slot', '2030-01-01',
+     '00000000-0000-0000-0000-0000000000a7', '00000000-0000-0000-0000-0000000000a8');
+INSERT INTO reschedule_option (offer_id, position, hold_id, staff_id, starts_at) VALUES
+    ('00000000-0000-0000-0000-0000000000a9', 1, '00000000-0000-0000-0000-0000000000a5',
+     '00000000-0000-0000-0000-0000000000a1', '2030-01-07 11:00+00');
+INSERT INTO promise (business_id, booking_id, kind, subject, nudge_at, due_at) VALUES
+    ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a4',
+     'confirmation', 'booking:a4', now() + interval '1 hour', now() + interval '2 hours');
+INSERT INTO inbound_message (provider_sid, from_phone, booking_id) VALUES
+    ('SM0002', '+393331234567', '00000000-0000-0000-0000-0000000000a4');
+"""
+
+_COUNTED = [
+    "business", "staff", "working_hours", "service", "service_staff", "customer", "booking",
+    "booking_history", "outbox", "message", "reminder", "waitlist_entry", "freed_slot",
+    "reschedule_offer", "reschedule_option", "promise", "inbound_message",
+]  # fmt: skip
+
+
+async def _fresh_scratch_database() -> str:
+    url = _scratch_url()
+    base, _, name = url.rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url
+
+
+async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
+    return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in _COUNTED}
+
+
+async def _primary_key(conn: asyncpg.Connection, table: str) -> str:
+    definition: str = await conn.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass "
+        "AND contype = 'p'",
+        table,
+    )
+    return definition
+
+
+async def test_keying_by_business_carries_data_forwards_backwards_and_forwards(
+    database_url: str,
+) -> None:
+    url = await _fresh_scratch_database()
+    up = _booking_cli("migrate", url=url)
+    assert up.returncode == 0, up.stderr
+    down = _booking_cli("migrate", "--backwards", _KEYED_BY_BUSINESS, url=url)
+    assert down.returncode == 0, down.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(_OLD_STYLE_ROWS)
+        before = await _counts(conn)
+        stamps = dict(await conn.fetch("SELECT id, config_version FROM business"))
+    finally:
+        await conn.close()
+
+    up = _booking_cli("migrate", url=url)
+    assert up.returncode == 0, up.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        assert await _counts(conn) == before
+        assert await _primary_key(conn, "booking") == "PRIMARY KEY (business_id, id)"
+        assert await _primary_key(conn, "service_staff") == (
+            "PRIMARY KEY (business_id, service_id, staff_id)"
+        )
+        # Backfilled: link rows, the outbox row and the message name their business.
+        assert set(
+            await conn.fetch("SELECT service_id, business_id FROM service_staff")
+        ) == set(await conn.fetch("SELECT id, business_id FROM service"))
+        first = UUID("00000000-0000-0000-0000-00000000000a")
+        for table in ("reschedule_option", "outbox", "message"):
+            assert await conn.fetchval(f"SELECT array_agg(business_id) FROM {table}") == [first]
+        # Stamps never go back (a process may remember an older one).
+        after = dict(await conn.fetch("SELECT id, config_version FROM business"))
+        assert all(after[business] >= stamp for business, stamp in stamps.items())
+        # A reference code is unique per business now: the other business may reuse one.
+        await conn.execute(
+            "INSERT INTO booking (business_id, staff_id, service_id, status, channel, "
+            "reference_code, starts_at, ends_at, blocked_from, blocked_until, hold_expires_at) "
+            "SELECT business_id, staff_id, service_id, 'held', 'system', 'OLD001', "
+            "'2030-01-07 10:00+00', '2030-01-07 10:30+00', '2030-01-07 10:00+00', "
+            "'2030-01-07 10:30+00', now() "
+            "FROM service_staff WHERE business_id = $1",
+            UUID("00000000-0000-0000-0000-00000000000b"),
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "UPDATE booking SET reference_code = 'OLD001' WHERE reference_code = 'OLD002'"
+            )
+    finally:
+        await conn.close()
+
+    # Backwards cannot put back one global reference code space while two share one...
+    refused = _booking_cli("migrate", "--backwards", _KEYED_BY_BUSINESS, url=url)
+    assert refused.returncode != 0
+    assert "booking_reference_code_key" in refused.stdout + refused.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        assert await _primary_key(conn, "booking") == "PRIMARY KEY (business_id, id)"
+        await conn.execute(
+            "DELETE FROM booking WHERE reference_code = 'OLD001' AND business_id = $1",
+            UUID("00000000-0000-0000-0000-00000000000b"),
+        )
+    finally:
+        await conn.close()
+    # ... and once they do not, it restores the old keys with every row.
+    down = _booking_cli("migrate", "--backwards", _KEYED_BY_BUSINESS, url=url)
+    assert down.returncode == 0, down.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        assert await _counts(conn) == before
+        assert await _primary_key(conn, "booking") == "PRIMARY KEY (id)"
+        assert not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'service_staff' AND column_name = 'business_id')"
+        )
+        # The sequence stamp continues above every stamp in use.
+        await conn.execute("UPDATE business SET name = 'First again' WHERE slug = 'first-salon'")
+        bumped = await conn.fetchval(
+            "SELECT config_version FROM business WHERE slug = 'first-salon'"
+        )
+        assert bumped > max(stamps.values())
+    finally:
+        await conn.close()
+
+    again = _booking_cli("migrate", url=url)
+    assert again.returncode == 0, again.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        assert await _counts(conn) == before
+        assert await _primary_key(conn, "booking") == "PRIMARY KEY (business_id, id)"
+    finally:
+        await conn.close()

@@ -93,9 +93,11 @@ async def seed_demo(bookings: int = 24, seed: int = 7) -> UUID:
             )
             for index in who:
                 await conn.execute(
-                    "INSERT INTO service_staff (service_id, staff_id) VALUES ($1, $2)",
+                    "INSERT INTO service_staff (business_id, service_id, staff_id) "
+                    "VALUES ($3, $1, $2)",
                     service_id,
                     staff_ids[index],
+                    business_id,
                 )
     await _seed_bookings(business_id, bookings, random.Random(seed))
     return business_id

@@ -343,7 +343,8 @@ async def seed_tenant(database_url: str, env: dict[str, str]) -> Tenant:
             business_id,
         )
         await conn.execute(
-            "INSERT INTO service_staff (service_id, staff_id) VALUES ($1, $2)",
+            "INSERT INTO service_staff (business_id, service_id, staff_id) VALUES ($1, $2, $3)",
+            business_id,
             service_id,
             staff_id,
         )

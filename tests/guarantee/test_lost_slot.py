@@ -231,9 +231,11 @@ async def test_two_customers_racing_for_one_held_time_cannot_both_get_it(
     bookings, outcome = await _three_lost(world, pipeline)
     first, second = outcome["offers"][0], outcome["offers"][1]
     shared_hold = UUID(first["options"][0]["hold_id"])
-    # The schema forbids two options sharing a hold (UNIQUE(hold_id)); lift that for this
-    # test only, to show the accept path itself never gives one held time to two bookings.
-    await execute("ALTER TABLE reschedule_option DROP CONSTRAINT reschedule_option_hold_id_key")
+    # The schema forbids two options sharing a hold (UNIQUE(business_id, hold_id)); lift
+    # that for this test only, to show the accept path never gives one held time to two.
+    await execute(
+        "ALTER TABLE reschedule_option DROP CONSTRAINT reschedule_option_hold_per_business"
+    )
     try:
         await execute(
             "UPDATE reschedule_option SET hold_id = $1, starts_at = $2, staff_id = $3 "
@@ -247,8 +249,8 @@ async def test_two_customers_racing_for_one_held_time_cannot_both_get_it(
     finally:
         await execute("DELETE FROM reschedule_option WHERE offer_id = $1", UUID(second["id"]))
         await execute(
-            "ALTER TABLE reschedule_option ADD CONSTRAINT reschedule_option_hold_id_key "
-            "UNIQUE (hold_id)"
+            "ALTER TABLE reschedule_option ADD CONSTRAINT reschedule_option_hold_per_business "
+            "UNIQUE (business_id, hold_id)"
         )
 
     codes = sorted(r.status_code for r in responses)

@@ -89,7 +89,12 @@ async def test_rolled_back_queue_sms_leaves_nothing(world: World, pipeline: Pipe
     async def queue_then_fail() -> None:
         async with db.transaction() as conn:
             await queue_sms(
-                conn, to="+393339998877", template="reply_help", context={}, dedupe_key="x"
+                conn,
+                to="+393339998877",
+                business_id=world.business_id,
+                template="reply_help",
+                context={},
+                dedupe_key="x",
             )
             raise Abort
 

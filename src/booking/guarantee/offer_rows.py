@@ -96,13 +96,14 @@ async def insert_offer(
     options = []
     for position, hold in enumerate(holds, start=1):
         await conn.execute(
-            "INSERT INTO reschedule_option (offer_id, position, hold_id, staff_id, starts_at) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO reschedule_option (business_id, offer_id, position, hold_id, staff_id, "
+            "starts_at) VALUES ($6, $1, $2, $3, $4, $5)",
             offer["id"],
             position,
             hold["id"],
             hold["staff_id"],
             hold["starts_at"],
+            booking["business_id"],
         )
         options.append(
             {

@@ -66,14 +66,14 @@ async def make(
     booking_id: UUID | None = None,
     customer_phone: str | None = None,
 ) -> UUID | None:
-    """Record a promise (idempotent per kind and subject); None if it already existed."""
+    """Record a promise (idempotent per business, kind and subject); None if it existed."""
     due_at = max(due_at, made_at)
     promise_id: UUID | None = await conn.fetchval(
         """
         INSERT INTO promise (business_id, booking_id, kind, subject, customer_phone, made_at,
                              nudge_at, due_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (kind, subject) DO NOTHING RETURNING id
+        ON CONFLICT (business_id, kind, subject) DO NOTHING RETURNING id
         """,
         business_id,
         booking_id,

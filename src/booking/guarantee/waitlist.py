@@ -163,7 +163,7 @@ async def on_booking_freed(conn: asyncpg.Connection, event: OutboxEvent) -> None
     slot_id = await conn.fetchval(
         """
         INSERT INTO freed_slot (business_id, source_booking_id, staff_id, starts_at, dedupe_key)
-        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (business_id, dedupe_key) DO NOTHING RETURNING id
         """,
         booking["business_id"],
         booking["id"],

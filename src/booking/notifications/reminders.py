@@ -56,7 +56,7 @@ async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
         SELECT $1, $2, $3::timestamptz, o, $3::timestamptz - make_interval(mins => o)
         FROM unnest($4::int[]) AS o
         WHERE o > 0 AND $3::timestamptz - make_interval(mins => o) > now()
-        ON CONFLICT (booking_id, booking_starts_at, offset_minutes) DO UPDATE
+        ON CONFLICT (business_id, booking_id, booking_starts_at, offset_minutes) DO UPDATE
             SET status = 'scheduled', processed_at = NULL
             WHERE reminder.status = 'cancelled'
         """,
@@ -78,8 +78,8 @@ async def take_due_reminders(
     """Queue the SMS of due reminders (in the caller's transaction): (rows taken, send jobs)."""
     rows = await conn.fetch(
         """
-        SELECT r.id, r.booking_id, r.booking_starts_at, b.status, b.starts_at
-        FROM reminder r JOIN booking b ON b.id = r.booking_id
+        SELECT r.id, r.business_id, r.booking_id, r.booking_starts_at, b.status, b.starts_at
+        FROM reminder r JOIN booking b ON b.business_id = r.business_id AND b.id = r.booking_id
         WHERE r.status = 'scheduled' AND r.due_at <= now()
         ORDER BY r.due_at
         LIMIT $1
@@ -101,7 +101,9 @@ async def take_due_reminders(
                 dedupe_key=f"reminder:{row['id']}",
             )
             message_id = await conn.fetchval(
-                "SELECT id FROM message WHERE dedupe_key = $1", f"reminder:{row['id']}"
+                "SELECT id FROM message WHERE business_id = $1 AND dedupe_key = $2",
+                row["business_id"],
+                f"reminder:{row['id']}",
             )
             outcome = "sent"
             if job is not None:

@@ -129,7 +129,7 @@ async def queue_sms(
       reference, link) is available to the template; ``context`` adds to or
       overrides it. With ``to`` (E.164) it goes to that number instead, e.g.
       the business's on-duty phone.
-    * ``dedupe_key`` is unique across all messages: a second call with the same
+    * ``dedupe_key`` is unique among the business's messages: a second call with the same
       key changes nothing and returns the same job while the message is unsent.
     * A customer who replied STOP gets no SMS: the message is recorded as
       ``skipped`` and None is returned.
@@ -154,7 +154,11 @@ async def queue_sms(
             to, customer_id, consent = row["phone"], row["customer_id"], row["sms_consent"]
     if to is None:
         raise ValueError("queue_sms needs a booking_id or a 'to' number")
-    if customer_id is None and business_id is not None:
+    if business_id is None:
+        raise ValueError(
+            "queue_sms needs a booking_id or a business_id (messages are per business)"
+        )
+    if customer_id is None:
         known = await conn.fetchrow(
             "SELECT id, sms_consent FROM customer WHERE business_id = $1 AND phone = $2",
             business_id,
@@ -170,7 +174,7 @@ async def queue_sms(
         INSERT INTO message (business_id, booking_id, customer_id, outbox_id, dedupe_key,
                              template, locale, to_phone, body, status, error_message)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (dedupe_key) DO NOTHING
+        ON CONFLICT (business_id, dedupe_key) DO NOTHING
         RETURNING id, status
         """,
         business_id,
@@ -187,7 +191,9 @@ async def queue_sms(
     )
     if inserted is None:
         inserted = await conn.fetchrow(
-            "SELECT id, status FROM message WHERE dedupe_key = $1", dedupe_key
+            "SELECT id, status FROM message WHERE business_id = $1 AND dedupe_key = $2",
+            business_id,
+            dedupe_key,
         )
         assert inserted is not None
     if inserted["status"] not in ("pending", "sending"):
