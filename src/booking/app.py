@@ -65,7 +65,16 @@ def openapi_config() -> OpenAPIConfig:
         description=(
             "Never double-books a member of staff (PostgreSQL enforces it), holds slots during "
             "checkout, and changes bookings atomically. Errors are RFC 9457 problem documents "
-            "with a stable `type`. Times are RFC 3339 with an offset."
+            "with a stable `type`.\n\n"
+            "**Times.** Every timestamp in every answer, partner webhook payload and history "
+            "entry (including its `changes`) is RFC 3339 with the local offset of the "
+            "business it belongs to, e.g. `2026-12-02T10:00:00+01:00` (and "
+            "`2026-06-02T10:00:00+02:00` in summer: the offset follows the date). `Z` appears "
+            "only for a business whose offset is zero. Bookings, availability and webhook "
+            "`data` also name the zone (`time_zone`, IANA, e.g. `Europe/Rome`). Objects that "
+            "span businesses (API keys, webhook endpoints) use their businesses' zone when "
+            "they share one, else UTC, and say which in `time_zone`. Requests accept any "
+            "offset (`Z`, `+01:00`, `-05:00`): the instant is what counts."
         ),
         path="/schema",
         tags=TAGS,

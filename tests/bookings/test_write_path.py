@@ -150,10 +150,15 @@ async def test_a_change_writes_record_events_history_and_outbox_payload(world: W
     assert moved.status_code == 200, moved.text
     old, new = at(4, 10).astimezone(UTC), at(4, 15).astimezone(UTC)
     length = timedelta(minutes=30)
-    changes = {  # json.dumps(default=str) of the datetimes and ids, as record_event writes
-        "starts_at": {"from": str(old), "to": str(new)},
-        "ends_at": {"from": str(old + length), "to": str(new + length)},
+    changes = {  # stored: RFC 3339 UTC times (wire_time.stored_json), ids as text
+        "starts_at": {"from": old.isoformat(), "to": new.isoformat()},
+        "ends_at": {"from": (old + length).isoformat(), "to": (new + length).isoformat()},
         "staff_id": {"from": str(world.staff[0]), "to": str(world.staff[1])},
+    }
+    shown = {  # read back: the same instants in the business's zone
+        "starts_at": {"from": at(4, 10).isoformat(), "to": at(4, 15).isoformat()},
+        "ends_at": {"from": at(4, 10, 30).isoformat(), "to": at(4, 15, 30).isoformat()},
+        "staff_id": changes["staff_id"],
     }
     (created,) = await _outbox("booking.created")
     (changed,) = await _outbox("booking.changed")
@@ -168,7 +173,7 @@ async def test_a_change_writes_record_events_history_and_outbox_payload(world: W
     }
     last = (await desk.get(f"/v1/bookings/{booking['id']}/history")).json()[-1]
     assert last["event"] == "booking.changed"
-    assert last["changes"] == changes
+    assert last["changes"] == shown
     assert (last["from_status"], last["to_status"]) == ("confirmed", "confirmed")
     assert (last["actor_type"], last["channel"]) == ("staff", "front_desk")
     assert last["reason"] is None

@@ -44,7 +44,7 @@ class ApiKeyController(Controller):
                 rate_limit_per_minute=data.rate_limit_per_minute,
             ),
         )
-        return KeyIssued(key=issued.key, api_key=key_out(row))
+        return KeyIssued(key=issued.key, api_key=await key_out(row))
 
     @get(summary="Keys you manage (never their secrets)", opt=KEY_ADMINS)
     async def list_keys(
@@ -53,7 +53,7 @@ class ApiKeyController(Controller):
         include_revoked: Annotated[bool, Parameter(query="include_revoked")] = False,
     ) -> list[KeyOut]:
         rows = await service.list_keys(principal, include_revoked=include_revoked)
-        return [key_out(row) for row in rows]
+        return [await key_out(row) for row in rows]
 
     @post(
         "/{key_id:uuid}/revoke",
@@ -62,4 +62,4 @@ class ApiKeyController(Controller):
         opt=KEY_ADMINS,
     )
     async def revoke_key(self, key_id: UUID, principal: Principal) -> KeyOut:
-        return key_out(await service.revoke_key(principal, key_id))
+        return await key_out(await service.revoke_key(principal, key_id))

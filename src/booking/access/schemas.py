@@ -8,6 +8,8 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
+from booking.wire_time import common_zone, localize
+
 Scope = Literal[
     "availability:read",
     "bookings:read",
@@ -43,6 +45,10 @@ class KeyOut(Struct):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    time_zone: Annotated[
+        str,
+        Meta(description="The zone of the key's businesses (UTC when they differ or none)."),
+    ] = "UTC"
 
 
 class KeyIssued(Struct):
@@ -50,8 +56,12 @@ class KeyIssued(Struct):
     api_key: KeyOut
 
 
-def key_out(row: dict[str, Any]) -> KeyOut:
-    return KeyOut(
-        **{name: row[name] for name in KeyOut.__struct_fields__ if name != "business_ids"},
-        business_ids=list(row["business_ids"]),
-    )
+async def key_out(row: dict[str, Any]) -> KeyOut:
+    tz = await common_zone(row["business_ids"] or ())
+    fields = {
+        name: row[name]
+        for name in KeyOut.__struct_fields__
+        if name not in ("business_ids", "time_zone")
+    }
+    out = KeyOut(**fields, business_ids=list(row["business_ids"] or ()), time_zone=tz.key)
+    return localize(out, tz)

@@ -28,10 +28,12 @@ from booking.bookings.schemas import (
     HoldRelease,
     RebookingOptions,
     booking_out,
+    history_out,
     slot_out,
 )
 from booking.errors import InvalidInput
 from booking.settings import Settings
+from booking.wire_time import UTC_ZONE, business_zone
 
 ETAG_DOC = ResponseHeader(
     name="ETag",
@@ -66,11 +68,11 @@ def parse_if_match(raw: str | None) -> int | None:
     return int(value)
 
 
-def booking_response(
+async def booking_response(
     row: dict[str, Any], *, status_code: int = 200, manage_token: str | None = None
 ) -> Response[BookingOut]:
     return Response(
-        booking_out(row, manage_token),
+        booking_out(row, await business_zone(row["business_id"]), manage_token),
         status_code=status_code,
         headers={"ETag": etag(row["version"])},
     )
@@ -105,8 +107,11 @@ class HoldController(Controller):
             channel=data.channel,
         )
         row = result.booking
+        tz = await business_zone(row["business_id"])
         return HoldOut(
-            hold=booking_out(row), hold_token=result.hold_token, expires_at=row["hold_expires_at"]
+            hold=booking_out(row, tz),
+            hold_token=result.hold_token,
+            expires_at=row["hold_expires_at"].astimezone(tz),
         )
 
     @post(
@@ -125,13 +130,13 @@ class HoldController(Controller):
             CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
             notes=data.notes,
         )
-        return booking_response(row, status_code=201, manage_token=_token_for(settings, row))
+        return await booking_response(row, status_code=201, manage_token=_token_for(settings, row))
 
     @post("/holds/{hold_id:uuid}/release", summary="Give a held slot back", status_code=200)
     async def release_hold(
         self, hold_id: UUID, data: HoldRelease, principal: Principal
     ) -> Response[BookingOut]:
-        return booking_response(await holds.release_hold(principal, hold_id, data.hold_token))
+        return await booking_response(await holds.release_hold(principal, hold_id, data.hold_token))
 
 
 class BookingController(Controller):
@@ -157,7 +162,7 @@ class BookingController(Controller):
             channel=data.channel,
             notes=data.notes,
         )
-        return booking_response(row, status_code=201, manage_token=_token_for(settings, row))
+        return await booking_response(row, status_code=201, manage_token=_token_for(settings, row))
 
     @get("/businesses/{business_id:uuid}/bookings", summary="List bookings (cursor pages)")
     async def list_bookings(
@@ -191,16 +196,18 @@ class BookingController(Controller):
                 limit=limit,
             ),
         )
-        return BookingPage(items=[booking_out(row) for row in items], next_cursor=next_cursor)
+        tz = await business_zone(business_id)
+        return BookingPage(items=[booking_out(row, tz) for row in items], next_cursor=next_cursor)
 
     @get("/bookings/{booking_id:uuid}", summary="Read a booking", response_headers=[ETAG_DOC])
     async def get_booking(self, booking_id: UUID, principal: Principal) -> Response[BookingOut]:
-        return booking_response(await queries.get_booking(principal, booking_id))
+        return await booking_response(await queries.get_booking(principal, booking_id))
 
     @get("/bookings/{booking_id:uuid}/history", summary="The booking's journey, oldest first")
     async def get_history(self, booking_id: UUID, principal: Principal) -> list[HistoryEvent]:
         rows = await queries.booking_history(principal, booking_id)
-        return [HistoryEvent(**row) for row in rows]
+        tz = await business_zone(rows[0]["business_id"]) if rows else UTC_ZONE
+        return [history_out(row, tz) for row in rows]
 
     @patch(
         "/bookings/{booking_id:uuid}",
@@ -225,7 +232,7 @@ class BookingController(Controller):
         row = await changes.change_booking(
             principal, booking_id, change, expected_version=parse_if_match(if_match)
         )
-        return booking_response(row)
+        return await booking_response(row)
 
     async def _act(
         self,
@@ -242,7 +249,7 @@ class BookingController(Controller):
             expected_version=parse_if_match(if_match),
             reason=data.reason if data else None,
         )
-        return booking_response(row)
+        return await booking_response(row)
 
     @post("/bookings/{booking_id:uuid}/cancel", summary="Cancel", status_code=200)
     async def cancel(
@@ -327,5 +334,6 @@ class FrontDeskController(Controller):
             principal, business_id, reference_code, limit
         )
         return RebookingOptions(
-            booking=booking_out(row), alternatives=[slot_out(a) for a in alternatives]
+            booking=booking_out(row, await business_zone(business_id)),
+            alternatives=[slot_out(a) for a in alternatives],
         )

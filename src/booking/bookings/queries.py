@@ -36,8 +36,8 @@ async def booking_history(principal: Principal, booking_id: UUID) -> list[dict[s
     async with db.connection() as conn:
         rows = await conn.fetch(
             """
-            SELECT id, occurred_at, event, from_status, to_status, actor_type, actor_id,
-                   channel, changes, reason, policy_override
+            SELECT id, business_id, occurred_at, event, from_status, to_status, actor_type,
+                   actor_id, channel, changes, reason, policy_override
             FROM booking_history WHERE booking_id = $1 ORDER BY id
             """,
             booking_id,

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+from booking.wire_time import localize
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Phone = Annotated[str, Meta(min_length=3, max_length=32, examples=["+393331234567"])]
@@ -82,6 +85,9 @@ class BookingOut(Struct):
     notes: str
     created_at: datetime
     updated_at: datetime
+    time_zone: Annotated[
+        str, Meta(description="The business's IANA zone; every time above is in it.")
+    ] = "UTC"
     manage_token: str | None = None
 
 
@@ -121,9 +127,21 @@ class HistoryEvent(Struct):
     policy_override: bool
 
 
-def booking_out(row: dict[str, Any], manage_token: str | None = None) -> BookingOut:
-    fields = {name: row[name] for name in BookingOut.__struct_fields__ if name in row}
-    return BookingOut(**fields, manage_token=manage_token)
+def booking_out(row: dict[str, Any], tz: ZoneInfo, manage_token: str | None = None) -> BookingOut:
+    """The booking for the wire, its times in the business's zone ``tz``."""
+    fields = {
+        name: row[name]
+        for name in BookingOut.__struct_fields__
+        if name in row and name not in ("time_zone", "manage_token")
+    }
+    return localize(BookingOut(**fields, time_zone=tz.key, manage_token=manage_token), tz)
+
+
+def history_out(row: dict[str, Any], tz: ZoneInfo) -> HistoryEvent:
+    """A history entry; its ``changes`` (stored in UTC, older rows as "Y-m-d H:M:S+00")
+    rendered in the business's zone like everything else."""
+    fields = {name: row[name] for name in HistoryEvent.__struct_fields__}
+    return localize(HistoryEvent(**fields), tz)
 
 
 def slot_out(raw: dict[str, Any]) -> Slot:

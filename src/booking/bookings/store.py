@@ -20,6 +20,7 @@ from booking.access.principal import Principal
 from booking.availability.service import ServiceContext
 from booking.bookings.references import new_reference_codes
 from booking.errors import NotFound
+from booking.wire_time import stored_json
 
 # Events that matter outside: they go to the outbox for SMS and partner webhooks.
 OUTBOX_EVENTS = frozenset(
@@ -55,7 +56,7 @@ async def record_event(
 ) -> None:
     """Append the journey event and, when it matters outside, its outbox row
     (one statement: the outbox insert rides on the history insert as a CTE)."""
-    payload_changes = json.dumps(changes or {}, default=str)
+    payload_changes = stored_json(changes or {})
     history_args = (
         booking["id"],
         booking["business_id"],
@@ -88,7 +89,7 @@ async def record_event(
         VALUES ($2, $3, $1, $12::jsonb)
         """,
         *history_args,
-        json.dumps(payload, default=str),
+        stored_json(payload),
     )
 
 
@@ -248,7 +249,7 @@ async def move(
         ends_at,
         blocked_from,
         blocked_until,
-        json.dumps(known, default=str),
+        stored_json(known),
         row["status"],
         principal.kind,
         principal.id,

@@ -32,17 +32,19 @@ from booking.guarantee.schemas import (
     offer_out,
     waitlist_out,
 )
+from booking.wire_time import business_zone, localize
 
 STAFF_ONLY = requires(kinds=("admin", "staff"))
 
 
-def _lost_slot_out(outcome: offers.LostSlotOutcome) -> LostSlotOut:
-    return LostSlotOut(
+async def _lost_slot_out(business_id: UUID, outcome: offers.LostSlotOutcome) -> LostSlotOut:
+    answer = LostSlotOut(
         affected_booking_ids=outcome.affected,
         offers=[offer_out(o) for o in outcome.offers],
         time_off_id=outcome.time_off["id"] if outcome.time_off else None,
         staff_id=outcome.staff["id"] if outcome.staff else None,
     )
+    return localize(answer, await business_zone(business_id))
 
 
 class StaffAvailabilityController(Controller):
@@ -73,7 +75,7 @@ class StaffAvailabilityController(Controller):
             reason=data.reason,
             kind=data.kind,
         )
-        return _lost_slot_out(outcome)
+        return await _lost_slot_out(business_id, outcome)
 
     @post(
         "/deactivate",
@@ -91,7 +93,7 @@ class StaffAvailabilityController(Controller):
         outcome = await offers.deactivate_staff(
             principal, business_id, staff_id, reason=data.reason if data else ""
         )
-        return _lost_slot_out(outcome)
+        return await _lost_slot_out(business_id, outcome)
 
 
 class OfferController(Controller):
@@ -100,7 +102,8 @@ class OfferController(Controller):
 
     @get("/offers/{offer_id:uuid}", summary="A reschedule offer and its held options")
     async def get_offer(self, offer_id: UUID, principal: Principal) -> OfferOut:
-        return offer_out(await offers.get_offer(principal, offer_id))
+        offer = await offers.get_offer(principal, offer_id)
+        return localize(offer_out(offer), await business_zone(offer["business_id"]))
 
     @post(
         "/offers/{offer_id:uuid}/accept",
@@ -116,8 +119,9 @@ class OfferController(Controller):
         self, offer_id: UUID, data: OfferAccept, principal: Principal
     ) -> Response[OfferAccepted]:
         booking, offer = await offers.accept_offer(principal, offer_id, data.option)
+        tz = await business_zone(booking["business_id"])
         return Response(
-            OfferAccepted(booking=booking_out(booking), offer=offer_out(offer)),
+            OfferAccepted(booking=booking_out(booking, tz), offer=localize(offer_out(offer), tz)),
             headers={"ETag": etag(booking["version"])},
         )
 
@@ -139,7 +143,7 @@ class OfferController(Controller):
             earliest=data.earliest if data else None,
             latest=data.latest if data else None,
         )
-        return waitlist_out(entry)
+        return localize(waitlist_out(entry), await business_zone(entry["business_id"]))
 
     @post(
         "/bookings/{booking_id:uuid}/waitlist/leave",
@@ -162,7 +166,7 @@ class GuaranteeDeskController(Controller):
     async def promise_stats(self, business_id: UUID, principal: Principal) -> PromiseStats:
         stats = await promises.stats(principal, business_id)
         by_kind = {kind: KindCounts(**counts) for kind, counts in stats.pop("by_kind").items()}
-        return PromiseStats(**stats, by_kind=by_kind)
+        return localize(PromiseStats(**stats, by_kind=by_kind), await business_zone(business_id))
 
     @get(
         "/front-desk/risk",
@@ -181,10 +185,12 @@ class GuaranteeDeskController(Controller):
         view = await risk.risk_view(
             principal, business_id, due_within=timedelta(minutes=due_within_minutes), day=day
         )
-        return RiskView(
+        tz = await business_zone(business_id)
+        answer = RiskView(
             business_id=view["business_id"],
             day=view["day"],
-            at_risk=[at_risk_out(row) for row in view["at_risk"]],
+            at_risk=[at_risk_out(row, tz) for row in view["at_risk"]],
             open_offers=[offer_out(o) for o in view["open_offers"]],
             promises_due_soon=[PromiseOut(**row) for row in view["promises_due_soon"]],
         )
+        return localize(answer, tz)

@@ -3,11 +3,12 @@ transaction; the relay and the registered handlers (SMS, partner webhooks) do th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from booking.wire_time import stored_json
 
 OFFER_CREATED = "offer.created"
 OFFER_ACCEPTED = "offer.accepted"
@@ -31,5 +32,5 @@ async def emit(
         business_id,
         topic,
         aggregate_id,
-        json.dumps(body, default=str),
+        stored_json(body),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from msgspec import Meta, Struct
 
@@ -133,9 +134,9 @@ def waitlist_out(row: dict[str, Any]) -> WaitlistOut:
     return WaitlistOut(**{k: row[k] for k in WaitlistOut.__struct_fields__})
 
 
-def at_risk_out(row: dict[str, Any]) -> AtRiskBooking:
+def at_risk_out(row: dict[str, Any], tz: ZoneInfo) -> AtRiskBooking:
     return AtRiskBooking(
-        booking=booking_out(row),
+        booking=booking_out(row, tz),
         at_risk_since=row["at_risk_since"],
         at_risk_reason=row["at_risk_reason"],
         open_offer_id=row["open_offer_id"],

@@ -16,6 +16,7 @@ from booking.notifications.inbound import handle_inbound
 from booking.notifications.schemas import MessageOut, message_out
 from booking.notifications.signature import SIGNATURE_HEADER, twilio_signature_valid
 from booking.settings import Settings
+from booking.wire_time import UTC_ZONE, business_zone
 
 
 async def verified_form(request: Request[Any, Any, Any], settings: Settings) -> FormMultiDict:
@@ -94,4 +95,5 @@ class MessageController(Controller):
     )
     async def list_messages(self, booking_id: UUID, principal: Principal) -> list[MessageOut]:
         rows = await service.message_history(principal, booking_id)
-        return [message_out(row) for row in rows]
+        tz = await business_zone(rows[0]["business_id"]) if rows else UTC_ZONE
+        return [message_out(row, tz) for row in rows]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from msgspec import Struct
+
+from booking.wire_time import localize
 
 
 class MessageOut(Struct):
@@ -27,7 +30,7 @@ class MessageOut(Struct):
     delivered_at: datetime | None = None
 
 
-def message_out(row: dict[str, Any]) -> MessageOut:
-    fields = dict(row)
+def message_out(row: dict[str, Any], tz: ZoneInfo) -> MessageOut:
+    fields = {key: value for key, value in row.items() if key != "business_id"}
     fields["to"] = fields.pop("to_phone")
-    return MessageOut(**fields)
+    return localize(MessageOut(**fields), tz)

@@ -400,7 +400,8 @@ async def message_history(principal: Principal, booking_id: UUID) -> list[dict[s
     async with db.connection() as conn:
         rows = await conn.fetch(
             """
-            SELECT id, template, locale, to_phone, body, status, provider, provider_sid,
+            SELECT id, business_id, template, locale, to_phone, body, status, provider,
+                   provider_sid,
                    provider_status, error_code, error_message, attempts, created_at,
                    sent_at, delivered_at
             FROM message WHERE booking_id = $1 ORDER BY created_at, id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, delete, get, post
 from litestar.params import Parameter
@@ -20,8 +21,14 @@ from booking.webhooks.schemas import (
     delivery_out,
     endpoint_out,
 )
+from booking.wire_time import common_zone
 
 MANAGE = requires("webhooks:manage", kinds=("partner",))
+
+
+async def _zone(principal: Principal) -> ZoneInfo:
+    """Endpoints belong to a partner, not a business: the zone of the key's businesses."""
+    return await common_zone(principal.business_ids)
 
 
 class WebhookEndpointController(Controller):
@@ -44,15 +51,18 @@ class WebhookEndpointController(Controller):
         row, secret = await service.create_endpoint(
             principal, data.url, list(data.event_types), data.description
         )
-        return EndpointCreated(secret=secret, endpoint=endpoint_out(row))
+        return EndpointCreated(secret=secret, endpoint=endpoint_out(row, await _zone(principal)))
 
     @get(summary="Your endpoints (never their secrets)", opt=MANAGE)
     async def list_endpoints(self, principal: Principal) -> list[EndpointOut]:
-        return [endpoint_out(row) for row in await service.list_endpoints(principal)]
+        tz = await _zone(principal)
+        return [endpoint_out(row, tz) for row in await service.list_endpoints(principal)]
 
     @get("/{endpoint_id:uuid}", summary="One endpoint", opt=MANAGE)
     async def get_endpoint(self, endpoint_id: UUID, principal: Principal) -> EndpointOut:
-        return endpoint_out(await service.get_endpoint(principal, endpoint_id))
+        return endpoint_out(
+            await service.get_endpoint(principal, endpoint_id), await _zone(principal)
+        )
 
     @delete("/{endpoint_id:uuid}", summary="Stop sending to this endpoint", opt=MANAGE)
     async def delete_endpoint(self, endpoint_id: UUID, principal: Principal) -> None:
@@ -65,7 +75,9 @@ class WebhookEndpointController(Controller):
         opt=MANAGE,
     )
     async def enable_endpoint(self, endpoint_id: UUID, principal: Principal) -> EndpointOut:
-        return endpoint_out(await service.enable_endpoint(principal, endpoint_id))
+        return endpoint_out(
+            await service.enable_endpoint(principal, endpoint_id), await _zone(principal)
+        )
 
     @get("/{endpoint_id:uuid}/deliveries", summary="Delivery log, newest first", opt=MANAGE)
     async def list_deliveries(
@@ -76,7 +88,8 @@ class WebhookEndpointController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> list[DeliveryOut]:
         rows = await service.list_deliveries(principal, endpoint_id, status=status, limit=limit)
-        return [delivery_out(row) for row in rows]
+        tz = await _zone(principal)
+        return [await delivery_out(row, tz) for row in rows]
 
 
 class WebhookDeliveryController(Controller):
@@ -94,4 +107,4 @@ class WebhookDeliveryController(Controller):
     ) -> DeliveryOut:
         row, job = await service.redeliver(principal, delivery_id)
         await enqueue(request.app.state.redis, [job])  # after the commit, never inside it
-        return delivery_out(row)
+        return await delivery_out(row, await _zone(principal))

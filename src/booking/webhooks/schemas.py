@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
+import msgspec
 from msgspec import Meta, Struct
+
+from booking.wire_time import business_zone, localize
 
 EventType = Literal[
     "booking.created",
@@ -43,6 +47,9 @@ class EndpointOut(Struct):
     failing_since: datetime | None
     disabled_at: datetime | None
     disabled_reason: str | None
+    time_zone: Annotated[
+        str, Meta(description="The zone of your key's businesses (UTC when they differ).")
+    ] = "UTC"
 
 
 class EndpointCreated(Struct):
@@ -76,12 +83,18 @@ class DeliveryOut(Struct):
     attempt_log: list[AttemptOut] = []
 
 
-def endpoint_out(row: dict[str, Any]) -> EndpointOut:
-    return EndpointOut(**{name: row[name] for name in EndpointOut.__struct_fields__})
+def endpoint_out(row: dict[str, Any], tz: ZoneInfo) -> EndpointOut:
+    fields = {name: row[name] for name in EndpointOut.__struct_fields__ if name != "time_zone"}
+    return localize(EndpointOut(**fields, time_zone=tz.key), tz)
 
 
-def delivery_out(row: dict[str, Any]) -> DeliveryOut:
-    import msgspec
-
+async def delivery_out(row: dict[str, Any], fallback: ZoneInfo) -> DeliveryOut:
+    """A delivery in its booking's business zone; the payload exactly as it was sent."""
     fields = {name: row[name] for name in DeliveryOut.__struct_fields__ if name in row}
-    return msgspec.convert(fields, DeliveryOut, strict=False)
+    delivery = msgspec.convert(fields, DeliveryOut, strict=False)
+    business = (delivery.payload.get("data") or {}).get("business_id")
+    try:
+        tz = await business_zone(UUID(str(business))) if business else fallback
+    except ValueError:
+        tz = fallback
+    return localize(delivery, tz, keep=("payload",))

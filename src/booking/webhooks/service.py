@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, get_args
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -33,6 +34,7 @@ from booking.errors import InvalidInput, InvalidTransition, NotFound
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent, outbox_handler
 from booking.webhooks.schemas import EventType
 from booking.webhooks.signing import new_secret, signed_headers
+from booking.wire_time import localize, rfc3339, stored_json
 
 # Every event a partner can subscribe to: the one list, in the API schema.
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
@@ -260,19 +262,23 @@ async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> 
         log.warning("outbox event %s has no booking id; no webhooks", event.id)
         return []
     booking = await conn.fetchrow(
-        "SELECT id, business_id, partner_id, reference_code FROM booking WHERE id = $1",
+        "SELECT b.id, b.business_id, b.partner_id, b.reference_code, biz.time_zone "
+        "FROM booking b JOIN business biz ON biz.id = b.business_id WHERE b.id = $1",
         booking_id,
     )
     if booking is None:
         return []
-    data = dict(event.payload)
+    # The body is signed as stored: every time in it is rendered in the business's zone now.
+    tz = ZoneInfo(booking["time_zone"])
+    data = localize(dict(event.payload), tz)
     data.update(
         booking_id=str(booking["id"]),
         business_id=str(booking["business_id"]),
         reference_code=booking["reference_code"],
+        time_zone=tz.key,
     )
     data.pop("event", None)
-    payload = {"type": event.topic, "timestamp": event.created_at.isoformat(), "data": data}
+    payload = {"type": event.topic, "timestamp": rfc3339(event.created_at, tz), "data": data}
     await conn.execute(
         """
         INSERT INTO webhook_delivery (endpoint_id, outbox_event_id, message_id, event_type,
@@ -289,7 +295,7 @@ async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> 
         event.id,
         f"msg_{event.id}",
         event.topic,
-        json.dumps(payload, default=str),
+        stored_json(payload),
         booking["business_id"],
         booking["partner_id"],
     )

@@ -1,0 +1,3 @@
+from tests.webhooks.test_webhooks import receiver
+
+__all__ = ["receiver"]
