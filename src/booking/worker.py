@@ -11,19 +11,32 @@ from arq.connections import RedisSettings
 
 from booking import db
 from booking.bookings.jobs import expire_holds
+from booking.guarantee import handlers as guarantee_handlers
 from booking.guarantee import jobs as guarantee_jobs
 from booking.idempotency.jobs import purge_idempotency_records
 from booking.notifications import jobs as sms_jobs
+from booking.notifications import service as sms_service
 from booking.outbox import jobs as outbox_jobs
+from booking.outbox.dispatch import Handler
 from booking.settings import Settings, get_settings
 from booking.webhooks import jobs as webhook_jobs
+from booking.webhooks import service as webhook_service
 
 log = logging.getLogger("booking.worker")
+
+# What happens to every committed outbox event, in this order: the customer's SMS and
+# reminders, the guarantee (offers, waitlist, promises), partner webhooks. The one list.
+OUTBOX_HANDLERS: tuple[Handler, ...] = (
+    sms_service.on_booking_event,
+    guarantee_handlers.on_event,
+    webhook_service.deliveries_for_event,
+)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
+    ctx.setdefault("outbox_handlers", OUTBOX_HANDLERS)
     # A pool already open in this process (tests run the worker in-process) is not ours.
     ctx["owns_db_pool"] = db.engine().pool is None
     if ctx["owns_db_pool"]:

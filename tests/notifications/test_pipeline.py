@@ -12,6 +12,7 @@ from booking.access.principal import Principal
 from booking.bookings.checks import CustomerInput
 from booking.bookings.placing import create_booking
 from booking.outbox.service import handle_event
+from booking.worker import OUTBOX_HANDLERS
 from tests.fakes.fake_twilio import ServerError
 from tests.notifications.fixtures import FROM_NUMBER, Pipeline, messages
 from tests.support import World, at
@@ -89,7 +90,7 @@ async def test_running_every_job_twice_still_sends_one_sms(
         outbox_ids = [row["id"] for row in await conn.fetch("SELECT id FROM outbox")]
     await pipeline.run_worker(redis_url=None)
     for outbox_id in outbox_ids:
-        await handle_event(outbox_id)
+        await handle_event(outbox_id, OUTBOX_HANDLERS)
     from arq import create_pool
     from arq.connections import RedisSettings
 

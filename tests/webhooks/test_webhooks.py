@@ -22,7 +22,7 @@ from booking.outbox.service import handle_event
 from booking.settings import Settings
 from booking.webhooks.jobs import deliver_webhook
 from booking.webhooks.service import BACKOFF, MAX_ATTEMPTS
-from booking.worker import build_worker
+from booking.worker import OUTBOX_HANDLERS, build_worker
 from tests.access.helpers import book
 from tests.support import World
 
@@ -122,7 +122,7 @@ async def _dispatch(booking_id: str) -> list[str]:
     """What the relay's handle_outbox_event does, for each of the booking's outbox rows."""
     ids: list[str] = []
     for outbox_id in await _outbox_ids(booking_id):
-        jobs = await handle_event(outbox_id) or []
+        jobs = await handle_event(outbox_id, OUTBOX_HANDLERS) or []
         ids += [job.args[0] for job in jobs if job.function == "deliver_webhook"]
     return ids
 
@@ -181,7 +181,7 @@ async def test_message_events_reach_the_partner(world: World, receiver: Receiver
             UUID(mine["id"]),
             json.dumps({"booking_id": mine["id"], "message_id": "m-1"}),
         )
-    jobs = await handle_event(outbox_id) or []
+    jobs = await handle_event(outbox_id, OUTBOX_HANDLERS) or []
     (job,) = [job for job in jobs if job.function == "deliver_webhook"]
     assert await deliver_webhook({}, job.args[0]) == "delivered"
     (_, event), *_ = receiver.received

@@ -21,7 +21,7 @@ import asyncpg
 from booking.guarantee import events, messages, offers, promises, waitlist
 from booking.notifications.service import queue_sms
 from booking.notifications.templates import format_when
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent, outbox_handler
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 
 log = logging.getLogger("booking.guarantee")
 assert messages  # the SMS templates are registered on import
@@ -142,7 +142,6 @@ async def _on_booking_moved(conn: asyncpg.Connection, event: OutboxEvent) -> Non
     await waitlist.on_booking_freed(conn, event)
 
 
-@outbox_handler("guarantee")
 async def on_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
     if event.topic == events.OFFER_CREATED:
         return await _on_offer_created(conn, event)

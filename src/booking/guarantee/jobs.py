@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from booking import db
-from booking.guarantee import handlers, offers, promises
+from booking.guarantee import offers, promises
 from booking.outbox.service import enqueue_follow_ups
-
-assert handlers  # registers the "guarantee" outbox handler in the worker
 
 
 async def expire_offers(ctx: dict[str, Any]) -> int:

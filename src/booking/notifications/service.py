@@ -38,7 +38,7 @@ from booking.notifications.delivery import FINAL_STATUSES, MESSAGE_EVENT_COLUMNS
 from booking.notifications.reminders import sync_reminders
 from booking.notifications.sms import SmsSender, SmsSendError
 from booking.notifications.templates import format_when, render
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent, outbox_handler
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.settings import Settings, get_settings
 
 log = logging.getLogger("booking.notifications")
@@ -215,7 +215,6 @@ TOPIC_TEMPLATES: dict[str, str | None] = {
 }
 
 
-@outbox_handler("sms")
 async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
     """The customer's SMS for a booking event, and the booking's reminders brought in line."""
     if event.topic not in TOPIC_TEMPLATES or event.aggregate_id is None:

@@ -2,7 +2,8 @@
 
 The relay (outbox/jobs.py) moves committed outbox rows into arq as one
 ``handle_outbox_event`` job per row (job id ``outbox:<id>``). That job calls
-:func:`dispatch` inside a transaction: each registered handler writes its own
+:func:`dispatch` inside a transaction: each handler (the list the worker's settings name,
+``booking.worker.OUTBOX_HANDLERS``; nothing registers itself on import) writes its own
 rows idempotently (e.g. a message per booking event, a delivery per webhook
 endpoint) and returns the follow-up jobs to enqueue after commit, each with a
 deterministic job id so a rerun enqueues nothing twice.
@@ -10,7 +11,7 @@ deterministic job id so a rerun enqueues nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,25 +40,13 @@ class FollowUpJob:
 
 
 Handler = Callable[[asyncpg.Connection, OutboxEvent], Awaitable[list[FollowUpJob]]]
-_HANDLERS: dict[str, Handler] = {}
 
 
-def outbox_handler(name: str) -> Callable[[Handler], Handler]:
-    """Register ``fn`` under ``name`` (registering the same name again replaces it)."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[name] = fn
-        return fn
-
-    return register
-
-
-def handlers() -> dict[str, Handler]:
-    return dict(_HANDLERS)
-
-
-async def dispatch(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
+async def dispatch(
+    conn: asyncpg.Connection, event: OutboxEvent, handlers: Sequence[Handler]
+) -> list[FollowUpJob]:
+    """Run ``handlers`` in order (the worker's OUTBOX_HANDLERS) on one event."""
     jobs: list[FollowUpJob] = []
-    for handler in _HANDLERS.values():
+    for handler in handlers:
         jobs.extend(await handler(conn, event))
     return jobs

@@ -45,7 +45,7 @@ async def relay_outbox_job(ctx: dict[str, Any]) -> int:
 
 async def handle_outbox_event(ctx: dict[str, Any], outbox_id: int) -> int:
     """Run the handlers of one outbox row, then enqueue their follow-up jobs after commit."""
-    jobs = await handle_event(outbox_id)
+    jobs = await handle_event(outbox_id, ctx["outbox_handlers"])
     if not jobs:
         return 0
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from booking import db
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent, dispatch
+from booking.outbox.dispatch import FollowUpJob, Handler, OutboxEvent, dispatch
 
 log = logging.getLogger("booking.outbox")
 
@@ -138,8 +138,8 @@ async def enqueue_follow_ups(redis: ArqRedis, jobs: Iterable[FollowUpJob]) -> in
     return created
 
 
-async def handle_event(outbox_id: int) -> list[FollowUpJob] | None:
-    """Run every handler for one committed outbox row in one transaction (None: no row)."""
+async def handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[FollowUpJob] | None:
+    """Run ``handlers`` for one committed outbox row in one transaction (None: no row)."""
     async with db.transaction() as conn:
         row = await conn.fetchrow(
             "SELECT id, business_id, topic, aggregate_id, payload, created_at "
@@ -148,6 +148,6 @@ async def handle_event(outbox_id: int) -> list[FollowUpJob] | None:
         )
         if row is None:
             return None
-        jobs = await dispatch(conn, event_from_row(row))
+        jobs = await dispatch(conn, event_from_row(row), handlers)
         await conn.execute("UPDATE outbox SET handled_at = now() WHERE id = $1", outbox_id)
         return jobs

@@ -31,7 +31,7 @@ import asyncpg
 from booking import db
 from booking.access.principal import Principal
 from booking.errors import InvalidInput, InvalidTransition, NotFound
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent, outbox_handler
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.webhooks.schemas import EventType
 from booking.webhooks.signing import new_secret, signed_headers
 from booking.wire_time import localize, rfc3339, stored_json
@@ -250,7 +250,6 @@ async def redeliver(principal: Principal, delivery_id: UUID) -> tuple[dict[str, 
 # --- the outbox handler -------------------------------------------------------------------
 
 
-@outbox_handler("webhooks")
 async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
     """One delivery per endpoint that wants ``event`` and may see its booking."""
     if event.topic not in EVENT_TYPES:
