@@ -66,6 +66,11 @@ def test_from_row_reads_every_policy_column() -> None:
     )
 
 
+def test_booking_facts_from_a_booking_row() -> None:
+    row = {"starts_at": NOW, "change_count": 2, "status": "pending", "notes": "ignored"}
+    assert BookingFacts.from_row(row) == BookingFacts(NOW, 2, "pending")
+
+
 # --- actors ------------------------------------------------------------------------
 
 

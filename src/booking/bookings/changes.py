@@ -13,13 +13,12 @@ from booking.availability.service import load_service_context
 from booking.bookings.checks import (
     actor,
     as_utc,
-    booking_facts,
     check_access,
     check_version,
     load_policy,
 )
 from booking.bookings.placing import candidate_staff, slot_taken
-from booking.bookings.policy import check_changeable, decide_change
+from booking.bookings.policy import BookingFacts, check_changeable, decide_change
 from booking.bookings.store import lock_booking, move
 from booking.errors import InvalidInput
 
@@ -65,7 +64,7 @@ async def change_booking(
         new_start = change.starts_at or row["starts_at"]
         decision = decide_change(
             business_policy,
-            booking_facts(row),
+            BookingFacts.from_row(row),
             actor=actor(principal),
             now=datetime.now(UTC),
             new_starts_at=new_start,

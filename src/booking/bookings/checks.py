@@ -90,7 +90,3 @@ async def load_policy(conn: asyncpg.Connection, business_id: UUID) -> policy.Bus
     if row is None:
         raise NotFound("No such business.")
     return policy.BusinessPolicy.from_row(row)
-
-
-def booking_facts(row: asyncpg.Record | dict[str, Any]) -> policy.BookingFacts:
-    return policy.BookingFacts(row["starts_at"], row["change_count"], row["status"])

@@ -7,7 +7,8 @@ Public API (everything else here is private):
   number of changes, minimum notice). :data:`POLICY_COLUMNS` is the SQL select list
   that reads them from ``business b``; :meth:`BusinessPolicy.from_row` turns such a
   row into the policy. The one reader is ``booking.bookings.checks.load_policy``.
-* :class:`BookingFacts` - what the policy needs to know about a booking.
+* :class:`BookingFacts` - what the policy needs to know about a booking;
+  :meth:`BookingFacts.from_row` reads it from a row of ``store.BOOKING_COLUMNS``.
 * :func:`actor_of` - the actor kind (customer, app, partner, front_desk, manager,
   system) of a caller's kind and role.
 * :class:`Exemption` - an explicit, recorded waiver for paths the business itself
@@ -70,6 +71,11 @@ class BookingFacts:
     starts_at: datetime
     change_count: int
     status: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> BookingFacts:
+        """The facts from a booking row (``booking.bookings.store.BOOKING_COLUMNS``)."""
+        return cls(row["starts_at"], row["change_count"], row["status"])
 
 
 @dataclass(frozen=True, slots=True)

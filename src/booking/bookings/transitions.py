@@ -11,8 +11,8 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.checks import actor, booking_facts, check_access, check_version, load_policy
-from booking.bookings.policy import decide_cancel
+from booking.bookings.checks import actor, check_access, check_version, load_policy
+from booking.bookings.policy import BookingFacts, decide_cancel
 from booking.bookings.status import next_status
 from booking.bookings.store import lock_booking, record_event, set_status
 from booking.errors import CheckInTooEarly, Forbidden, InvalidTransition
@@ -66,7 +66,7 @@ async def transition(
         if action == "cancel":
             decision = decide_cancel(
                 await load_policy(conn, row["business_id"]),
-                booking_facts(row),
+                BookingFacts.from_row(row),
                 actor=actor(principal),
                 now=datetime.now(UTC),
                 override_reason=reason,

@@ -26,8 +26,8 @@ import asyncpg
 from booking import db
 from booking.access.principal import Principal
 from booking.availability.service import alternatives_near, load_service_context
-from booking.bookings.checks import actor, booking_facts, load_policy
-from booking.bookings.policy import Exemption, check_changeable, decide_change
+from booking.bookings.checks import actor, load_policy
+from booking.bookings.policy import BookingFacts, Exemption, check_changeable, decide_change
 from booking.bookings.store import BOOKING_COLUMNS, record_event
 from booking.errors import InvalidInput, NotFound, SlotTaken
 from booking.guarantee import events, promises
@@ -50,7 +50,6 @@ OFFER_EXEMPTIONS = {
     "lost_slot": "the business could not keep the booked time",
     "earlier_slot": "an earlier time offered from the waitlist",
 }
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +347,7 @@ async def accept_offer(
         # The business offered these times: the change policy is waived, on the record.
         decision = decide_change(
             await load_policy(conn, booking["business_id"]),
-            booking_facts(booking),
+            BookingFacts.from_row(booking),
             actor=actor(principal),
             now=now,
             new_starts_at=hold["starts_at"],

@@ -29,8 +29,9 @@ from booking.access.principal import Principal, booking_customer
 from booking.access.tokens import TokenError, read_booking_token
 from booking.availability.service import load_service_context, search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
-from booking.bookings.checks import booking_facts, load_policy
-from booking.bookings.policy import check_changeable, decide_change
+from booking.bookings.checks import load_policy
+from booking.bookings.policy import BookingFacts, check_changeable, decide_change
+from booking.bookings.store import BOOKING_COLUMNS
 from booking.bookings.transitions import transition
 from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
@@ -128,7 +129,7 @@ class PageModel:
 
 _PAGE_BOOKING = f"""
     SELECT b.id, b.business_id, b.status, b.starts_at, b.ends_at, b.reference_code,
-           b.service_id, b.staff_id, b.at_risk_since, b.version, b.change_count,
+           b.service_id, b.staff_id, b.at_risk_since, b.version,
            biz.name AS business_name, biz.address, biz.time_zone, biz.locale AS business_locale,
            biz.customer_may_confirm, s.name AS service_name, st.name AS staff_name,
            c.locale AS customer_locale, c.name AS customer_name,
@@ -159,7 +160,11 @@ async def load_page(
         may_move = changeable and (
             decide_change(
                 await load_policy(conn, row["business_id"]),
-                booking_facts(row),
+                BookingFacts.from_row(
+                    await conn.fetchrow(
+                        f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.id = $1", booking_id
+                    )
+                ),
                 actor="customer",
                 now=now,
             ).allowed
