@@ -21,6 +21,7 @@ from booking.access.service import create_api_key, create_partner
 from booking.outbox.service import handle_event
 from booking.webhooks.jobs import deliver_webhook
 from booking.wire_time import localize, parse_stamp, stored_json
+from booking.worker import OUTBOX_HANDLERS
 from tests.support import World
 from tests.webhooks.test_webhooks import Receiver
 
@@ -285,7 +286,7 @@ async def test_every_answer_payload_and_history_entry_is_in_the_business_zone(
         ]
     deliveries = []
     for outbox_id in outbox_ids:
-        jobs = await handle_event(outbox_id) or []
+        jobs = await handle_event(outbox_id, OUTBOX_HANDLERS) or []
         deliveries += [job.args[0] for job in jobs if job.function == "deliver_webhook"]
     assert len(deliveries) >= 4  # created twice, changed, offer
     for delivery_id in deliveries:
