@@ -271,7 +271,8 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from booking import db, localstack
     from booking.migrate import migrate_forwards
 
-    stack = localstack.ensure_stack()
+    pg_port, redis_port = localstack.env_ports()  # this checkout's stack
+    stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
     database_url = localstack.ensure_database(stack, "booking_bench_notify", recreate=True)
     redis_url = stack.redis_url(REDIS_DB)
     os.environ.update(

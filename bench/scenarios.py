@@ -467,7 +467,9 @@ async def notification_pipeline(bookings: int, paced: int, rate: float) -> Notif
 
     # The pipeline migrates through Piccolo's engine, which still names the database
     # of the benchmarks before it: point it at the pipeline's own (bench/notifications.py).
-    db.engine().config = {"dsn": localstack.ensure_stack().database_url(NOTIFY_DB)}
+    pg_port, redis_port = localstack.env_ports()  # this checkout's stack
+    stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
+    db.engine().config = {"dsn": stack.database_url(NOTIFY_DB)}
     saved = dict(os.environ)  # the pipeline points DATABASE_URL/REDIS_URL at its own
     try:
         with contextlib.redirect_stdout(sys.stderr):

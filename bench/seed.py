@@ -62,7 +62,8 @@ class BenchWorld:
 
 def prepare_database(dbname: str = DEFAULT_DB) -> tuple[str, str]:
     """(database URL, Redis URL): a fresh, migrated database on the shared local stack."""
-    stack = localstack.ensure_stack()
+    pg_port, redis_port = localstack.env_ports()  # this checkout's stack
+    stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
     url = localstack.ensure_database(stack, dbname, recreate=True)
     env = {"DATABASE_URL": url, "PICCOLO_CONF": "booking.piccolo_conf"}
     result = subprocess.run(
