@@ -44,6 +44,10 @@ def _configure_environment() -> None:
 # Settings every test process shares (no server involved).
 os.environ["BOOKING_SECRET_KEY"] = TEST_SECRET
 os.environ["BOOKING_SMS_BACKEND"] = "console"
+# Test receivers listen on 127.0.0.1 over http: the outbound policy's local-development
+# setting (tests/security starts a strict API of its own).
+os.environ["BOOKING_OUTBOUND_ALLOW_HTTP"] = "1"
+os.environ["BOOKING_OUTBOUND_ALLOW_PRIVATE"] = "1"
 os.environ.setdefault("BOOKING_LOG_LEVEL", "WARNING")
 os.environ["PICCOLO_CONF"] = "booking.piccolo_conf"
 

@@ -4,7 +4,7 @@ Above both booking.access and booking.idempotency (the middleware needs the call
 principal), so neither imports the other's wiring: no import cycle.
 
 * the app-wide :func:`~booking.access.guards.authorize` guard (closed by default);
-* the Idempotency-Key middleware;
+* the request limits (:mod:`booking.limits`), then the Idempotency-Key middleware;
 * the OpenAPI document: both credential schemes, ``security: []`` on public
   operations, and the ``Idempotency-Key`` header on every POST and PATCH.
 """
@@ -29,6 +29,7 @@ from litestar.routes import BaseRoute, HTTPRoute
 
 from booking.access.guards import PUBLIC, authorize, is_public
 from booking.idempotency.middleware import HEADER, MAX_KEY_LENGTH, METHODS, IdempotencyMiddleware
+from booking.limits import LimitsMiddleware
 
 BEARER_SCHEME = "apiKey"
 HEADER_SCHEME = "apiKeyHeader"
@@ -68,7 +69,8 @@ class PublicOperation(Operation):
 class AccessPlugin(InitPluginProtocol, ReceiveRoutePlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.guards = [*app_config.guards, authorize]
-        app_config.middleware = [*app_config.middleware, IdempotencyMiddleware]
+        # Limits first: it counts the body before the Idempotency-Key middleware buffers it.
+        app_config.middleware = [*app_config.middleware, LimitsMiddleware, IdempotencyMiddleware]
         openapi = app_config.openapi_config
         if openapi is not None:
             if openapi.openapi_router is None:

@@ -175,6 +175,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     backend_chosen = bool(os.environ.get("BOOKING_SMS_BACKEND"))
     if not backend_chosen:
         os.environ["BOOKING_SMS_BACKEND"] = "console"
+    # Local development: partner webhooks may point at http://127.0.0.1 (docs/security.md).
+    os.environ.setdefault("BOOKING_OUTBOUND_ALLOW_HTTP", "1")
+    os.environ.setdefault("BOOKING_OUTBOUND_ALLOW_PRIVATE", "1")
     if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
         from booking import localstack
 

@@ -78,6 +78,13 @@ class Settings:
     sms_backend: str = "auto"  # auto | console | twilio
     # Requests per minute per API key or booking link (0 = no limit); a key may override it.
     rate_limit_per_minute: int = 1200
+    # Outbound requests to partner-supplied URLs (booking.outbound): strict by default.
+    # Local development, tests and the demo allow http and loopback/private addresses.
+    outbound_allow_http: bool = False
+    outbound_allow_private: bool = False
+    # Request bodies: bytes (counted as they arrive) and JSON nesting depth (booking.limits).
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -103,6 +110,12 @@ class Settings:
             rate_limit_per_minute=_env_int(
                 "BOOKING_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute
             ),
+            outbound_allow_http=_env_bool("BOOKING_OUTBOUND_ALLOW_HTTP", cls.outbound_allow_http),
+            outbound_allow_private=_env_bool(
+                "BOOKING_OUTBOUND_ALLOW_PRIVATE", cls.outbound_allow_private
+            ),
+            max_body_bytes=_env_int("BOOKING_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_json_depth=_env_int("BOOKING_MAX_JSON_DEPTH", cls.max_json_depth),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

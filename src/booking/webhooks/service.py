@@ -25,10 +25,9 @@ from typing import Any, get_args
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import asyncpg
 
-from booking import db
+from booking import db, outbound
 from booking.access.principal import Principal
 from booking.errors import InvalidInput, InvalidTransition, NotFound
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
@@ -53,7 +52,6 @@ MAX_ATTEMPTS = 1 + len(BACKOFF)
 DISABLE_AFTER = timedelta(hours=12)
 # An attempt holds the row this long; a worker that dies mid-call is retried after it.
 LEASE = timedelta(seconds=60)
-REQUEST_TIMEOUT_SECONDS = 10.0
 DELIVER_JOB = "deliver_webhook"
 log = logging.getLogger("booking.webhooks")
 
@@ -94,9 +92,11 @@ def _partner_of(principal: Principal) -> UUID:
 # --- endpoints ----------------------------------------------------------------------------
 
 
-def _validate(url: str, event_types: list[str]) -> list[str]:
-    if not url.startswith(("https://", "http://")):
-        raise InvalidInput("url must be an http(s) URL.", field="url")
+async def _validate(url: str, event_types: list[str]) -> list[str]:
+    try:
+        await outbound.OutboundPolicy.from_settings().check(url)
+    except outbound.Refused as exc:
+        raise InvalidInput(f"url is not allowed: {exc.detail}", field="url") from exc
     unknown = sorted(set(event_types) - set(EVENT_TYPES))
     if unknown:
         raise InvalidInput(f"Unknown event types: {unknown}.", field="event_types")
@@ -109,7 +109,7 @@ async def create_endpoint(
     principal: Principal, url: str, event_types: list[str], description: str = ""
 ) -> tuple[dict[str, Any], str]:
     """The new endpoint and its signing secret (shown this once)."""
-    events = _validate(url, event_types)
+    events = await _validate(url, event_types)
     secret = new_secret()
     async with db.transaction() as conn:
         row = await conn.fetchrow(
@@ -346,18 +346,10 @@ async def _lease(delivery_id: UUID) -> dict[str, Any] | None:
 
 
 async def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.post(url, data=body.encode(), headers=headers, allow_redirects=False) as resp,
-        ):
-            if 200 <= resp.status < 300:
-                return resp.status, None
-            text = (await resp.text(errors="replace"))[:300]
-            return resp.status, f"HTTP {resp.status}: {text}"
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:300]
+    """The outbound policy's POST: a status and a short error class, never the reply's body."""
+    policy = outbound.OutboundPolicy.from_settings()
+    result = await policy.post(url, body.encode(), headers)
+    return result.status_code, result.error_class
 
 
 async def attempt_delivery(delivery_id: UUID) -> AttemptResult:

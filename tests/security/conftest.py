@@ -1,0 +1,61 @@
+"""A second API process with the strict (production) outbound policy and its own pid."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.support import ROOT, World, build_world, free_port
+
+
+@dataclass(frozen=True)
+class StrictApi:
+    base_url: str
+    pid: int
+
+
+@pytest.fixture(scope="session")
+def strict_api(database_url: str) -> Iterator[StrictApi]:
+    port = free_port()
+    env = {**os.environ, "BOOKING_OUTBOUND_ALLOW_HTTP": "0", "BOOKING_OUTBOUND_ALLOW_PRIVATE": "0"}
+    log_path = ROOT / ".local" / "test-strict-api.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "booking.cli", "api", "--port", str(port), "--quiet"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("strict API did not start:\n" + log_path.read_text()[-3000:])
+        time.sleep(0.1)
+    yield StrictApi(base, process.pid)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+async def strict_world(clean_db: None, strict_api: StrictApi) -> AsyncIterator[World]:
+    world = await build_world(strict_api.base_url)
+    yield world
+    await world.aclose()
