@@ -148,6 +148,11 @@ INSERT INTO booking (business_id, staff_id, service_id, customer_id, status, cha
 VALUES ($1, $2, $3, $4, 'confirmed', 'front_desk', $5, $6, $7, $6, $7, 'bench')
 RETURNING id
 """
+RAW_HISTORY = (
+    "INSERT INTO booking_history (booking_id, business_id, event, to_status, actor_type, "
+    "actor_id, channel) VALUES ($1, $2, 'booking.created', 'confirmed', 'staff', 'bench', "
+    "'front_desk')"
+)
 RAW_OUTBOX = (
     "INSERT INTO outbox (business_id, topic, aggregate_id, payload) "
     "VALUES ($1, 'booking.created', $2, $3::jsonb)"
@@ -162,8 +167,9 @@ async def raw_bookings(
     duration: float,
     warmup: float,
 ) -> Throughput:
-    """The database's own limit: the booking row (exclusion constraint checked) and its
-    outbox row in one transaction, straight through asyncpg."""
+    """The database's own limit: the same rows the API writes - the booking row, its
+    staff allocation (written by the same trigger, allocation_no_overlap checked), its
+    history event and its outbox row - in one transaction, straight through asyncpg."""
     tenant = world.writes
     pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
     try:
@@ -190,6 +196,7 @@ async def raw_bookings(
                     "status": "confirmed",
                     "starts_at": starts_at.isoformat(),
                 }
+                await conn.execute(RAW_HISTORY, booking_id, tenant.business_id)
                 await conn.execute(RAW_OUTBOX, tenant.business_id, booking_id, json.dumps(payload))
             return True
 

@@ -33,6 +33,7 @@ from booking.guarantee.sms_reply import on_unmatched_sms
 from booking.health import health, ready
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
+from booking.resources.controllers import ResourceController, ServiceNeedsController
 from booking.selfservice.controllers import SelfServiceController
 from booking.settings import Settings, get_settings
 from booking.webhooks.controllers import (
@@ -127,6 +128,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BookingController,
             FrontDeskController,
             CatalogController,
+            ResourceController,
+            ServiceNeedsController,
             MessageController,
             TwilioWebhookController,
             ApiKeyController,

@@ -12,7 +12,8 @@ from uuid import UUID
 from booking import db
 from booking.access.principal import Principal
 from booking.access.service import IssuedKey, create_api_key, create_partner
-from booking.availability.service import load_service_context, search_slots
+from booking.availability.context import load_service_context
+from booking.availability.service import search_slots
 from booking.bookings.checks import CustomerInput
 from booking.bookings.placing import create_booking
 from booking.errors import DomainError

@@ -10,12 +10,8 @@ from typing import Any
 import pytest
 
 from booking import db
-from booking.availability.service import (
-    alternatives_near,
-    earliest_slots,
-    load_service_context,
-    search_slots,
-)
+from booking.availability.context import load_service_context
+from booking.availability.service import alternatives_near, earliest_slots, search_slots
 from booking.availability.slots import FreeSlot, nearest_slots
 from tests.support import World, at
 

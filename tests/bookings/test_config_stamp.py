@@ -42,6 +42,11 @@ CHANGES: dict[str, list[str]] = {
         "UPDATE working_hours SET closes_at = '17:00' WHERE business_id = $1 AND weekday = 2",
         "DELETE FROM working_hours WHERE business_id = $1 AND weekday = 3",
     ],
+    "resource": [
+        "INSERT INTO resource (business_id, kind, name, group_name) "
+        "VALUES ($1, 'room', 'Cabin 9', 'cabin')",
+        "UPDATE resource SET active = false WHERE business_id = $1 AND name = 'Sara'",
+    ],
 }
 
 

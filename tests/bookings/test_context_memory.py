@@ -15,6 +15,7 @@ import pytest
 
 from booking import db
 from booking.access.principal import Principal
+from booking.availability import context as availability_context
 from booking.availability import service as availability
 from booking.bookings import placing, store
 from booking.bookings.checks import CustomerInput
@@ -159,7 +160,9 @@ async def test_a_stale_stamp_is_refused_by_the_database_and_the_service_reads_ag
         kind="staff", id="desk", role="front_desk", business_ids=frozenset({world.business_id})
     )
     async with db.connection() as conn:
-        context = await availability.load_service_context(conn, world.business_id, world.cut)
+        context = await availability_context.load_service_context(
+            conn, world.business_id, world.cut
+        )
     await _sql("UPDATE service SET duration_minutes = 45 WHERE id = $1", world.cut)
     assert context.config_version is not None
     async with db.connection() as conn:
@@ -181,7 +184,7 @@ async def test_a_stale_stamp_is_refused_by_the_database_and_the_service_reads_ag
     # The service, holding that same stale context in memory, reads it again and books
     # with the new duration.
     key = (world.business_id, world.cut, (world.staff[0],))
-    availability._contexts[key] = context
+    availability_context._contexts[key] = context
     row = await placing.create_booking(
         desk,
         world.business_id,
@@ -191,7 +194,7 @@ async def test_a_stale_stamp_is_refused_by_the_database_and_the_service_reads_ag
         staff_id=world.staff[0],
     )
     assert row["ends_at"] - row["starts_at"] == timedelta(minutes=45)
-    assert availability._contexts.get(key) is not context
+    assert availability_context._contexts.get(key) is not context
 
 
 # ---------------------------------------------------------------- availability searches
@@ -241,12 +244,12 @@ async def test_a_search_after_staff_leave_the_service_no_longer_offers_them(worl
 
 async def test_a_search_on_a_stale_remembered_context_is_built_again(world: World) -> None:
     async with db.connection() as conn:
-        stale = await availability.load_service_context(conn, world.business_id, world.cut)
+        stale = await availability_context.load_service_context(conn, world.business_id, world.cut)
     await _sql("UPDATE service SET duration_minutes = 90 WHERE id = $1", world.cut)
-    availability._contexts[(world.business_id, world.cut, None)] = stale
+    availability_context._contexts[(world.business_id, world.cut, None)] = stale
     context, times = await availability.free_times(world.business_id, world.cut, at(5, 0), at(6, 0))
     assert context.shape.duration == timedelta(minutes=90)
     assert times
     assert all(ends_at - starts_at == timedelta(minutes=90) for starts_at, ends_at, _ in times)
-    remembered = availability._contexts[(world.business_id, world.cut, None)]
+    remembered = availability_context._contexts[(world.business_id, world.cut, None)]
     assert remembered.config_version != stale.config_version

@@ -11,13 +11,16 @@ from litestar.params import Parameter
 from msgspec import Struct
 
 from booking.access.principal import Principal
-from booking.availability.service import free_times
+from booking.availability.answer import availability
 
 
 class FreeTime(Struct):
     starts_at: datetime
     ends_at: datetime
     staff_ids: list[UUID]
+    # When the service needs a room, chair or device: those free for the whole slot
+    # (any of them with any of the staff); null for staff-only services.
+    resource_ids: list[UUID] | None = None
 
 
 class Availability(Struct):
@@ -35,7 +38,10 @@ class AvailabilityController(Controller):
         description=(
             "Slots start inside [from, to) (at most 62 days), respect working hours in the "
             "business's time zone (DST included), time off, buffers, bookings, live holds "
-            "and minimum notice. Each slot lists the staff free for it; filter with staff_id."
+            "and minimum notice. Each slot lists the staff free for it; filter with staff_id. "
+            "A service that needs a room, chair or device lists the resources free for the "
+            "whole slot too (filter with resource_id); only times where both are free are "
+            "offered."
         ),
     )
     async def search(
@@ -46,15 +52,23 @@ class AvailabilityController(Controller):
         range_from: Annotated[datetime, Parameter(query="from", examples=[])],
         range_to: Annotated[datetime, Parameter(query="to")],
         staff_id: UUID | None = None,
+        resource_id: UUID | None = None,
     ) -> Availability:
         principal.require("availability:read", business_id)
-        context, times = await free_times(business_id, service_id, range_from, range_to, staff_id)
+        context, times = await availability(
+            business_id,
+            service_id,
+            range_from,
+            range_to,
+            staff_id=staff_id,
+            resource_id=resource_id,
+        )
         tz = context.tz
         return Availability(
             service_id=service_id,
             time_zone=tz.key,
             slots=[
-                FreeTime(starts_at.astimezone(tz), ends_at.astimezone(tz), staff_ids)
-                for starts_at, ends_at, staff_ids in times
+                FreeTime(starts_at.astimezone(tz), ends_at.astimezone(tz), staff_ids, resources)
+                for starts_at, ends_at, staff_ids, resources in times
             ],
         )

@@ -1,11 +1,10 @@
-"""Availability from the database: load calendars, then the pure slot search."""
+"""Availability from the database: load calendars, then the pure slot search (the service
+context it searches on: ``availability.context``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,171 +13,29 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from booking import db
+from booking.availability.context import (
+    ServiceContext,
+    cached_service_context,
+    forget_service_context,
+    load_service_context,
+)
+from booking.availability.resources import load_resource_busy, pick_resources
 from booking.availability.slots import (
     FreeSlot,
     FreeTime,
-    ServiceShape,
     StaffCalendar,
     WeeklyWindow,
     find_free_slots,
     find_free_times,
     nearest_slots,
 )
-from booking.errors import InvalidInput, NotFound
+from booking.errors import InvalidInput
 
 MAX_SEARCH_DAYS = 62
 # alternatives_near looks this far either side of the target first.
 ALTERNATIVE_RADII = (timedelta(hours=6), timedelta(days=2))
 # earliest_slots looks at this much of its range first.
 EARLIEST_WINDOWS = (timedelta(days=1), timedelta(days=3))
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceContext:
-    """A service with the business rules that shape its slots."""
-
-    business_id: UUID
-    service_id: UUID
-    tz: ZoneInfo
-    shape: ServiceShape
-    requires_confirmation: bool
-    # The policy's minimum notice (booking.bookings.policy decides with it): read here
-    # because the search hides the times inside it, in the same round trip.
-    min_notice: timedelta
-    step: timedelta
-    hold_ttl: timedelta
-    eligible_staff: tuple[UUID, ...]
-    # Read with the context in the same round trip (never cached across requests):
-    # the business's locale and the weekly hours of every eligible member of staff.
-    locale: str = "en"
-    weekly: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = field(default=None, compare=False)
-    # True when loaded for some staff only (``hours_for``): eligible_staff is not everyone.
-    narrowed: bool = False
-    # business.config_version when read (migration 2026-11-27T02:00): any change to the
-    # rules above moves it, so a write can check that this context is still current.
-    config_version: int | None = None
-
-
-# The service context in one statement. ``{only}`` narrows the eligible staff (and so
-# the hours read) to the staff asked for; the write path names one member of staff,
-# and reading every eligible member's hours for it cost PostgreSQL more than the
-# booking's own insert did with 128 staff (bench/RESULTS.md, 2026-11-27).
-_CONTEXT_SQL = """
-    SELECT s.duration_minutes, s.buffer_before_minutes, s.buffer_after_minutes,
-           s.requires_confirmation, b.time_zone, b.min_notice_minutes,
-           b.slot_step_minutes, b.hold_ttl_seconds, b.locale, b.config_version, el.eligible,
-           hours.staff_ids, hours.weekdays, hours.opens, hours.closes
-    FROM service s JOIN business b ON b.id = s.business_id
-    CROSS JOIN LATERAL (
-        SELECT ARRAY(
-            SELECT ss.staff_id FROM service_staff ss JOIN staff st ON st.id = ss.staff_id
-            WHERE ss.service_id = s.id AND st.active {only}
-            ORDER BY st.name, st.id) AS eligible
-    ) AS el
-    CROSS JOIN LATERAL (
-        SELECT array_agg(wh.staff_id ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
-                   AS staff_ids,
-               array_agg(wh.weekday ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
-                   AS weekdays,
-               array_agg(wh.opens_at ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
-                   AS opens,
-               array_agg(wh.closes_at ORDER BY wh.staff_id, wh.weekday, wh.opens_at)
-                   AS closes
-        FROM working_hours wh
-        WHERE wh.staff_id = ANY(el.eligible)
-    ) AS hours
-    WHERE s.id = $1 AND s.business_id = $2 AND s.active
-"""
-_CONTEXT_ALL = _CONTEXT_SQL.format(only="")
-_CONTEXT_ONLY = _CONTEXT_SQL.format(only="AND ss.staff_id = ANY($3::uuid[])")
-
-
-async def load_service_context(
-    conn: asyncpg.Connection,
-    business_id: UUID,
-    service_id: UUID,
-    *,
-    hours_for: Sequence[UUID] | None = None,
-) -> ServiceContext:
-    """The service, its business's rules and locale, and the weekly hours of its
-    eligible staff, in one round trip.
-
-    ``hours_for`` narrows the context to those staff (the write path, which names
-    one member of staff): ``eligible_staff`` then holds only those of them who offer
-    the service, and ``narrowed`` is set, so a caller needing everyone (the
-    alternatives of a 409) loads the full context again.
-    """
-    if hours_for is None:
-        row = await conn.fetchrow(_CONTEXT_ALL, service_id, business_id)
-    else:
-        row = await conn.fetchrow(_CONTEXT_ONLY, service_id, business_id, list(hours_for))
-    if row is None:
-        raise NotFound("No such service at this business.")
-    eligible = tuple(row["eligible"])
-    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in eligible}
-    if row["staff_ids"] is not None:
-        for staff_id, weekday, opens_at, closes_at in zip(
-            row["staff_ids"], row["weekdays"], row["opens"], row["closes"], strict=True
-        ):
-            weekly[staff_id].append(WeeklyWindow(weekday, opens_at, closes_at))
-    return ServiceContext(
-        business_id=business_id,
-        service_id=service_id,
-        tz=ZoneInfo(row["time_zone"]),
-        shape=ServiceShape(
-            duration=timedelta(minutes=row["duration_minutes"]),
-            buffer_before=timedelta(minutes=row["buffer_before_minutes"]),
-            buffer_after=timedelta(minutes=row["buffer_after_minutes"]),
-        ),
-        requires_confirmation=row["requires_confirmation"],
-        min_notice=timedelta(minutes=row["min_notice_minutes"]),
-        step=timedelta(minutes=row["slot_step_minutes"]),
-        hold_ttl=timedelta(seconds=row["hold_ttl_seconds"]),
-        eligible_staff=eligible,
-        locale=row["locale"],
-        weekly={staff_id: tuple(windows) for staff_id, windows in weekly.items()},
-        narrowed=hours_for is not None,
-        config_version=row["config_version"],
-    )
-
-
-_CACHE_SIZE = 1024
-_contexts: OrderedDict[tuple[UUID, UUID, tuple[UUID, ...] | None], ServiceContext] = (
-    OrderedDict()
-)
-
-
-async def cached_service_context(
-    conn: asyncpg.Connection,
-    business_id: UUID,
-    service_id: UUID,
-    *,
-    hours_for: Sequence[UUID] | None = None,
-) -> tuple[ServiceContext, bool]:
-    """:func:`load_service_context`, from this process's memory when read before;
-    the flag says whether it came from memory.
-
-    Only for a write that checks ``context.config_version`` in the same statement
-    (``booking_insert_current``) and reads the context again when told it moved
-    (:func:`forget_service_context`): a remembered context is never trusted on its own.
-    Bounded: the least recently used of ``_CACHE_SIZE`` contexts is dropped.
-    """
-    key = (business_id, service_id, None if hours_for is None else tuple(hours_for))
-    context = _contexts.get(key)
-    if context is not None:
-        _contexts.move_to_end(key)
-        return context, True
-    context = await load_service_context(conn, business_id, service_id, hours_for=hours_for)
-    _contexts[key] = context
-    if len(_contexts) > _CACHE_SIZE:
-        _contexts.popitem(last=False)
-    return context, False
-
-
-def forget_service_context(business_id: UUID) -> None:
-    """Drop every remembered context of a business (its rules changed)."""
-    for key in [key for key in _contexts if key[0] == business_id]:
-        del _contexts[key]
 
 
 # Busy time of some staff in [$2, $3): bookings that block time (holds past their
@@ -378,13 +235,35 @@ async def search_slots(
     now: datetime | None = None,
     exclude_booking: UUID | None = None,
     apply_notice: bool = True,
+    resource_id: UUID | None = None,
 ) -> list[FreeSlot]:
     calendars, not_before, _ = await _search_calendars(
         conn, context, range_start, range_end, staff_id, now, exclude_booking, apply_notice
     )
-    return find_free_slots(
+    slots = find_free_slots(
         calendars, context.shape, context.tz, range_start, range_end, not_before, context.step
     )
+    if context.resource_group is None:
+        pick_resources(None, (), resource_id)  # asking for one is bad input
+        return slots
+    resources = pick_resources(context.resource_group, context.resources, resource_id)
+    busy = await load_resource_busy(
+        conn,
+        context.business_id,
+        resources,
+        range_start,
+        range_end,
+        exclude_booking=exclude_booking,
+    )
+    before = int(context.shape.buffer_before.total_seconds())
+    span = int((context.shape.duration + context.shape.buffer_after).total_seconds())
+    fitting: list[FreeSlot] = []
+    for slot in slots:
+        start = int(slot.starts_at.timestamp())
+        free = busy.free(start - before, start + span)
+        if free:
+            fitting.append(slot._replace(resource_id=free[0]))
+    return fitting
 
 
 async def free_times(
@@ -551,4 +430,4 @@ def slot_json(slot: FreeSlot, tz: ZoneInfo) -> dict[str, Any]:
         "starts_at": starts_at.isoformat(),
         "ends_at": ends_at.isoformat(),
         "staff_id": str(slot.staff_id),
-    }
+    } | ({} if slot.resource_id is None else {"resource_id": str(slot.resource_id)})

@@ -67,6 +67,7 @@ class FreeSlot(NamedTuple):
     starts_at: datetime
     ends_at: datetime
     staff_id: UUID
+    resource_id: UUID | None = None  # the room/chair/device, when the service needs one
 
     def local(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         return self.starts_at.astimezone(tz), self.ends_at.astimezone(tz)

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import load_service_context
+from booking.availability.context import load_service_context
+from booking.availability.resources import pick_resources
 from booking.bookings.checks import (
     actor,
     as_utc,
@@ -28,6 +29,7 @@ class ChangeRequest:
     starts_at: datetime | None = None
     staff_id: UUID | None = None
     service_id: UUID | None = None
+    resource_id: UUID | None = None
     override_reason: str | None = None
 
 
@@ -43,8 +45,13 @@ async def change_booking(
     The new time is taken and the old one released by the same statement, so
     the customer always holds exactly one of the two.
     """
-    if change.starts_at is None and change.staff_id is None and change.service_id is None:
-        raise InvalidInput("Say what to change: starts_at, staff_id or service_id.")
+    if (
+        change.starts_at is None
+        and change.staff_id is None
+        and change.service_id is None
+        and change.resource_id is None
+    ):
+        raise InvalidInput("Say what to change: starts_at, staff_id, service_id or resource_id.")
     if change.starts_at is not None:
         change = replace(change, starts_at=as_utc(change.starts_at, "starts_at"))
     async with db.transaction() as conn:
@@ -76,6 +83,13 @@ async def change_booking(
             # Keep the same person when they are free at the new time.
             staff.remove(row["staff_id"])
             staff.insert(0, row["staff_id"])
+        resources = list(
+            pick_resources(context.resource_group, context.resources, change.resource_id)
+        )
+        if change.resource_id is None and row["resource_id"] in resources:
+            # ... and the same room, chair or device.
+            resources.remove(row["resource_id"])
+            resources.insert(0, row["resource_id"])
         updated = await move(
             conn,
             row,
@@ -86,6 +100,7 @@ async def change_booking(
             channel=principal.default_channel,
             reason=decision.history_reason(),
             policy_override=decision.policy_override,
+            resource_ids=resources,
         )
     if updated is None:
         raise await slot_taken(

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from booking.access.principal import Principal
-from booking.availability.service import ServiceContext
+from booking.availability.context import ServiceContext
 from booking.bookings import policy
 from booking.errors import InvalidInput, NotFound, VersionMismatch
 

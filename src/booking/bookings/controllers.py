@@ -105,6 +105,7 @@ class HoldController(Controller):
             data.starts_at,
             staff_id=data.staff_id,
             channel=data.channel,
+            resource_id=data.resource_id,
         )
         row = result.booking
         tz = await business_zone(row["business_id"])
@@ -161,6 +162,7 @@ class BookingController(Controller):
             staff_id=data.staff_id,
             channel=data.channel,
             notes=data.notes,
+            resource_id=data.resource_id,
         )
         return await booking_response(row, status_code=201, manage_token=_token_for(settings, row))
 
@@ -227,6 +229,7 @@ class BookingController(Controller):
             starts_at=None if data.starts_at is UNSET else data.starts_at,
             staff_id=None if data.staff_id is UNSET else data.staff_id,
             service_id=None if data.service_id is UNSET else data.service_id,
+            resource_id=None if data.resource_id is UNSET else data.resource_id,
             override_reason=data.override_reason,
         )
         row = await changes.change_booking(

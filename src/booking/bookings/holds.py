@@ -16,7 +16,8 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import ServiceContext, load_service_context
+from booking.availability.context import ServiceContext, load_service_context
+from booking.availability.resources import pick_resources
 from booking.bookings.checks import CustomerInput, as_utc, channel_for, check_notice
 from booking.bookings.placing import candidate_staff, slot_taken, with_context
 from booking.bookings.store import (
@@ -52,6 +53,7 @@ async def create_hold(
     *,
     staff_id: UUID | None = None,
     channel: str | None = None,
+    resource_id: UUID | None = None,
 ) -> HoldResult:
     principal.require("bookings:write", business_id)
     starts_at = as_utc(starts_at, "starts_at")
@@ -65,6 +67,7 @@ async def create_hold(
         check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await candidate_staff(conn, context, staff_id, starts_at, ends_at)
+        resources = pick_resources(context.resource_group, context.resources, resource_id)
         return await insert_active(
             conn,
             context,
@@ -77,6 +80,7 @@ async def create_hold(
             hold_expires_at=datetime.now(UTC) + context.hold_ttl,
             hold_token_hash=_token_hash(token),
             checked=checked,
+            resource_ids=resources,
         )
 
     context, row = await with_context(business_id, service_id, staff_id, attempt)
@@ -168,7 +172,10 @@ async def insert_hold(
 ) -> dict[str, Any] | None:
     """A held row at ``starts_at`` for the first of ``staff_ids`` the database lets have it,
     inside the caller's transaction (reschedule offers and the waitlist hold times this way);
-    None when nobody is free. The hold has no token: only its owner's service can use it."""
+    None when nobody is free (or no resource the service needs is active). The hold has no
+    token: only its owner's service can use it."""
+    if context.resource_group is not None and not context.resources:
+        return None
     row = await insert_active(
         conn,
         context,
@@ -180,5 +187,6 @@ async def insert_hold(
         event="hold.created",
         hold_expires_at=expires_at,
         notes=notes,
+        resource_ids=context.resources if context.resource_group is not None else (),
     )
     return None if row is None else dict(row)

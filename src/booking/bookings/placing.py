@@ -7,6 +7,7 @@ time is free; its refusal becomes :class:`SlotTaken` with the nearest alternativ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,15 +17,14 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import (
+from booking.availability.context import (
     ServiceContext,
-    alternatives_near,
     cached_service_context,
     forget_service_context,
-    load_calendars,
     load_service_context,
-    slot_json,
 )
+from booking.availability.resources import pick_resources
+from booking.availability.service import alternatives_near, load_calendars, slot_json
 from booking.availability.slots import fits_working_hours
 from booking.bookings.checks import CustomerInput, as_utc, channel_for, check_notice
 from booking.bookings.store import STALE_CONTEXT, insert_active
@@ -76,7 +76,46 @@ async def slot_taken(
     exclude_booking: UUID | None = None,
     detail: str = "Someone else has just taken that time.",
 ) -> SlotTaken:
-    """A SlotTaken carrying the nearest free alternatives, read after the rollback."""
+    """A SlotTaken carrying the nearest free alternatives, read after the rollback.
+
+    The losers of a race all ask for the same alternatives at once (500 clients on one
+    slot: 499 searches of the same calendars). One search per service, time and kind
+    of caller runs at a time, and every loser asking while it runs gets its answer
+    (alternatives are advice: the write that takes one checks again). A finished
+    search is never reused, so an answer is never older than the request.
+    """
+    key = (
+        context.business_id,
+        context.service_id,
+        starts_at,
+        principal.is_staff,
+        exclude_booking,
+    )
+    shared = _searches.get(key)
+    if shared is None or shared.done():
+        shared = asyncio.ensure_future(
+            _alternatives(context, starts_at, principal, exclude_booking)
+        )
+        _searches[key] = shared
+        shared.add_done_callback(lambda done: _forget(key, done))
+    alternatives = await asyncio.shield(shared)
+    return SlotTaken(detail, alternatives=list(alternatives))
+
+
+_searches: dict[tuple[object, ...], asyncio.Future[list[dict[str, Any]]]] = {}
+
+
+def _forget(key: tuple[object, ...], done: asyncio.Future[list[dict[str, Any]]]) -> None:
+    if _searches.get(key) is done:
+        del _searches[key]
+
+
+async def _alternatives(
+    context: ServiceContext,
+    starts_at: datetime,
+    principal: Principal,
+    exclude_booking: UUID | None,
+) -> list[dict[str, Any]]:
     async with db.connection() as conn:
         if context.narrowed:  # alternatives may be with anyone who offers the service
             context = await load_service_context(conn, context.business_id, context.service_id)
@@ -87,7 +126,7 @@ async def slot_taken(
             apply_notice=not principal.is_staff,
             exclude_booking=exclude_booking,
         )
-    return SlotTaken(detail, alternatives=[slot_json(slot, context.tz) for slot in nearby])
+    return [slot_json(slot, context.tz) for slot in nearby]
 
 
 async def with_context(
@@ -137,6 +176,7 @@ async def create_booking(
     staff_id: UUID | None = None,
     channel: str | None = None,
     notes: str = "",
+    resource_id: UUID | None = None,
 ) -> dict[str, Any]:
     principal.require("bookings:write", business_id)
     starts_at = as_utc(starts_at, "starts_at")
@@ -150,6 +190,7 @@ async def create_booking(
         check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await candidate_staff(conn, context, staff_id, starts_at, ends_at)
+        resources = pick_resources(context.resource_group, context.resources, resource_id)
         fields = customer_fields(
             name=customer.name,
             phone=customer.phone,
@@ -168,6 +209,7 @@ async def create_booking(
             customer=fields,
             notes=notes,
             checked=checked,
+            resource_ids=resources,
         )
 
     context, row = await with_context(business_id, service_id, staff_id, attempt)

@@ -12,7 +12,8 @@ from uuid import UUID
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import earliest_slots, load_service_context, slot_json
+from booking.availability.context import load_service_context
+from booking.availability.service import earliest_slots, slot_json
 from booking.bookings.checks import check_access, require_aware
 from booking.bookings.references import normalize_reference
 from booking.bookings.status import STATUSES

@@ -33,6 +33,7 @@ class HoldCreate(Struct, forbid_unknown_fields=True):
     starts_at: When
     staff_id: UUID | None = None
     channel: Channel | None = None
+    resource_id: UUID | None = None
 
 
 class HoldConfirm(Struct, forbid_unknown_fields=True):
@@ -52,14 +53,16 @@ class BookingCreate(Struct, forbid_unknown_fields=True):
     staff_id: UUID | None = None
     channel: Channel | None = None
     notes: Notes = ""
+    resource_id: UUID | None = None
 
 
 class BookingChange(Struct, forbid_unknown_fields=True):
-    """Any of the three; what is left out stays as it is."""
+    """Any of these; what is left out stays as it is."""
 
     starts_at: When | UnsetType = UNSET
     staff_id: UUID | UnsetType = UNSET
     service_id: UUID | UnsetType = UNSET
+    resource_id: UUID | UnsetType = UNSET
     override_reason: Reason | None = None
 
 
@@ -89,6 +92,7 @@ class BookingOut(Struct):
         str, Meta(description="The business's IANA zone; every time above is in it.")
     ] = "UTC"
     manage_token: str | None = None
+    resource_id: UUID | None = None  # the room/chair/device, when the service needs one
 
 
 class HoldOut(Struct):
@@ -106,6 +110,7 @@ class Slot(Struct):
     starts_at: datetime
     ends_at: datetime
     staff_id: UUID
+    resource_id: UUID | None = None
 
 
 class RebookingOptions(Struct):

@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from booking.access.principal import Principal
-from booking.availability.service import ServiceContext
+from booking.availability.context import ServiceContext
 from booking.bookings.references import new_reference_codes
 from booking.errors import NotFound
 from booking.wire_time import stored_json

@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from booking.access.principal import Principal
-from booking.availability.service import ServiceContext
+from booking.availability.context import ServiceContext
 from booking.bookings.holds import insert_hold
 from booking.guarantee import events
 

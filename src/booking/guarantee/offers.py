@@ -25,10 +25,11 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import alternatives_near, load_service_context
+from booking.availability.context import load_service_context
+from booking.availability.service import alternatives_near
 from booking.bookings.checks import actor, load_policy
 from booking.bookings.policy import BookingFacts, Exemption, check_changeable, decide_change
-from booking.bookings.store import BOOKING_COLUMNS, record_event
+from booking.bookings.store import BOOKING_COLUMNS, move, record_event
 from booking.errors import InvalidInput, NotFound, SlotTaken
 from booking.guarantee import events, promises
 from booking.guarantee.errors import OfferClosed, OfferExpired
@@ -365,40 +366,28 @@ async def accept_offer(
             f"taken by booking {booking['reference_code']}",
         )
         await record_event(conn, used, "hold.used", principal, chosen, from_status="held")
-        try:
-            async with conn.transaction():
-                updated = await conn.fetchrow(
-                    f"""
-                    UPDATE booking b SET staff_id = $2, starts_at = $3, ends_at = $4,
-                        blocked_from = $5, blocked_until = $6, version = version + 1,
-                        updated_at = now(), at_risk_since = NULL, at_risk_reason = NULL
-                    WHERE id = $1 RETURNING {BOOKING_COLUMNS}
-                    """,
-                    booking["id"],
-                    hold["staff_id"],
-                    hold["starts_at"],
-                    hold["ends_at"],
-                    hold["blocked_from"],
-                    hold["blocked_until"],
-                )
-        except asyncpg.exceptions.ExclusionViolationError as exc:  # pragma: no cover - held
-            raise SlotTaken("That time is taken; your booking is unchanged.") from exc
-        assert updated is not None
-        diff = {
-            key: {"from": booking[key], "to": updated[key]}
-            for key in ("starts_at", "ends_at", "staff_id")
-            if booking[key] != updated[key]
-        }
-        await record_event(
+        # The same move as any change (bookings.store.move): the booking takes the
+        # freed hold's staff, resource and time in one statement, with its history and
+        # outbox row; accepting an offer is not counted as one of the customer's changes.
+        context = await load_service_context(conn, booking["business_id"], booking["service_id"])
+        updated = await move(
             conn,
-            updated,
-            "booking.changed",
-            principal,
-            chosen,
-            from_status=booking["status"],
-            changes=diff,
+            booking,
+            context,
+            [hold["staff_id"]],
+            hold["starts_at"],
+            principal=principal,
+            channel=chosen,
+            resource_ids=[hold["resource_id"]] if hold["resource_id"] else [],
             reason=decision.history_reason(reason),
             policy_override=decision.policy_override,
+            count_change=False,
+        )
+        if updated is None:  # pragma: no cover - the hold kept the time until just now
+            raise SlotTaken("That time is taken; your booking is unchanged.")
+        await conn.execute(
+            "UPDATE booking SET at_risk_since = NULL, at_risk_reason = NULL WHERE id = $1",
+            booking["id"],
         )
         await _release_holds(
             conn, offer_id, keep=None, status="cancelled", why="another option was chosen"

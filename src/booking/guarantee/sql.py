@@ -1,11 +1,14 @@
 """SQL fragments shared by the guarantee's modules."""
 
 # SQL: the booking ``b``'s current placement cannot be honoured (its staff member is off
-# the rota or has time off over it). "At risk" is ``at_risk_since IS NOT NULL AND`` this, so
-# a booking moved by any path stops being at risk without its row being written again.
+# the rota or has time off over it, or its room/chair/device is out of use). "At risk" is
+# ``at_risk_since IS NOT NULL AND`` this, so a booking moved by any path stops being at
+# risk without its row being written again.
 STILL_LOST = """
-    EXISTS (SELECT 1 FROM staff lost_st WHERE lost_st.id = b.staff_id AND (NOT lost_st.active
+    (EXISTS (SELECT 1 FROM staff lost_st WHERE lost_st.id = b.staff_id AND (NOT lost_st.active
             OR EXISTS (SELECT 1 FROM time_off lost_t WHERE lost_t.staff_id = b.staff_id
                        AND tstzrange(lost_t.starts_at, lost_t.ends_at, '[)')
                            && tstzrange(b.starts_at, b.ends_at, '[)'))))
+    OR EXISTS (SELECT 1 FROM resource lost_r WHERE lost_r.business_id = b.business_id
+               AND lost_r.id = b.resource_id AND NOT lost_r.active))
 """

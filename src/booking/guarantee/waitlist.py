@@ -19,7 +19,8 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.service import load_service_context, search_slots
+from booking.availability.context import load_service_context
+from booking.availability.service import search_slots
 from booking.bookings.policy import check_changeable
 from booking.bookings.store import BOOKING_COLUMNS, record_event
 from booking.errors import InvalidInput, NotFound

@@ -27,7 +27,8 @@ import icalendar
 from booking import db
 from booking.access.principal import Principal, booking_customer
 from booking.access.tokens import TokenError, read_booking_token
-from booking.availability.service import load_service_context, search_slots
+from booking.availability.context import load_service_context
+from booking.availability.service import search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.checks import load_policy
 from booking.bookings.policy import BookingFacts, check_changeable, decide_change

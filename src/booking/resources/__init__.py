@@ -1,0 +1,1 @@
+"""Resources a service can need besides a member of staff: rooms, chairs, devices."""

@@ -1,0 +1,90 @@
+"""HTTP for resources (rooms, chairs, devices) and what a service needs of them."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, get, patch, post, put
+
+from booking.access.guards import requires
+from booking.access.principal import Principal
+from booking.guarantee.schemas import offer_out
+from booking.resources import service
+from booking.resources.schemas import (
+    ResourceChanged,
+    ResourceCreate,
+    ResourceOut,
+    ResourcePatch,
+    ServiceNeeds,
+    ServiceNeedsOut,
+)
+
+MANAGERS = requires(kinds=("admin", "staff"))  # the service checks the manager role
+
+
+class ResourceController(Controller):
+    path = "/v1/businesses/{business_id:uuid}/resources"
+    tags = ["resources"]
+
+    @get(summary="Rooms, chairs and devices (filter by group)")
+    async def list_resources(
+        self, business_id: UUID, principal: Principal, group: str | None = None
+    ) -> list[ResourceOut]:
+        rows = await service.list_resources(principal, business_id, group)
+        return [ResourceOut(**row) for row in rows]
+
+    @post(summary="Add a room, chair or device (managers)", status_code=201, opt=MANAGERS)
+    async def create_resource(
+        self, business_id: UUID, data: ResourceCreate, principal: Principal
+    ) -> ResourceOut:
+        return ResourceOut(**await service.create_resource(principal, business_id, data))
+
+    @get("/{resource_id:uuid}", summary="A room, chair or device")
+    async def get_resource(
+        self, business_id: UUID, resource_id: UUID, principal: Principal
+    ) -> ResourceOut:
+        return ResourceOut(**await service.get_resource(principal, business_id, resource_id))
+
+    @patch(
+        "/{resource_id:uuid}",
+        summary="Rename, regroup, deactivate or reactivate a resource (managers)",
+        description=(
+            "`active: false` takes it out of use: every future booking holding it is marked "
+            "at risk and offered held alternatives in the same transaction (the lost-slot "
+            "recovery, as for staff); the answer lists them."
+        ),
+        opt=MANAGERS,
+    )
+    async def patch_resource(
+        self, business_id: UUID, resource_id: UUID, data: ResourcePatch, principal: Principal
+    ) -> ResourceChanged:
+        row, affected, offers = await service.patch_resource(
+            principal, business_id, resource_id, data
+        )
+        return ResourceChanged(
+            resource=ResourceOut(**row),
+            affected_booking_ids=affected,
+            offers=[offer_out(o) for o in offers],
+        )
+
+
+class ServiceNeedsController(Controller):
+    path = "/v1/businesses/{business_id:uuid}/services/{service_id:uuid}/needs"
+    tags = ["resources"]
+
+    @put(
+        summary="Say which group of resources the service needs one of (managers)",
+        description=(
+            '`resource_group: "cabin"` makes every booking of the service take a member '
+            "of staff from its eligible list *and* one active resource of that group, both "
+            "free together; `null` means staff only."
+        ),
+        opt=MANAGERS,
+    )
+    async def put_needs(
+        self, business_id: UUID, service_id: UUID, data: ServiceNeeds, principal: Principal
+    ) -> ServiceNeedsOut:
+        group, members = await service.set_service_needs(
+            principal, business_id, service_id, data.resource_group
+        )
+        return ServiceNeedsOut(service_id=service_id, resource_group=group, resource_ids=members)
