@@ -48,6 +48,8 @@ class SizeResult:
     api: dict[int, scenarios.Throughput] = field(default_factory=dict)
     api_more_workers: dict[int, scenarios.Throughput] = field(default_factory=dict)
     contention: scenarios.Contention | None = None
+    cabin_contention: scenarios.Contention | None = None
+    cabin_search: dict[str, tuple[Latency, int]] = field(default_factory=dict)
     search: dict[str, tuple[Latency, int]] = field(default_factory=dict)
     search_sql: Latency | None = None
     counter: scenarios.CounterChange | None = None
@@ -106,6 +108,24 @@ async def run_size(url: str, redis_url: str, plan: Plan, bookings: int) -> SizeR
             base, url, world, clients=plan.contention_clients
         )
         say(f"    contention: {result.contention.winners} winners, exact={result.contention.exact}")
+        cabins = await scenarios.cabin_service(url, world)
+        result.cabin_contention = await scenarios.contention(
+            base,
+            url,
+            world,
+            clients=plan.contention_clients,
+            slots=5,
+            service_id=cabins,
+            any_staff=True,
+            day_offset=1,
+        )
+        say(
+            f"    cabin race: {result.cabin_contention.winners} winners, "
+            f"exact={result.cabin_contention.exact}"
+        )
+        result.cabin_search = await scenarios.availability(
+            base, world, plan.requests, service_id=cabins
+        )
         result.search = await scenarios.availability(base, world, plan.requests)
         result.search_sql = await scenarios.availability_sql(url, world, plan.requests)
         result.counter = await scenarios.counter_change(base, url, world, plan.requests)
@@ -201,6 +221,39 @@ def main_table(
                 _x(ratio(c.loser_latency.p99_ms, uncontended.p99_ms)),
                 "",
                 "",
+            )
+        )
+    if result.cabin_contention is not None:
+        c = result.cabin_contention
+        rows.append(
+            (
+                f"2c race, any staff + any cabin: {c.clients} clients, {c.slots} cabins",
+                f"{c.winners} won, {c.losers_409_with_alternatives} got 409 + alternatives",
+                f"{c.rows_in_database} rows, {c.overlapping_allocations} overlapping allocations",
+                "",
+                "exactly 5 winners, 0 overlaps",
+                "met" if c.exact else f"missed {c.other}",
+            )
+        )
+        rows.append(
+            (
+                "2c loser (409) latency p50 / p99",
+                _ms(c.loser_latency),
+                f"uncontended booking {_ms(uncontended)}",
+                _x(ratio(c.loser_latency.p99_ms, uncontended.p99_ms)),
+                "p99 ≤ 250 ms",
+                "met" if c.loser_latency.p99_ms <= 250 else "missed",
+            )
+        )
+    for name, (latency, size) in result.cabin_search.items():
+        rows.append(
+            (
+                f"3c availability + 5 cabins, one {name} ({size // 1024} KiB)",
+                _ms(latency),
+                f"HTTP floor {_ms(result.floor)}",
+                _x(ratio(latency.p99_ms, result.floor.p99_ms)),
+                "p99 ≤ 25 ms" if name == "month" else "",
+                ("met" if latency.p99_ms <= 25 else "missed") if name == "month" else "",
             )
         )
     for name, (latency, size) in result.search.items():

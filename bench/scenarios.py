@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 import aiohttp
 import asyncpg
@@ -215,25 +216,37 @@ class Contention:
     rows_in_database: int
     winner_latency: Latency
     loser_latency: Latency
+    overlapping_allocations: int = 0
 
     @property
     def exact(self) -> bool:
         return (
             self.winners == self.slots == self.rows_in_database
             and self.losers_409_with_alternatives == self.clients - self.slots
+            and self.overlapping_allocations == 0
         )
 
 
 async def contention(
-    base: str, database_url: str, world: BenchWorld, clients: int = 500, slots: int = 20
+    base: str,
+    database_url: str,
+    world: BenchWorld,
+    clients: int = 500,
+    slots: int = 20,
+    *,
+    service_id: UUID | None = None,
+    any_staff: bool = False,
+    day_offset: int = 0,
 ) -> Contention:
     """``clients`` concurrent bookings aimed at ``slots`` (staff, time) pairs.
 
     The race runs on the searched business (20 staff) the day after its busy
-    month, so each loser's alternatives are searched across that month.
+    month, so each loser's alternatives are searched across that month. With
+    ``service_id`` of a cabin service and ``any_staff``, every client asks for any
+    member of staff and any cabin at one time: ``slots`` is the number of cabins.
     """
     tenant = world.search
-    day = world.first_day + timedelta(days=CONTENTION_DAY_OFFSET)
+    day = world.first_day + timedelta(days=CONTENTION_DAY_OFFSET + day_offset)
     starts_at = datetime.combine(day, wall_time(12, 0), tzinfo=ROME)
     url = f"{base}/v1/businesses/{tenant.business_id}/bookings"
     go = asyncio.Event()
@@ -252,12 +265,13 @@ async def contention(
         await asyncio.gather(*(connect() for _ in range(clients)))
 
         async def one(client: int) -> None:
-            body = {
-                "service_id": str(tenant.service_id),
-                "staff_id": str(tenant.staff[client % slots]),
+            body: dict[str, Any] = {
+                "service_id": str(service_id or tenant.service_id),
                 "starts_at": starts_at.isoformat(),
                 "customer": {"name": "Racer", "phone": f"+39335{client:07d}"},
             }
+            if not any_staff:
+                body["staff_id"] = str(tenant.staff[client % slots])
             payload = json.dumps(body)
             await go.wait()
             began = time.perf_counter()
@@ -276,6 +290,12 @@ async def contention(
             "AND status IN ('held', 'pending', 'confirmed', 'checked_in')",
             tenant.business_id,
             starts_at,
+        )
+        overlapping = await conn.fetchval(
+            "SELECT count(*) FROM allocation a JOIN allocation b ON a.business_id = b.business_id"
+            " AND a.resource_id = b.resource_id AND a.id < b.id AND a.during && b.during"
+            " WHERE a.active AND b.active AND a.business_id = $1",
+            tenant.business_id,
         )
     finally:
         await conn.close()
@@ -298,6 +318,7 @@ async def contention(
         losers_409_with_alternatives=len(losers),
         other=other,
         rows_in_database=int(rows),
+        overlapping_allocations=int(overlapping),
         winner_latency=Latency.of(winners),
         loser_latency=Latency.of(losers),
     )
@@ -331,7 +352,9 @@ async def http_floor(base: str, tenant: Tenant, requests: int) -> Latency:
 SEARCH_SPANS = {"day": 1, "week": 7, "month": 30}
 
 
-def _search_urls(base: str, world: BenchWorld, days: int, requests: int) -> list[str]:
+def _search_urls(
+    base: str, world: BenchWorld, days: int, requests: int, service_id: UUID | None = None
+) -> list[str]:
     tenant = world.search
     urls = []
     for index in range(requests):
@@ -341,7 +364,7 @@ def _search_urls(base: str, world: BenchWorld, days: int, requests: int) -> list
         )
         query = urlencode(
             {
-                "service_id": str(tenant.service_id),
+                "service_id": str(service_id or tenant.service_id),
                 "from": start.isoformat(),
                 "to": (start + timedelta(days=days)).isoformat(),
             }
@@ -351,14 +374,16 @@ def _search_urls(base: str, world: BenchWorld, days: int, requests: int) -> list
 
 
 async def availability(
-    base: str, world: BenchWorld, requests: int
+    base: str, world: BenchWorld, requests: int, service_id: UUID | None = None
 ) -> dict[str, tuple[Latency, int]]:
     """p50/p99 of one client searching a day, a week and the month (sequential)."""
     found: dict[str, tuple[Latency, int]] = {}
     async with aiohttp.ClientSession(headers=_headers(world.search.key)) as http:
         for name, days in SEARCH_SPANS.items():
-            await _sequential(http, _search_urls(base, world, days, 5))  # warm
-            found[name] = await _sequential(http, _search_urls(base, world, days, requests))
+            await _sequential(http, _search_urls(base, world, days, 5, service_id))  # warm
+            found[name] = await _sequential(
+                http, _search_urls(base, world, days, requests, service_id)
+            )
     return found
 
 
@@ -503,3 +528,49 @@ async def notification_pipeline(bookings: int, paced: int, rate: float) -> Notif
         raw_burst_lag=Latency(bookings, raw["p50"], raw["p99"]),
         raw_paced_lag=Latency(paced, raw_paced["p50"], raw_paced["p99"]),
     )
+
+
+async def cabin_service(database_url: str, world: BenchWorld, cabins: int = 5) -> UUID:
+    """A 30-minute treatment of the searched business that needs one of ``cabins`` cabins
+    (and any of its 20 staff), set up with SQL as the seed is. Each cabin is blocked
+    two hours each morning and afternoon of the searched month (staggered by cabin),
+    so a search has cabin time to check against the staff's 10,000 bookings."""
+    tenant = world.search
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            ids = [
+                await conn.fetchval(
+                    "INSERT INTO resource (business_id, kind, name, group_name) "
+                    "VALUES ($1, 'room', $2, 'cabin') RETURNING id",
+                    tenant.business_id,
+                    f"Cabin {n}",
+                )
+                for n in range(1, cabins + 1)
+            ]
+            await conn.execute(
+                """
+                INSERT INTO allocation (business_id, resource_id, kind, during, active)
+                SELECT $1, c.id, 'block', tstzrange(s, s + interval '2 hours', '[)'), true
+                FROM unnest($2::uuid[]) WITH ORDINALITY AS c(id, n),
+                     generate_series(0, 29) AS d,
+                     unnest(ARRAY[time '09:00', time '14:00']) AS w(t),
+                     LATERAL (SELECT (($3::date + d) + w.t + (c.n - 1) * interval '30 minutes')
+                              AT TIME ZONE 'Europe/Rome' AS s) AS x
+                """,
+                tenant.business_id,
+                ids,
+                world.first_day,
+            )
+            service_id: UUID = await conn.fetchval(
+                "INSERT INTO service (business_id, name, duration_minutes, resource_group) "
+                "VALUES ($1, 'Cabin treatment', 30, 'cabin') RETURNING id",
+                tenant.business_id,
+            )
+            await conn.executemany(
+                "INSERT INTO service_staff (business_id, service_id, staff_id) VALUES ($1, $2, $3)",
+                [(tenant.business_id, service_id, staff_id) for staff_id in tenant.staff],
+            )
+    finally:
+        await conn.close()
+    return service_id
