@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from booking import db
 from booking.access.service import create_api_key
 from booking.outbox.service import handle_event
-from booking.settings import Settings
+from booking.settings import Settings, get_settings
 from booking.webhooks.jobs import deliver_webhook
 from booking.webhooks.service import BACKOFF, MAX_ATTEMPTS
 from booking.worker import OUTBOX_HANDLERS, build_worker
@@ -251,6 +251,10 @@ async def test_backoff_schedule_disabling_log_and_redelivery(
     by_id = {item["id"]: item for item in log.json()}
     assert by_id[delivery_id]["status"] == "failed"
     assert [a["status_code"] for a in by_id[delivery_id]["attempt_log"]] == [503, 503, 503]
+    # The log keeps a status and a short error class, never the receiver's reply body.
+    assert [a["error"] for a in by_id[delivery_id]["attempt_log"]] == ["http-503"] * 3
+    assert by_id[delivery_id]["last_error"] == "http-503"
+    assert "maintenance" not in log.text
 
     refused = await client.post(f"/v1/webhook-deliveries/{delivery_id}/redeliver")
     assert refused.status_code == 409
@@ -286,3 +290,28 @@ async def test_signature_verifies_only_with_the_right_secret(
     assert await deliver_webhook({}, delivery_id) == "retry"
     assert receiver.received == []
     assert len(receiver.rejected) == 1
+
+
+async def test_delivery_rechecks_the_url_when_connecting(
+    world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint registered while loopback was allowed (or resolved elsewhere then) is
+    refused by the worker once the policy refuses its address: nothing reaches it."""
+    key = await _webhook_key(world, world.partner_id)
+    await _register(world, receiver, key, "a")
+    mine = await book(world, "partner", 3, 10)
+    (delivery_id,) = await _dispatch(mine["id"])
+    monkeypatch.setenv("BOOKING_OUTBOUND_ALLOW_PRIVATE", "0")
+    get_settings.cache_clear()
+    try:
+        assert await deliver_webhook({}, delivery_id) == "retry"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    row = await _delivery(delivery_id)
+    assert (row["last_status_code"], row["last_error"]) == (None, "refused-address")
+    assert receiver.received == []
+    assert receiver.rejected == []
+    await _make_due(delivery_id)
+    assert await deliver_webhook({}, delivery_id) == "delivered"  # allowed again: delivered
+    assert len(receiver.received) == 1
