@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from booking.access import service
 from booking.access.guards import requires
@@ -30,7 +30,9 @@ class ApiKeyController(Controller):
         status_code=201,
         opt=KEY_ADMINS,
     )
-    async def create_key(self, data: KeyCreate, principal: Principal) -> KeyIssued:
+    async def create_key(
+        self, data: JSONBody[KeyCreate], principal: NamedDependency[Principal]
+    ) -> KeyIssued:
         issued, row = await service.issue_key(
             principal,
             service.KeyRequest(
@@ -49,8 +51,8 @@ class ApiKeyController(Controller):
     @get(summary="Keys you manage (never their secrets)", opt=KEY_ADMINS)
     async def list_keys(
         self,
-        principal: Principal,
-        include_revoked: Annotated[bool, Parameter(query="include_revoked")] = False,
+        principal: NamedDependency[Principal],
+        include_revoked: FromQuery[bool] = False,
     ) -> list[KeyOut]:
         rows = await service.list_keys(principal, include_revoked=include_revoked)
         return [await key_out(row) for row in rows]
@@ -61,5 +63,7 @@ class ApiKeyController(Controller):
         status_code=200,
         opt=KEY_ADMINS,
     )
-    async def revoke_key(self, key_id: UUID, principal: Principal) -> KeyOut:
+    async def revoke_key(
+        self, key_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> KeyOut:
         return await key_out(await service.revoke_key(principal, key_id))

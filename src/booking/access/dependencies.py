@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 
 from booking.access.principal import Principal
 from booking.access.service import authenticate
@@ -39,7 +40,9 @@ async def principal_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Princ
     return principal
 
 
-async def provide_principal(request: Request[Any, Any, Any], settings: Settings) -> Principal:
+async def provide_principal(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+) -> Principal:
     """``settings`` is taken only to order the dependencies: Litestar resolves
     independent dependencies of a handler concurrently in an anyio task group (a task
     per dependency, per request); as a sub-dependency it is resolved first, alone, and

@@ -7,7 +7,8 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 from msgspec import Struct
 
 from booking.access.principal import Principal
@@ -46,13 +47,13 @@ class AvailabilityController(Controller):
     )
     async def search(
         self,
-        business_id: UUID,
-        principal: Principal,
-        service_id: UUID,
-        range_from: Annotated[datetime, Parameter(query="from", examples=[])],
-        range_to: Annotated[datetime, Parameter(query="to")],
-        staff_id: UUID | None = None,
-        resource_id: UUID | None = None,
+        business_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        service_id: FromQuery[UUID],
+        range_from: Annotated[datetime, QueryParameter(name="from", examples=[])],
+        range_to: Annotated[datetime, QueryParameter(name="to")],
+        staff_id: FromQuery[UUID | None] = None,
+        resource_id: FromQuery[UUID | None] = None,
     ) -> Availability:
         principal.require("availability:read", business_id)
         context, times = await availability(

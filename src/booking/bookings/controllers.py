@@ -8,7 +8,15 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import ResponseHeader
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import (
+    FromPath,
+    FromQuery,
+    HeaderParameter,
+    JSONBody,
+    PathParameter,
+    QueryParameter,
+)
 from msgspec import UNSET
 
 from booking.access.principal import Principal
@@ -42,8 +50,8 @@ ETAG_DOC = ResponseHeader(
 )
 IfMatch = Annotated[
     str | None,
-    Parameter(
-        header="If-Match",
+    HeaderParameter(
+        name="If-Match",
         required=False,
         description=(
             'The ETag you read (e.g. "3"); the write fails with 412 if the booking changed.'
@@ -96,7 +104,10 @@ class HoldController(Controller):
         status_code=201,
     )
     async def create_hold(
-        self, business_id: UUID, data: HoldCreate, principal: Principal
+        self,
+        business_id: FromPath[UUID],
+        data: JSONBody[HoldCreate],
+        principal: NamedDependency[Principal],
     ) -> HoldOut:
         result = await holds.create_hold(
             principal,
@@ -122,7 +133,11 @@ class HoldController(Controller):
         response_headers=[ETAG_DOC],
     )
     async def confirm_hold(
-        self, hold_id: UUID, data: HoldConfirm, principal: Principal, settings: Settings
+        self,
+        hold_id: FromPath[UUID],
+        data: JSONBody[HoldConfirm],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> Response[BookingOut]:
         row = await holds.confirm_hold(
             principal,
@@ -135,7 +150,10 @@ class HoldController(Controller):
 
     @post("/holds/{hold_id:uuid}/release", summary="Give a held slot back", status_code=200)
     async def release_hold(
-        self, hold_id: UUID, data: HoldRelease, principal: Principal
+        self,
+        hold_id: FromPath[UUID],
+        data: JSONBody[HoldRelease],
+        principal: NamedDependency[Principal],
     ) -> Response[BookingOut]:
         return await booking_response(await holds.release_hold(principal, hold_id, data.hold_token))
 
@@ -151,7 +169,11 @@ class BookingController(Controller):
         response_headers=[ETAG_DOC],
     )
     async def create_booking(
-        self, business_id: UUID, data: BookingCreate, principal: Principal, settings: Settings
+        self,
+        business_id: FromPath[UUID],
+        data: JSONBody[BookingCreate],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> Response[BookingOut]:
         row = await placing.create_booking(
             principal,
@@ -169,18 +191,18 @@ class BookingController(Controller):
     @get("/businesses/{business_id:uuid}/bookings", summary="List bookings (cursor pages)")
     async def list_bookings(
         self,
-        business_id: UUID,
-        principal: Principal,
-        range_from: Annotated[datetime | None, Parameter(query="from", required=False)] = None,
-        range_to: Annotated[datetime | None, Parameter(query="to", required=False)] = None,
-        staff_id: UUID | None = None,
-        customer_id: UUID | None = None,
+        business_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        range_from: Annotated[datetime | None, QueryParameter(name="from", required=False)] = None,
+        range_to: Annotated[datetime | None, QueryParameter(name="to", required=False)] = None,
+        staff_id: FromQuery[UUID | None] = None,
+        customer_id: FromQuery[UUID | None] = None,
         status: Annotated[
             list[str] | None,
-            Parameter(description="Repeat or comma-separate: status=pending,confirmed"),
+            QueryParameter(description="Repeat or comma-separate: status=pending,confirmed"),
         ] = None,
-        cursor: Annotated[str | None, Parameter(max_length=300)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=300)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> BookingPage:
         statuses = tuple(
             part.strip() for value in (status or []) for part in value.split(",") if part.strip()
@@ -202,11 +224,15 @@ class BookingController(Controller):
         return BookingPage(items=[booking_out(row, tz) for row in items], next_cursor=next_cursor)
 
     @get("/bookings/{booking_id:uuid}", summary="Read a booking", response_headers=[ETAG_DOC])
-    async def get_booking(self, booking_id: UUID, principal: Principal) -> Response[BookingOut]:
+    async def get_booking(
+        self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> Response[BookingOut]:
         return await booking_response(await queries.get_booking(principal, booking_id))
 
     @get("/bookings/{booking_id:uuid}/history", summary="The booking's journey, oldest first")
-    async def get_history(self, booking_id: UUID, principal: Principal) -> list[HistoryEvent]:
+    async def get_history(
+        self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> list[HistoryEvent]:
         rows = await queries.booking_history(principal, booking_id)
         tz = await business_zone(rows[0]["business_id"]) if rows else UTC_ZONE
         return [history_out(row, tz) for row in rows]
@@ -223,7 +249,11 @@ class BookingController(Controller):
         response_headers=[ETAG_DOC],
     )
     async def change_booking(
-        self, booking_id: UUID, data: BookingChange, principal: Principal, if_match: IfMatch
+        self,
+        booking_id: FromPath[UUID],
+        data: JSONBody[BookingChange],
+        principal: NamedDependency[Principal],
+        if_match: IfMatch,
     ) -> Response[BookingOut]:
         change = changes.ChangeRequest(
             starts_at=None if data.starts_at is UNSET else data.starts_at,
@@ -257,10 +287,10 @@ class BookingController(Controller):
     @post("/bookings/{booking_id:uuid}/cancel", summary="Cancel", status_code=200)
     async def cancel(
         self,
-        booking_id: UUID,
-        principal: Principal,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
         if_match: IfMatch,
-        data: ActionBody | None = None,
+        data: JSONBody[ActionBody | None] = None,
     ) -> Response[BookingOut]:
         return await self._act("cancel", booking_id, principal, if_match, data)
 
@@ -271,10 +301,10 @@ class BookingController(Controller):
     )
     async def confirm(
         self,
-        booking_id: UUID,
-        principal: Principal,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
         if_match: IfMatch,
-        data: ActionBody | None = None,
+        data: JSONBody[ActionBody | None] = None,
     ) -> Response[BookingOut]:
         return await self._act("confirm", booking_id, principal, if_match, data)
 
@@ -289,30 +319,30 @@ class BookingController(Controller):
     )
     async def check_in(
         self,
-        booking_id: UUID,
-        principal: Principal,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
         if_match: IfMatch,
-        data: ActionBody | None = None,
+        data: JSONBody[ActionBody | None] = None,
     ) -> Response[BookingOut]:
         return await self._act("check_in", booking_id, principal, if_match, data)
 
     @post("/bookings/{booking_id:uuid}/complete", summary="Appointment done", status_code=200)
     async def complete(
         self,
-        booking_id: UUID,
-        principal: Principal,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
         if_match: IfMatch,
-        data: ActionBody | None = None,
+        data: JSONBody[ActionBody | None] = None,
     ) -> Response[BookingOut]:
         return await self._act("complete", booking_id, principal, if_match, data)
 
     @post("/bookings/{booking_id:uuid}/no-show", summary="Customer did not come", status_code=200)
     async def no_show(
         self,
-        booking_id: UUID,
-        principal: Principal,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
         if_match: IfMatch,
-        data: ActionBody | None = None,
+        data: JSONBody[ActionBody | None] = None,
     ) -> Response[BookingOut]:
         return await self._act("no_show", booking_id, principal, if_match, data)
 
@@ -328,10 +358,10 @@ class FrontDeskController(Controller):
     )
     async def rebooking(
         self,
-        business_id: UUID,
-        reference_code: Annotated[str, Parameter(max_length=20)],
-        principal: Principal,
-        limit: Annotated[int, Parameter(ge=1, le=20)] = 5,
+        business_id: FromPath[UUID],
+        reference_code: Annotated[str, PathParameter(max_length=20)],
+        principal: NamedDependency[Principal],
+        limit: Annotated[int, QueryParameter(ge=1, le=20)] = 5,
     ) -> RebookingOptions:
         row, alternatives = await queries.rebooking_options(
             principal, business_id, reference_code, limit

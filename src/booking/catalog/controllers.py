@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from msgspec import Struct
 
 from booking import db
@@ -49,7 +51,9 @@ class CatalogController(Controller):
     tags = ["catalog"]
 
     @get("/{business_id:uuid}", summary="A business and its policies")
-    async def get_business(self, business_id: UUID, principal: Principal) -> BusinessOut:
+    async def get_business(
+        self, business_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> BusinessOut:
         principal.require_business(business_id)
         async with db.connection() as conn:
             row = await conn.fetchrow(
@@ -63,7 +67,9 @@ class CatalogController(Controller):
         return BusinessOut(**dict(row))
 
     @get("/{business_id:uuid}/services", summary="Services on offer and who offers them")
-    async def list_services(self, business_id: UUID, principal: Principal) -> list[ServiceOut]:
+    async def list_services(
+        self, business_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> list[ServiceOut]:
         principal.require_business(business_id)
         async with db.connection() as conn:
             rows = await conn.fetch(
@@ -80,7 +86,9 @@ class CatalogController(Controller):
         return [ServiceOut(**dict(row)) for row in rows]
 
     @get("/{business_id:uuid}/staff", summary="Staff members")
-    async def list_staff(self, business_id: UUID, principal: Principal) -> list[StaffOut]:
+    async def list_staff(
+        self, business_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> list[StaffOut]:
         principal.require_business(business_id)
         async with db.connection() as conn:
             rows = await conn.fetch(

@@ -8,7 +8,8 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from booking.access.guards import requires
 from booking.access.principal import Principal
@@ -64,7 +65,11 @@ class StaffAvailabilityController(Controller):
         opt=STAFF_ONLY,
     )
     async def add_time_off(
-        self, business_id: UUID, staff_id: UUID, data: TimeOffCreate, principal: Principal
+        self,
+        business_id: FromPath[UUID],
+        staff_id: FromPath[UUID],
+        data: JSONBody[TimeOffCreate],
+        principal: NamedDependency[Principal],
     ) -> LostSlotOut:
         outcome = await offers.add_time_off(
             principal,
@@ -85,10 +90,10 @@ class StaffAvailabilityController(Controller):
     )
     async def deactivate(
         self,
-        business_id: UUID,
-        staff_id: UUID,
-        principal: Principal,
-        data: StaffDeactivate | None = None,
+        business_id: FromPath[UUID],
+        staff_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        data: JSONBody[StaffDeactivate | None] = None,
     ) -> LostSlotOut:
         outcome = await offers.deactivate_staff(
             principal, business_id, staff_id, reason=data.reason if data else ""
@@ -101,7 +106,9 @@ class OfferController(Controller):
     tags = ["guarantee"]
 
     @get("/offers/{offer_id:uuid}", summary="A reschedule offer and its held options")
-    async def get_offer(self, offer_id: UUID, principal: Principal) -> OfferOut:
+    async def get_offer(
+        self, offer_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> OfferOut:
         offer = await offers.get_offer(principal, offer_id)
         return localize(offer_out(offer), await business_zone(offer["business_id"]))
 
@@ -116,7 +123,10 @@ class OfferController(Controller):
         status_code=200,
     )
     async def accept(
-        self, offer_id: UUID, data: OfferAccept, principal: Principal
+        self,
+        offer_id: FromPath[UUID],
+        data: JSONBody[OfferAccept],
+        principal: NamedDependency[Principal],
     ) -> Response[OfferAccepted]:
         booking, offer = await offers.accept_offer(principal, offer_id, data.option)
         tz = await business_zone(booking["business_id"])
@@ -135,7 +145,10 @@ class OfferController(Controller):
         status_code=201,
     )
     async def join_waitlist(
-        self, booking_id: UUID, principal: Principal, data: WaitlistJoin | None = None
+        self,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        data: JSONBody[WaitlistJoin | None] = None,
     ) -> WaitlistOut:
         entry = await waitlist.join_waitlist(
             principal,
@@ -150,7 +163,9 @@ class OfferController(Controller):
         summary="Stop waiting for an earlier time",
         status_code=200,
     )
-    async def leave_waitlist(self, booking_id: UUID, principal: Principal) -> dict[str, bool]:
+    async def leave_waitlist(
+        self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> dict[str, bool]:
         return {"left": await waitlist.leave_waitlist(principal, booking_id)}
 
 
@@ -163,7 +178,9 @@ class GuaranteeDeskController(Controller):
         summary="Promises kept, broken and open; the kept rate",
         opt=STAFF_ONLY,
     )
-    async def promise_stats(self, business_id: UUID, principal: Principal) -> PromiseStats:
+    async def promise_stats(
+        self, business_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> PromiseStats:
         stats = await promises.stats(principal, business_id)
         by_kind = {kind: KindCounts(**counts) for kind, counts in stats.pop("by_kind").items()}
         return localize(PromiseStats(**stats, by_kind=by_kind), await business_zone(business_id))
@@ -175,11 +192,12 @@ class GuaranteeDeskController(Controller):
     )
     async def risk(
         self,
-        business_id: UUID,
-        principal: Principal,
-        due_within_minutes: Annotated[int, Parameter(ge=1, le=1440)] = 120,
+        business_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        due_within_minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 120,
         day: Annotated[
-            date | None, Parameter(description="Local date (default: today in the business zone)")
+            date | None,
+            QueryParameter(description="Local date (default: today in the business zone)"),
         ] = None,
     ) -> RiskView:
         view = await risk.risk_view(

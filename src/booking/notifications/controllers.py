@@ -7,6 +7,8 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from twilio.twiml.messaging_response import MessagingResponse
 
 from booking.access.principal import Principal
@@ -53,7 +55,9 @@ class TwilioWebhookController(Controller):
         ),
         status_code=204,
     )
-    async def status(self, request: Request[Any, Any, Any], settings: Settings) -> None:
+    async def status(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> None:
         form = await verified_form(request, settings)
         sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
         status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
@@ -66,7 +70,9 @@ class TwilioWebhookController(Controller):
         description="Answers with TwiML; 403 without a valid X-Twilio-Signature.",
         status_code=200,
     )
-    async def inbound(self, request: Request[Any, Any, Any], settings: Settings) -> Response[str]:
+    async def inbound(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Response[str]:
         form = await verified_form(request, settings)
         twiml = MessagingResponse()
         sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
@@ -93,7 +99,9 @@ class MessageController(Controller):
         summary="The booking's SMS and their delivery status, oldest first",
         description="Same access as reading the booking. Links in bodies are redacted.",
     )
-    async def list_messages(self, booking_id: UUID, principal: Principal) -> list[MessageOut]:
+    async def list_messages(
+        self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> list[MessageOut]:
         rows = await service.message_history(principal, booking_id)
         tz = await business_zone(rows[0]["business_id"]) if rows else UTC_ZONE
         return [message_out(row, tz) for row in rows]

@@ -12,6 +12,8 @@ from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from booking.access.guards import PUBLIC
@@ -183,7 +185,10 @@ class SelfServiceController(Controller):
 
     @get("/", opt=PUBLIC)
     async def show(
-        self, request: Request[Any, Any, Any], token: str, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
     ) -> Response[str]:
         """Query: ``lang`` (it/en), ``done`` (the action just done), ``day`` (YYYY-MM-DD in
         the business's zone) and ``staff`` (a staff id or ``any``) of the free times shown.
@@ -201,7 +206,9 @@ class SelfServiceController(Controller):
         )
 
     @get("/calendar.ics", opt=PUBLIC)
-    async def calendar(self, token: str, settings: Settings) -> Response[Any]:
+    async def calendar(
+        self, token: FromPath[str], settings: NamedDependency[Settings]
+    ) -> Response[Any]:
         try:
             page = await service.load_page(service.booking_for(settings.secret_key, token))
         except service.LinkRefused as exc:
@@ -218,30 +225,45 @@ class SelfServiceController(Controller):
 
     @post("/confirm", opt=PUBLIC, status_code=303)
     async def confirm(
-        self, request: Request[Any, Any, Any], token: str, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "confirm")
 
     @post("/cancel", opt=PUBLIC, status_code=303)
     async def cancel(
-        self, request: Request[Any, Any, Any], token: str, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "cancel")
 
     @post("/change", opt=PUBLIC, status_code=303)
     async def change(
-        self, request: Request[Any, Any, Any], token: str, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "change")
 
     @post("/accept", opt=PUBLIC, status_code=303)
     async def accept(
-        self, request: Request[Any, Any, Any], token: str, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "accept")
 
     @post("/waitlist", opt=PUBLIC, status_code=303)
     async def waitlist(
-        self, request: Request[Any, Any, Any], token: str, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "waitlist")

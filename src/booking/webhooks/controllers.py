@@ -7,7 +7,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from booking.access.guards import requires
 from booking.access.principal import Principal
@@ -47,25 +48,31 @@ class WebhookEndpointController(Controller):
         status_code=201,
         opt=MANAGE,
     )
-    async def create_endpoint(self, data: EndpointCreate, principal: Principal) -> EndpointCreated:
+    async def create_endpoint(
+        self, data: JSONBody[EndpointCreate], principal: NamedDependency[Principal]
+    ) -> EndpointCreated:
         row, secret = await service.create_endpoint(
             principal, data.url, list(data.event_types), data.description
         )
         return EndpointCreated(secret=secret, endpoint=endpoint_out(row, await _zone(principal)))
 
     @get(summary="Your endpoints (never their secrets)", opt=MANAGE)
-    async def list_endpoints(self, principal: Principal) -> list[EndpointOut]:
+    async def list_endpoints(self, principal: NamedDependency[Principal]) -> list[EndpointOut]:
         tz = await _zone(principal)
         return [endpoint_out(row, tz) for row in await service.list_endpoints(principal)]
 
     @get("/{endpoint_id:uuid}", summary="One endpoint", opt=MANAGE)
-    async def get_endpoint(self, endpoint_id: UUID, principal: Principal) -> EndpointOut:
+    async def get_endpoint(
+        self, endpoint_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> EndpointOut:
         return endpoint_out(
             await service.get_endpoint(principal, endpoint_id), await _zone(principal)
         )
 
     @delete("/{endpoint_id:uuid}", summary="Stop sending to this endpoint", opt=MANAGE)
-    async def delete_endpoint(self, endpoint_id: UUID, principal: Principal) -> None:
+    async def delete_endpoint(
+        self, endpoint_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> None:
         await service.delete_endpoint(principal, endpoint_id)
 
     @post(
@@ -74,7 +81,9 @@ class WebhookEndpointController(Controller):
         status_code=200,
         opt=MANAGE,
     )
-    async def enable_endpoint(self, endpoint_id: UUID, principal: Principal) -> EndpointOut:
+    async def enable_endpoint(
+        self, endpoint_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> EndpointOut:
         return endpoint_out(
             await service.enable_endpoint(principal, endpoint_id), await _zone(principal)
         )
@@ -82,10 +91,10 @@ class WebhookEndpointController(Controller):
     @get("/{endpoint_id:uuid}/deliveries", summary="Delivery log, newest first", opt=MANAGE)
     async def list_deliveries(
         self,
-        endpoint_id: UUID,
-        principal: Principal,
-        status: Literal["pending", "succeeded", "failed"] | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        endpoint_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        status: FromQuery[Literal["pending", "succeeded", "failed"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[DeliveryOut]:
         rows = await service.list_deliveries(principal, endpoint_id, status=status, limit=limit)
         tz = await _zone(principal)
@@ -103,7 +112,10 @@ class WebhookDeliveryController(Controller):
         opt=MANAGE,
     )
     async def redeliver(
-        self, delivery_id: UUID, principal: Principal, request: Request[Any, Any, Any]
+        self,
+        delivery_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
     ) -> DeliveryOut:
         row, job = await service.redeliver(principal, delivery_id)
         await enqueue(request.app.state.redis, [job])  # after the commit, never inside it
