@@ -14,13 +14,14 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from booking import db
 from booking.access.controllers import ApiKeyController
 from booking.access.dependencies import provide_principal
 from booking.api_plugin import AccessPlugin
+from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
 from booking.catalog.controllers import CatalogController
@@ -92,7 +93,8 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         security=[{"apiKey": []}],
-        render_plugins=[JsonRenderPlugin(), YamlRenderPlugin(), SwaggerRenderPlugin()],
+        # Swagger UI first: it is the page at /schema; its assets are served by this app.
+        render_plugins=[LocalSwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
     )
 
 
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[
+            home,
             health,
             ready,
             AvailabilityController,

@@ -15,9 +15,10 @@ from booking.app import create_app
 from tests.access.helpers import book, booking_link
 from tests.support import World, at
 
-# Paths that may answer without credentials: operations, the OpenAPI document, Twilio's
-# signed webhooks and public customer pages (which carry their own token).
-PUBLIC_ALLOWED = re.compile(r"^/(health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*)$")
+# Paths that may answer without credentials: the landing page, operations, the OpenAPI
+# document and the docs page with its assets, Twilio's signed webhooks and public customer
+# pages (which carry their own token).
+PUBLIC_ALLOWED = re.compile(r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*)$")
 
 
 def _concrete(path: str) -> str:
