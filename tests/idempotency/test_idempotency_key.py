@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from litestar import Litestar, post
+from litestar.params import JSONBody
 
 from booking import db
 from booking.access.service import create_api_key
@@ -123,7 +124,7 @@ async def test_5xx_answers_are_not_stored(clean_db: None) -> None:
     calls: list[int] = []
 
     @post("/v1/flaky", status_code=201)
-    async def flaky(data: dict[str, Any]) -> dict[str, Any]:
+    async def flaky(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("boom")
