@@ -101,9 +101,9 @@ def _landing_html() -> str:
     "/",
     summary="Landing page: links to the API docs and the OpenAPI document",
     description="HTML for a browser; JSON with the same links for `Accept: application/json`.",
-    tags=["operations"],
     security=[{}],  # public: no credentials
     opt=PUBLIC,
+    include_in_schema=False,  # a page for people, like the docs pages themselves
     sync_to_thread=False,
 )
 def home(request: Request[Any, Any, Any]) -> Response[Any]:
