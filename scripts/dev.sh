@@ -99,6 +99,15 @@ ensure_chromium() {
     apt_install chromium
 }
 
+ensure_readme_tools() {
+    # tests/docs/test_readme_blocks.py runs the README's curl | jq blocks as written.
+    local missing=() tool
+    for tool in curl jq; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+}
+
 check_postgres() {
     if compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null \
         || command -v pg_ctl >/dev/null 2>&1 || [ -n "${BOOKING_PG_BINDIR:-}" ]; then
@@ -171,6 +180,7 @@ case "$cmd" in
     test)
         bootstrap
         ensure_chromium
+        ensure_readme_tools
         run_tests "$@"
         ;;
     lint)
