@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from booking.access.guards import requires
 from booking.access.principal import Principal
@@ -28,20 +30,29 @@ class ResourceController(Controller):
 
     @get(summary="Rooms, chairs and devices (filter by group)")
     async def list_resources(
-        self, business_id: UUID, principal: Principal, group: str | None = None
+        self,
+        business_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        group: FromQuery[str | None] = None,
     ) -> list[ResourceOut]:
         rows = await service.list_resources(principal, business_id, group)
         return [ResourceOut(**row) for row in rows]
 
     @post(summary="Add a room, chair or device (managers)", status_code=201, opt=MANAGERS)
     async def create_resource(
-        self, business_id: UUID, data: ResourceCreate, principal: Principal
+        self,
+        business_id: FromPath[UUID],
+        data: JSONBody[ResourceCreate],
+        principal: NamedDependency[Principal],
     ) -> ResourceOut:
         return ResourceOut(**await service.create_resource(principal, business_id, data))
 
     @get("/{resource_id:uuid}", summary="A room, chair or device")
     async def get_resource(
-        self, business_id: UUID, resource_id: UUID, principal: Principal
+        self,
+        business_id: FromPath[UUID],
+        resource_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
     ) -> ResourceOut:
         return ResourceOut(**await service.get_resource(principal, business_id, resource_id))
 
@@ -56,7 +67,11 @@ class ResourceController(Controller):
         opt=MANAGERS,
     )
     async def patch_resource(
-        self, business_id: UUID, resource_id: UUID, data: ResourcePatch, principal: Principal
+        self,
+        business_id: FromPath[UUID],
+        resource_id: FromPath[UUID],
+        data: JSONBody[ResourcePatch],
+        principal: NamedDependency[Principal],
     ) -> ResourceChanged:
         row, affected, offers = await service.patch_resource(
             principal, business_id, resource_id, data
@@ -82,7 +97,11 @@ class ServiceNeedsController(Controller):
         opt=MANAGERS,
     )
     async def put_needs(
-        self, business_id: UUID, service_id: UUID, data: ServiceNeeds, principal: Principal
+        self,
+        business_id: FromPath[UUID],
+        service_id: FromPath[UUID],
+        data: JSONBody[ServiceNeeds],
+        principal: NamedDependency[Principal],
     ) -> ServiceNeedsOut:
         group, members = await service.set_service_needs(
             principal, business_id, service_id, data.resource_group
