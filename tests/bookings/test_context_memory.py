@@ -133,6 +133,8 @@ async def test_a_longer_notice_binds_the_next_app_booking(world: World) -> None:
         "(SELECT id FROM service WHERE business_id = $1 AND name = 'Colour')",
         "INSERT INTO service (business_id, name, duration_minutes) VALUES ($1, 'New', 15)",
         "INSERT INTO staff (business_id, name) VALUES ($1, 'Nuovo')",
+        "INSERT INTO staff_hours_exception (business_id, staff_id, day) "
+        "SELECT $1, id, current_date + 3 FROM staff WHERE business_id = $1 LIMIT 1",
     ],
 )
 async def test_every_change_to_the_rules_moves_the_stamp(world: World, change: str) -> None:

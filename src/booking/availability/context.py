@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from booking.availability.slots import ServiceShape, WeeklyWindow
+from booking.availability.slots import DatedWindow, HoursRule, ServiceShape, WeeklyWindow
 from booking.errors import NotFound
 
 
@@ -34,7 +34,7 @@ class ServiceContext:
     # Read with the context in the same round trip (never cached across requests):
     # the business's locale and the weekly hours of every eligible member of staff.
     locale: str = "en"
-    weekly: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = field(default=None, compare=False)
+    weekly: Mapping[UUID, tuple[HoursRule, ...]] | None = field(default=None, compare=False)
     # True when loaded for some staff only (``hours_for``): eligible_staff is not everyone.
     narrowed: bool = False
     # business.config_version when read (migration 2026-11-27T02:00): any change to the
@@ -55,7 +55,7 @@ _CONTEXT_SQL = """
            s.requires_confirmation, b.time_zone, b.min_notice_minutes,
            b.slot_step_minutes, b.hold_ttl_seconds, b.locale, b.config_version, el.eligible,
            s.resource_group, el.resources,
-           hours.staff_ids, hours.weekdays, hours.opens, hours.closes
+           hours.staff_ids, hours.weekdays, hours.opens, hours.closes, dated.exceptions
     FROM service s JOIN business b ON b.id = s.business_id
     CROSS JOIN LATERAL (
         SELECT ARRAY(
@@ -80,10 +80,21 @@ _CONTEXT_SQL = """
         FROM working_hours wh
         WHERE wh.staff_id = ANY(el.eligible)
     ) AS hours
+    CROSS JOIN LATERAL (
+        SELECT array_agg(ARRAY[ex.staff_id::text, ex.day::text, ex.opens_at::text,
+                               ex.closes_at::text]) AS exceptions
+        FROM staff_hours_exception ex
+        WHERE ex.staff_id = ANY(el.eligible) AND ex.day >= {recent}
+    ) AS dated
     WHERE s.id = $1 AND s.business_id = $2 AND s.active
 """
-_CONTEXT_ALL = _CONTEXT_SQL.format(only="")
-_CONTEXT_ONLY = _CONTEXT_SQL.format(only="AND ss.staff_id = ANY($3::uuid[])")
+# Dated exceptions (staff_hours_exception) from two days ago on: older ones cannot touch
+# a slot still bookable, in any zone, even in a context remembered since yesterday.
+RECENT_EXCEPTIONS = "CURRENT_DATE - 2"
+_CONTEXT_ALL = _CONTEXT_SQL.format(only="", recent=RECENT_EXCEPTIONS)
+_CONTEXT_ONLY = _CONTEXT_SQL.format(
+    only="AND ss.staff_id = ANY($3::uuid[])", recent=RECENT_EXCEPTIONS
+)
 
 
 async def load_service_context(
@@ -108,12 +119,20 @@ async def load_service_context(
     if row is None:
         raise NotFound("No such service at this business.")
     eligible = tuple(row["eligible"])
-    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in eligible}
+    weekly: dict[UUID, list[HoursRule]] = {staff_id: [] for staff_id in eligible}
     if row["staff_ids"] is not None:
         for staff_id, weekday, opens_at, closes_at in zip(
             row["staff_ids"], row["weekdays"], row["opens"], row["closes"], strict=True
         ):
             weekly[staff_id].append(WeeklyWindow(weekday, opens_at, closes_at))
+    for staff_text, day, opens_text, closes_text in row["exceptions"] or ():
+        weekly[UUID(staff_text)].append(
+            DatedWindow(
+                date.fromisoformat(day),
+                None if opens_text is None else time.fromisoformat(opens_text),
+                None if closes_text is None else time.fromisoformat(closes_text),
+            )
+        )
     return ServiceContext(
         business_id=business_id,
         service_id=service_id,

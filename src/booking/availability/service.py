@@ -14,6 +14,7 @@ import asyncpg
 
 from booking import db
 from booking.availability.context import (
+    RECENT_EXCEPTIONS,
     ServiceContext,
     cached_service_context,
     forget_service_context,
@@ -21,8 +22,10 @@ from booking.availability.context import (
 )
 from booking.availability.resources import load_resource_busy, pick_resources
 from booking.availability.slots import (
+    DatedWindow,
     FreeSlot,
     FreeTime,
+    HoursRule,
     StaffCalendar,
     WeeklyWindow,
     find_free_slots,
@@ -81,7 +84,7 @@ async def load_calendars(
     *,
     exclude_booking: UUID | None = None,
     with_busy: bool = True,
-    weekly_hours: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = None,
+    weekly_hours: Mapping[UUID, tuple[HoursRule, ...]] | None = None,
     parallel: bool = False,
 ) -> list[StaffCalendar]:
     """Working hours plus everything that makes time busy, for each staff member.
@@ -113,7 +116,7 @@ async def _load_calendars(
     *,
     exclude_booking: UUID | None = None,
     with_busy: bool = True,
-    weekly_hours: Mapping[UUID, tuple[WeeklyWindow, ...]] | None = None,
+    weekly_hours: Mapping[UUID, tuple[HoursRule, ...]] | None = None,
     parallel: bool = False,
     stamp_of: UUID | None = None,
 ) -> tuple[list[StaffCalendar], int | None]:
@@ -125,7 +128,7 @@ async def _load_calendars(
     # so buffers and long services at the edges are seen.
     lo = range_start - timedelta(days=1)
     hi = range_end + timedelta(days=1)
-    weekly: dict[UUID, tuple[WeeklyWindow, ...]]
+    weekly: dict[UUID, tuple[HoursRule, ...]]
     if weekly_hours is not None and all(staff_id in weekly_hours for staff_id in staff_ids):
         weekly = {staff_id: weekly_hours[staff_id] for staff_id in staff_ids}
     else:
@@ -161,19 +164,28 @@ async def _load_calendars(
     return calendars, stamp
 
 
+# Weekly hours, then the dated exceptions (see RECENT_EXCEPTIONS), of some staff.
+_HOURS_SQL = f"""
+    SELECT staff_id, weekday, NULL::date AS day, opens_at, closes_at FROM working_hours
+    WHERE staff_id = ANY($1::uuid[])
+    UNION ALL
+    SELECT staff_id, NULL, day, opens_at, closes_at FROM staff_hours_exception
+    WHERE staff_id = ANY($1::uuid[]) AND day >= {RECENT_EXCEPTIONS}
+    ORDER BY 1, 2, 3, 4
+"""
+
+
 async def _weekly_hours(
     conn: asyncpg.Connection, staff_ids: Sequence[UUID]
-) -> dict[UUID, tuple[WeeklyWindow, ...]]:
-    hours = await conn.fetch(
-        "SELECT staff_id, weekday, opens_at, closes_at FROM working_hours "
-        "WHERE staff_id = ANY($1::uuid[]) ORDER BY staff_id, weekday, opens_at",
-        list(staff_ids),
-    )
-    weekly: dict[UUID, list[WeeklyWindow]] = {staff_id: [] for staff_id in staff_ids}
+) -> dict[UUID, tuple[HoursRule, ...]]:
+    hours = await conn.fetch(_HOURS_SQL, list(staff_ids))
+    weekly: dict[UUID, list[HoursRule]] = {staff_id: [] for staff_id in staff_ids}
     for row in hours:
-        weekly[row["staff_id"]].append(
-            WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
-        )
+        if row["day"] is None:
+            window: HoursRule = WeeklyWindow(row["weekday"], row["opens_at"], row["closes_at"])
+        else:
+            window = DatedWindow(row["day"], row["opens_at"], row["closes_at"])
+        weekly[row["staff_id"]].append(window)
     return {staff_id: tuple(windows) for staff_id, windows in weekly.items()}
 
 

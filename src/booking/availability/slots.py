@@ -34,9 +34,24 @@ class WeeklyWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class DatedWindow:
+    """An exception for one local date: on ``day`` the member of staff works the dated
+    windows given for it instead of their weekly ones; a window without times
+    (``opens_at is None``) closes the day."""
+
+    day: date
+    opens_at: time | None
+    closes_at: time | None
+
+
+# A member of staff's hours: weekly windows, and dated windows that replace a day's.
+HoursRule = WeeklyWindow | DatedWindow
+
+
+@dataclass(frozen=True, slots=True)
 class StaffCalendar:
     staff_id: UUID
-    weekly: tuple[WeeklyWindow, ...]
+    weekly: tuple[HoursRule, ...]
     # Busy ranges, half-open [start, end): time off and the buffer-inclusive
     # blocked ranges of active bookings and live holds.
     busy: tuple[tuple[datetime, datetime], ...] = ()
@@ -95,27 +110,38 @@ def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
 
 
 def working_windows(
-    weekly: Iterable[WeeklyWindow], tz: ZoneInfo, first_day: date, last_day: date
+    weekly: Iterable[HoursRule], tz: ZoneInfo, first_day: date, last_day: date
 ) -> list[tuple[int, int]]:
-    """Absolute [open, close) windows (epoch seconds) for each local day, in order."""
+    """Absolute [open, close) windows (epoch seconds) for each local day, in order.
+
+    A day with dated windows (:class:`DatedWindow`) uses those instead of its weekday's."""
     return list(_working_windows(tuple(weekly), tz, first_day, last_day))
 
 
 @lru_cache(maxsize=4096)
 def _working_windows(
-    weekly: tuple[WeeklyWindow, ...], tz: ZoneInfo, first_day: date, last_day: date
+    weekly: tuple[HoursRule, ...], tz: ZoneInfo, first_day: date, last_day: date
 ) -> tuple[tuple[int, int], ...]:
     # Cached: staff of a business mostly share their hours, and a search asks
     # the same days for each of them (a pure function of its arguments).
-    by_weekday: dict[int, list[WeeklyWindow]] = {}
+    by_weekday: dict[int, list[tuple[time, time]]] = {}
+    by_date: dict[date, list[tuple[time, time]]] = {}
     for window in weekly:
-        by_weekday.setdefault(window.weekday, []).append(window)
+        if isinstance(window, DatedWindow):
+            ranges = by_date.setdefault(window.day, [])
+            if window.opens_at is not None and window.closes_at is not None:
+                ranges.append((window.opens_at, window.closes_at))
+        else:
+            by_weekday.setdefault(window.weekday, []).append((window.opens_at, window.closes_at))
     windows: list[tuple[int, int]] = []
     day = first_day
     while day <= last_day:
-        for window in by_weekday.get(day.weekday(), ()):
-            opens = _ts(local_instant(day, window.opens_at, tz))
-            closes = _ts(local_instant(day, window.closes_at, tz))
+        day_ranges = by_date.get(day)
+        for opens_at, closes_at in (
+            by_weekday.get(day.weekday(), ()) if day_ranges is None else day_ranges
+        ):
+            opens = _ts(local_instant(day, opens_at, tz))
+            closes = _ts(local_instant(day, closes_at, tz))
             if closes > opens:
                 windows.append((opens, closes))
         day += timedelta(days=1)
@@ -259,7 +285,7 @@ def nearest_slots(slots: Iterable[FreeSlot], target: datetime, limit: int) -> li
 
 
 def fits_working_hours(
-    weekly: Iterable[WeeklyWindow], tz: ZoneInfo, starts_at: datetime, ends_at: datetime
+    weekly: Iterable[HoursRule], tz: ZoneInfo, starts_at: datetime, ends_at: datetime
 ) -> bool:
     """Whether [starts_at, ends_at) lies inside one working window."""
     start, end = _ts(starts_at), _ts(ends_at)
