@@ -24,7 +24,7 @@ from booking.api_plugin import AccessPlugin
 from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
-from booking.catalog.controllers import CatalogController
+from booking.catalog.controllers import BusinessController, ServiceController, StaffController
 from booking.guarantee.controllers import (
     GuaranteeDeskController,
     OfferController,
@@ -130,7 +130,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HoldController,
             BookingController,
             FrontDeskController,
-            CatalogController,
+            BusinessController,
+            StaffController,
+            ServiceController,
             ResourceController,
             ServiceNeedsController,
             MessageController,

@@ -58,6 +58,12 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class AlreadyExists(DomainError):
+    code = "already-exists"
+    status = 409
+    title = "That already exists"
+
+
 class SlotTaken(DomainError):
     """The database rejected the time: someone else holds or booked it."""
 

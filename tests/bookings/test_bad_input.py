@@ -17,7 +17,7 @@ from tests.support import World, at
 class Case:
     name: str
     method: str
-    path: str  # {b} business, {bk} an existing booking
+    path: str  # {b} business, {bk} an existing booking, {s} a member of staff
     body: Any = None
     raw: bytes | None = None
     params: dict[str, str] = field(default_factory=dict)
@@ -251,6 +251,140 @@ def cases(world: World) -> list[Case]:
             "/v1/businesses/{b}/front-desk/rebooking/%00%00",
             expect=404,
         ),
+        *catalog_cases(world),
+    ]
+
+
+def catalog_cases(world: World) -> list[Case]:
+    """The catalog and settings API (managers; businesses are created by admins)."""
+    biz, staff = "/v1/businesses/{b}", "/v1/businesses/{b}/staff"
+    hours = "/v1/businesses/{b}/staff/{s}/hours"
+    services = "/v1/businesses/{b}/services"
+    new = {"slug": "new-shop", "name": "New", "time_zone": "America/New_York"}
+    service = {"name": "Trim", "duration_minutes": 30, "staff_ids": [str(world.staff[0])]}
+
+    def day(*ranges: tuple[str, str], weekday: int = 0) -> dict[str, Any]:
+        spans = [{"opens_at": a, "closes_at": b} for a, b in ranges]
+        return {"days": [{"weekday": weekday, "ranges": spans}]}
+
+    def m(name: str, method: str, path: str, body: Any, expect: int, **kw: Any) -> Case:
+        who = kw.pop("who", "manager")
+        return Case(name, method, path, body=body, who=who, expect=expect, **kw)
+
+    return [
+        m("unknown zone", "PATCH", biz, {"time_zone": "Mars/Olympus_Mons"}, 422),
+        m("zone path trick", "PATCH", biz, {"time_zone": "../../etc/passwd"}, 422),
+        m(
+            "create unknown zone",
+            "POST",
+            "/v1/businesses",
+            {**new, "time_zone": "EST5"},
+            422,
+            who="admin",
+        ),
+        m(
+            "create bad phone",
+            "POST",
+            "/v1/businesses",
+            {**new, "on_duty_phone": "call me"},
+            422,
+            who="admin",
+        ),
+        m(
+            "create slug taken",
+            "POST",
+            "/v1/businesses",
+            {**new, "slug": "salone-test"},
+            409,
+            who="admin",
+        ),
+        m(
+            "create bad slug",
+            "POST",
+            "/v1/businesses",
+            {**new, "slug": "No Spaces"},
+            400,
+            who="admin",
+        ),
+        m("create by manager", "POST", "/v1/businesses", new, 403),
+        m("phone not a phone", "PATCH", biz, {"on_duty_phone": "12345"}, 422),
+        m("bad locale", "PATCH", biz, {"locale": "xx"}, 422),
+        m("slot step 1", "PATCH", biz, {"slot_step_minutes": 1}, 400),
+        m("negative notice", "PATCH", biz, {"min_notice_minutes": -5}, 400),
+        m("negative reminder", "PATCH", biz, {"reminder_offsets_minutes": [-60]}, 400),
+        m("twice the reminder", "PATCH", biz, {"reminder_offsets_minutes": [60, 60]}, 422),
+        m("empty patch", "PATCH", biz, {}, 422),
+        m("unknown setting", "PATCH", biz, {"colour": "red"}, 400),
+        m("bad if-match", "PATCH", biz, {"name": "X"}, 422, headers={"If-Match": "soon"}),
+        m("other tenant patch", "PATCH", "/v1/businesses/{o}", {"name": "Mine"}, 404),
+        m("front desk patch", "PATCH", biz, {"name": "Desk"}, 403, who="front_desk"),
+        m("blank staff name", "POST", staff, {"name": "   "}, 422),
+        m("staff bad phone", "POST", staff, {"name": "Al", "phone": "not-a-phone"}, 422),
+        m("unknown staff", "PATCH", f"{staff}/{uuid4()}", {"name": "Al"}, 404),
+        m("overlapping ranges", "PUT", hours, day(("09:00", "13:00"), ("12:00", "18:00")), 422),
+        m("closes before opens", "PUT", hours, day(("18:00", "09:00")), 422),
+        m("hour 25", "PUT", hours, day(("09:00", "25:00")), 400),
+        m("weekday 7", "PATCH", hours, day(("09:00", "12:00"), weekday=7), 400),
+        m(
+            "weekday twice",
+            "PUT",
+            hours,
+            {"days": [*day(("09:00", "12:00"))["days"], *day(("13:00", "14:00"))["days"]]},
+            422,
+        ),
+        m("hours unknown staff", "PUT", f"{staff}/{uuid4()}/hours", day(), 404),
+        m(
+            "exception closed with ranges",
+            "PUT",
+            f"{staff}/{{s}}/exceptions/2099-01-05",
+            {"closed": True, "ranges": [{"opens_at": "09:00", "closes_at": "10:00"}]},
+            422,
+        ),
+        m("exception empty", "PUT", f"{staff}/{{s}}/exceptions/2099-01-05", {}, 422),
+        m("exception past", "PUT", f"{staff}/{{s}}/exceptions/2020-01-06", {"closed": True}, 422),
+        m(
+            "exception bad date",
+            "PUT",
+            f"{staff}/{{s}}/exceptions/2026-02-30",
+            {"closed": True},
+            404,  # no such route: the path parameter is not a date
+        ),
+        m("negative duration", "POST", services, {**service, "duration_minutes": -30}, 400),
+        m("zero duration", "POST", services, {**service, "duration_minutes": 0}, 400),
+        m("negative buffer", "POST", services, {**service, "buffer_before_minutes": -5}, 400),
+        m("buffer over a day", "POST", services, {**service, "buffer_after_minutes": 1500}, 400),
+        m("unknown currency", "POST", services, {**service, "currency": "XYZ"}, 422),
+        m("lowercase currency", "POST", services, {**service, "currency": "usd"}, 400),
+        m("negative price", "POST", services, {**service, "price_cents": -1}, 400),
+        m(
+            "unknown eligible staff",
+            "POST",
+            services,
+            {**service, "staff_ids": [str(uuid4())]},
+            422,
+        ),
+        m(
+            "eligible staff twice",
+            "POST",
+            services,
+            {**service, "staff_ids": [str(world.staff[0])] * 2},
+            422,
+        ),
+        m("patch unknown service", "PATCH", f"{services}/{uuid4()}", {"name": "X"}, 404),
+        m(
+            "patch buffer over a day",
+            "PATCH",
+            f"{services}/{world.cut}",
+            {"buffer_before_minutes": 2000},
+            400,
+        ),
+        m(
+            "patch staff of other tenant",
+            "PATCH",
+            f"{services}/{world.cut}",
+            {"staff_ids": ["{os}"]},
+            422,
+        ),
     ]
 
 
@@ -273,6 +407,12 @@ async def test_bad_requests_get_4xx_problems_and_change_nothing(world: World) ->
     )
     assert existing.status_code == 201
     booking_id = existing.json()["id"]
+    async with db.connection() as conn:
+        other_staff = str(
+            await conn.fetchval(
+                "SELECT id FROM staff WHERE business_id = $1", world.other_business_id
+            )
+        )
     before = await _counts()
     failures = []
     for case in cases(world):
@@ -280,6 +420,7 @@ async def test_bad_requests_get_4xx_problems_and_change_nothing(world: World) ->
             case.path.replace("{b}", str(world.business_id))
             .replace("{o}", str(world.other_business_id))
             .replace("{bk}", booking_id)
+            .replace("{s}", str(world.staff[0]))
         )
         client = world.client(case.who, headers=case.headers)
         kwargs: dict[str, Any] = {"params": case.params}
@@ -287,7 +428,7 @@ async def test_bad_requests_get_4xx_problems_and_change_nothing(world: World) ->
             kwargs["content"] = case.raw
             kwargs["headers"] = {"Content-Type": "application/json"}
         elif case.body is not None:
-            kwargs["json"] = case.body
+            kwargs["json"] = json.loads(json.dumps(case.body).replace("{os}", other_staff))
         response = await client.request(case.method, path, **kwargs)
         ok = 400 <= response.status_code < 500
         ok = ok and response.headers.get("content-type", "").startswith("application/problem+json")
