@@ -24,6 +24,8 @@ PUBLIC_ALLOWED = re.compile(r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/publ
 def _concrete(path: str) -> str:
     def fill(match: re.Match[str]) -> str:
         kind = match.group(2)
+        if kind == "date":
+            return "2030-01-07"
         return str(uuid.uuid4()) if kind == "uuid" else ("1" if kind == "int" else "ABC123")
 
     return re.sub(r"\{(\w+):(\w+)\}", fill, path)
@@ -105,6 +107,16 @@ MATRIX: list[tuple[str, str, str, Any, int]] = [
     ("other_staff", "GET", "/v1/businesses/{biz}", None, 404),
     ("partner", "GET", "/v1/businesses/{other}", None, 404),
     ("front_desk", "GET", "/v1/businesses/{other}/services", None, 404),
+    # the catalog: managers change their own business, admins any; only admins create one
+    ("manager", "PATCH", "/v1/businesses/{biz}", {"address": "Via Roma 1"}, 200),
+    ("front_desk", "PATCH", "/v1/businesses/{biz}", {"address": "Via Roma 2"}, 403),
+    ("other_staff", "PATCH", "/v1/businesses/{biz}", {"address": "Via Roma 3"}, 404),
+    ("partner", "POST", "/v1/businesses/{biz}/staff", {"name": "Nuovo"}, 403),
+    ("link_mine", "GET", "/v1/businesses/{biz}/staff/{staff0}/hours", None, 403),
+    ("front_desk", "GET", "/v1/businesses/{biz}/audit", None, 403),
+    ("manager", "GET", "/v1/businesses/{biz}/audit", None, 200),
+    ("manager", "POST", "/v1/businesses", {"slug": "x-y", "name": "X", "time_zone": "UTC"}, 403),
+    ("admin", "POST", "/v1/businesses", {"slug": "x-y", "name": "X", "time_zone": "UTC"}, 201),
     # availability needs availability:read; a booking link cannot search
     (
         "partner_readonly",
@@ -201,6 +213,7 @@ async def test_principal_endpoint_matrix(world: World) -> None:
     values = await _matrix_world(world)
     values.update(
         cut=world.cut,
+        staff0=world.staff[0],
         f=at(4, 0).isoformat().replace("+", "%2B"),
         t=at(5, 0).isoformat().replace("+", "%2B"),
         later=at(3, 15).isoformat(),

@@ -47,6 +47,10 @@ CHANGES: dict[str, list[str]] = {
         "VALUES ($1, 'room', 'Cabin 9', 'cabin')",
         "UPDATE resource SET active = false WHERE business_id = $1 AND name = 'Sara'",
     ],
+    "staff_hours_exception": [
+        "INSERT INTO staff_hours_exception (business_id, staff_id, day) "
+        "SELECT $1, id, current_date + 3 FROM staff WHERE business_id = $1 LIMIT 1",
+    ],
 }
 
 

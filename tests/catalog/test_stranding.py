@@ -170,3 +170,16 @@ async def test_a_remembered_context_sees_a_new_closed_day(world: World) -> None:
     )
     assert refused.status_code == 422, refused.text
     assert "working hours" in refused.json()["detail"]
+
+
+async def test_a_new_time_zone_strands_bookings_its_hours_no_longer_cover(world: World) -> None:
+    # 10:00 in Rome is 04:00 in New York: outside the 09:00-18:00 hours once they are
+    # read in New York time; 16:00 Rome (10:00 New York) is still inside them.
+    lost = await book(world, 3, 10, staff=0)
+    kept = await book(world, 3, 16, staff=0)
+    answer = await ok(
+        await world.client("manager").patch(biz(world), json={"time_zone": "America/New_York"})
+    )
+    assert answer["business"]["time_zone"] == "America/New_York"
+    await _assert_recovered(answer["stranded"], [lost])
+    assert await fetchval("SELECT at_risk_since FROM booking WHERE id = $1", kept["id"]) is None

@@ -172,7 +172,7 @@ async def _hours(conn: asyncpg.Connection, staff_id: UUID) -> HoursOut:
 
 
 async def get_hours(principal: Principal, business_id: UUID, staff_id: UUID) -> HoursOut:
-    principal.require_business(business_id)
+    principal.require("availability:read", business_id)  # hours are availability
     async with db.connection() as conn:
         await _staff_exists(conn, business_id, staff_id)
         return await _hours(conn, staff_id)
@@ -259,7 +259,7 @@ async def _exception(conn: asyncpg.Connection, staff_id: UUID, day: date) -> Exc
 async def list_exceptions(
     principal: Principal, business_id: UUID, staff_id: UUID, first: date | None, last: date | None
 ) -> list[ExceptionOut]:
-    principal.require_business(business_id)
+    principal.require("availability:read", business_id)  # hours are availability
     async with db.connection() as conn:
         await _staff_exists(conn, business_id, staff_id)
         first = first or await _today(conn, business_id)
@@ -282,7 +282,7 @@ async def list_exceptions(
 async def get_exception(
     principal: Principal, business_id: UUID, staff_id: UUID, day: date
 ) -> ExceptionOut:
-    principal.require_business(business_id)
+    principal.require("availability:read", business_id)  # hours are availability
     async with db.connection() as conn:
         await _staff_exists(conn, business_id, staff_id)
         found = await _exception(conn, staff_id, day)
