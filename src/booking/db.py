@@ -6,9 +6,11 @@ yields; Piccolo queries inside the block join the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from piccolo.engine import engine_finder
@@ -31,6 +33,32 @@ DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     # in progress").
     asyncpg.exceptions.InternalClientError,
 )
+
+
+_T = TypeVar("_T")
+DEADLOCK_ATTEMPTS = 3
+
+
+async def retry_deadlocks(
+    run: Callable[[], Awaitable[_T]], attempts: int = DEADLOCK_ATTEMPTS
+) -> _T:
+    """``run()`` again when PostgreSQL chose it as a deadlock victim (SQLSTATE 40P01).
+
+    Two writers waiting on each other's uncommitted allocations under the exclusion
+    constraint (two desks moving two bookings into one slot) can deadlock; PostgreSQL
+    aborts one. That is no error of the caller's: the transaction is run again, and
+    now sees the other writer's committed answer (the time is taken -> 409 with
+    alternatives, or free). Never inside an outer transaction: that one is aborted and
+    only its owner may start again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await run()
+        except asyncpg.exceptions.DeadlockDetectedError:
+            if attempt == attempts or in_transaction():
+                raise
+            await asyncio.sleep(random.uniform(0.0, 0.005 * attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def engine() -> PostgresEngine:

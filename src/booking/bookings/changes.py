@@ -54,6 +54,17 @@ async def change_booking(
         raise InvalidInput("Say what to change: starts_at, staff_id, service_id or resource_id.")
     if change.starts_at is not None:
         change = replace(change, starts_at=as_utc(change.starts_at, "starts_at"))
+    return await db.retry_deadlocks(
+        lambda: _change_once(principal, booking_id, change, expected_version)
+    )
+
+
+async def _change_once(
+    principal: Principal,
+    booking_id: UUID,
+    change: ChangeRequest,
+    expected_version: int | None,
+) -> dict[str, Any]:
     async with db.transaction() as conn:
         row = await lock_booking(conn, booking_id)
         check_access(principal, row)

@@ -153,7 +153,7 @@ async def with_context(
                 conn, business_id, service_id, hours_for=hours_for
             )
             try:
-                return context, await attempt(conn, context, True)
+                return context, await db.retry_deadlocks(lambda: attempt(conn, context, True))
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate != STALE_CONTEXT:
                     raise
@@ -163,7 +163,7 @@ async def with_context(
         forget_service_context(business_id)
     async with db.connection() as conn:
         context = await load_service_context(conn, business_id, service_id, hours_for=hours_for)
-        return context, await attempt(conn, context, False)
+        return context, await db.retry_deadlocks(lambda: attempt(conn, context, False))
 
 
 async def create_booking(
