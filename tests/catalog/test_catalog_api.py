@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from booking import db
 from tests.catalog.helpers import ok, week
 from tests.support import World
+from tests.wire.test_times import check_times
 
 
 def biz(world: World, rest: str = "") -> str:
@@ -96,6 +98,7 @@ async def test_every_change_is_audited_with_its_actor(world: World) -> None:
     await ok(await manager.patch(biz(world), json={"slot_step_minutes": 30}))
 
     trail = await ok(await manager.get(biz(world, "/audit")))
+    assert check_times(trail, ZoneInfo("Europe/Rome")) >= len(trail)  # created_at, local
     assert [(e["entity"], e["action"]) for e in trail] == [
         ("business", "changed"),
         ("hours", "changed"),

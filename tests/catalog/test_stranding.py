@@ -4,18 +4,23 @@ offer of held alternatives) in the change's transaction, and the answer lists th
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.catalog.helpers import ok
 from tests.guarantee.helpers import book, fetch, fetchval
 from tests.support import World, at, days_ahead
+from tests.wire.test_times import check_times
 
 
 def biz(world: World, rest: str = "") -> str:
     return f"/v1/businesses/{world.business_id}{rest}"
 
 
-async def _assert_recovered(stranded: list[dict[str, Any]], lost: list[dict[str, Any]]) -> None:
+async def _assert_recovered(
+    stranded: list[dict[str, Any]], lost: list[dict[str, Any]], zone: str = "Europe/Rome"
+) -> None:
     assert sorted(s["booking_id"] for s in stranded) == sorted(b["id"] for b in lost)
+    assert check_times(stranded, ZoneInfo(zone)) == len(stranded)  # starts_at each, local
     codes = {b["id"]: b["reference_code"] for b in lost}
     for item in stranded:
         assert item["reference_code"] == codes[item["booking_id"]]
@@ -181,5 +186,5 @@ async def test_a_new_time_zone_strands_bookings_its_hours_no_longer_cover(world:
         await world.client("manager").patch(biz(world), json={"time_zone": "America/New_York"})
     )
     assert answer["business"]["time_zone"] == "America/New_York"
-    await _assert_recovered(answer["stranded"], [lost])
+    await _assert_recovered(answer["stranded"], [lost], "America/New_York")
     assert await fetchval("SELECT at_risk_since FROM booking WHERE id = $1", kept["id"]) is None

@@ -43,8 +43,10 @@ from booking.catalog.schemas import (
     StaffCreate,
     StaffOut,
     StaffPatch,
+    StrandedBooking,
     WeekHours,
 )
+from booking.wire_time import business_zone, localize
 
 MANAGERS = requires(kinds=("admin", "staff"))  # the service checks the manager role
 ADMINS = requires(kinds=("admin",))
@@ -68,6 +70,11 @@ STRANDED_DOC = (
 )
 
 T = TypeVar("T", bound=msgspec.Struct)
+
+
+async def zoned(business_id: UUID, stranded: list[StrandedBooking]) -> list[StrandedBooking]:
+    """Stranded bookings' times in the business's zone, like every time on the wire."""
+    return localize(stranded, await business_zone(business_id))
 
 
 def tagged(body: T, etag_from: msgspec.Struct, status_code: int = 200) -> Response[T]:
@@ -122,7 +129,10 @@ class BusinessController(Controller):
         if_match: IfMatch,
     ) -> Response[BusinessChanged]:
         out, stranded = await service.patch_business(principal, business_id, data, if_match)
-        return tagged(BusinessChanged(business=out, stranded=stranded), out)
+        # The business's (perhaps new) zone, straight from the answer.
+        return tagged(
+            BusinessChanged(business=out, stranded=localize(stranded, out.time_zone)), out
+        )
 
     @get(
         "/{business_id:uuid}/audit",
@@ -146,7 +156,7 @@ class BusinessController(Controller):
                 conn, business_id, entity=entity, entity_id=entity_id,
                 before_id=before_id, limit=limit,
             )  # fmt: skip
-        return [AuditEntry(**row) for row in rows]
+        return localize([AuditEntry(**row) for row in rows], await business_zone(business_id))
 
 
 class StaffController(Controller):
@@ -199,7 +209,7 @@ class StaffController(Controller):
         if_match: IfMatch,
     ) -> Response[StaffChanged]:
         out, stranded = await service.patch_staff(principal, business_id, staff_id, data, if_match)
-        return tagged(StaffChanged(staff=out, stranded=stranded), out)
+        return tagged(StaffChanged(staff=out, stranded=await zoned(business_id, stranded)), out)
 
     @get(
         "/{staff_id:uuid}/hours",
@@ -234,7 +244,7 @@ class StaffController(Controller):
         out, stranded = await hours.set_hours(
             principal, business_id, staff_id, data, if_match, whole_week=True
         )
-        return tagged(HoursChanged(hours=out, stranded=stranded), out)
+        return tagged(HoursChanged(hours=out, stranded=await zoned(business_id, stranded)), out)
 
     @patch(
         "/{staff_id:uuid}/hours",
@@ -254,7 +264,7 @@ class StaffController(Controller):
         out, stranded = await hours.set_hours(
             principal, business_id, staff_id, data, if_match, whole_week=False
         )
-        return tagged(HoursChanged(hours=out, stranded=stranded), out)
+        return tagged(HoursChanged(hours=out, stranded=await zoned(business_id, stranded)), out)
 
     @get("/{staff_id:uuid}/exceptions", summary="Dated exceptions to the weekly hours")
     async def list_exceptions(
@@ -310,7 +320,9 @@ class StaffController(Controller):
             principal, business_id, staff_id, day, data, if_match
         )
         return tagged(
-            ExceptionChanged(exception=out, stranded=stranded), out, 201 if created else 200
+            ExceptionChanged(exception=out, stranded=await zoned(business_id, stranded)),
+            out,
+            201 if created else 200,
         )
 
     @delete(
@@ -329,7 +341,7 @@ class StaffController(Controller):
         if_match: IfMatch,
     ) -> ExceptionChanged:
         stranded = await hours.delete_exception(principal, business_id, staff_id, day, if_match)
-        return ExceptionChanged(exception=None, stranded=stranded)
+        return ExceptionChanged(exception=None, stranded=await zoned(business_id, stranded))
 
 
 class ServiceController(Controller):
@@ -396,4 +408,4 @@ class ServiceController(Controller):
         out, stranded = await service.patch_service(
             principal, business_id, service_id, data, if_match
         )
-        return tagged(ServiceChanged(service=out, stranded=stranded), out)
+        return tagged(ServiceChanged(service=out, stranded=await zoned(business_id, stranded)), out)

@@ -32,6 +32,7 @@ from booking.catalog.schemas import (
 )
 from booking.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from booking.guarantee import offers
+from booking.wire_time import forget_zone
 
 _BUSINESS_COLUMNS = ", ".join(BusinessOut.__struct_fields__)
 _STAFF_COLUMNS = "id, name, active, phone"
@@ -157,6 +158,7 @@ async def patch_business(
         after = business_out(row, principal)
         stranded: list[StrandedBooking] = []
         if after.time_zone != before.time_zone:
+            forget_zone(business_id)  # this process answers in the new zone at once
             staff_ids = [
                 r["id"]
                 for r in await conn.fetch(
