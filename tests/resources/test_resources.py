@@ -219,7 +219,15 @@ async def test_deactivating_a_cabin_puts_its_bookings_at_risk_with_held_alternat
     (offer,) = body["offers"]
     assert offer["status"] == "open"
     assert offer["options"]
+    # The options name their cabin (stored on the option row, not only on the hold).
+    assert {(o["resource_id"], o["resource_name"]) for o in offer["options"]} == {
+        (str(cabins[1]), "Cabin 2")
+    }
     async with db.connection() as conn:
+        stored = await conn.fetch(
+            "SELECT resource_id FROM reschedule_option WHERE offer_id = $1", UUID(offer["id"])
+        )
+        assert {row["resource_id"] for row in stored} == {cabins[1]}
         held = await conn.fetch(
             "SELECT resource_id FROM booking WHERE status = 'held' AND id = ANY($1::uuid[])",
             [UUID(o["hold_id"]) for o in offer["options"]],

@@ -144,7 +144,7 @@ class BusinessController(Controller):
         business_id: FromPath[UUID],
         principal: NamedDependency[Principal],
         entity: FromQuery[
-            Literal["business", "staff", "service", "hours", "exception"] | None
+            Literal["business", "staff", "service", "hours", "exception", "resource"] | None
         ] = None,
         entity_id: FromQuery[UUID | None] = None,
         before_id: Annotated[int | None, QueryParameter(ge=1, description="Page back")] = None,

@@ -39,12 +39,15 @@ async def _options_text(
     conn: asyncpg.Connection, offer_id: UUID, time_zone: str, locale: str
 ) -> tuple[str, list[dict[str, Any]]]:
     rows = await conn.fetch(
-        "SELECT o.position, o.starts_at, st.name FROM reschedule_option o "
-        "JOIN staff st ON st.id = o.staff_id WHERE o.offer_id = $1 ORDER BY o.position",
+        "SELECT o.position, o.starts_at, st.name, r.name AS resource_name "
+        "FROM reschedule_option o JOIN staff st ON st.id = o.staff_id "
+        "LEFT JOIN resource r ON r.business_id = o.business_id AND r.id = o.resource_id "
+        "WHERE o.offer_id = $1 ORDER BY o.position",
         offer_id,
     )
     parts = [
-        f"{row['position']}) {format_when(row['starts_at'], time_zone, locale)} ({row['name']})"
+        f"{row['position']}) {format_when(row['starts_at'], time_zone, locale)} "
+        f"({row['name']}{', ' + row['resource_name'] if row['resource_name'] else ''})"
         for row in rows
     ]
     return "; ".join(parts), [dict(row) for row in rows]

@@ -97,19 +97,21 @@ async def insert_offer(
     for position, hold in enumerate(holds, start=1):
         await conn.execute(
             "INSERT INTO reschedule_option (business_id, offer_id, position, hold_id, staff_id, "
-            "starts_at) VALUES ($6, $1, $2, $3, $4, $5)",
+            "resource_id, starts_at) VALUES ($6, $1, $2, $3, $4, $7, $5)",
             offer["id"],
             position,
             hold["id"],
             hold["staff_id"],
             hold["starts_at"],
             booking["business_id"],
+            hold.get("resource_id"),
         )
         options.append(
             {
                 "position": position,
                 "hold_id": hold["id"],
                 "staff_id": hold["staff_id"],
+                "resource_id": hold.get("resource_id"),
                 "starts_at": hold["starts_at"],
                 "ends_at": hold["ends_at"],
                 "hold_status": "held",
@@ -127,6 +129,7 @@ async def insert_offer(
                 "position": o["position"],
                 "starts_at": o["starts_at"].isoformat(),
                 "staff_id": str(o["staff_id"]),
+                "resource_id": str(o["resource_id"]) if o["resource_id"] else None,
             }
             for o in options
         ],
@@ -139,10 +142,11 @@ async def insert_offer(
 async def offer_options(conn: asyncpg.Connection, offer_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """
-        SELECT o.position, o.hold_id, o.staff_id, o.starts_at, h.ends_at, h.status AS hold_status,
-               st.name AS staff_name
+        SELECT o.position, o.hold_id, o.staff_id, o.resource_id, o.starts_at, h.ends_at,
+               h.status AS hold_status, st.name AS staff_name, r.name AS resource_name
         FROM reschedule_option o JOIN booking h ON h.id = o.hold_id
         JOIN staff st ON st.id = o.staff_id
+        LEFT JOIN resource r ON r.business_id = o.business_id AND r.id = o.resource_id
         WHERE o.offer_id = $1 ORDER BY o.position
         """,
         offer_id,

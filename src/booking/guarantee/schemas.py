@@ -33,6 +33,8 @@ class OfferOption(Struct):
     hold_id: UUID
     hold_status: str
     staff_name: str | None = None
+    resource_id: UUID | None = None  # the room/chair/device the option takes, if any
+    resource_name: str | None = None
 
 
 class OfferOut(Struct):

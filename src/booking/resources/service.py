@@ -1,6 +1,11 @@
 """Resources per business: create, rename, regroup, deactivate (with the lost-slot
 recovery for the bookings that held one), and what a service needs.
 
+Like the catalog (:mod:`booking.catalog.audit`): reads answer an ETag (a hash of the
+representation), changes honour ``If-Match`` (412 when stale) and each change writes
+its ``catalog_audit`` row (entity ``resource``, or ``service`` for its needs) in the
+change's transaction.
+
 Members of staff are resources too (kind ``staff``, same id, kept by a trigger); they
 are managed through the staff endpoints and never appear here.
 """
@@ -17,9 +22,10 @@ from msgspec import UNSET
 from booking import db
 from booking.access.principal import Principal
 from booking.bookings.store import BOOKING_COLUMNS
+from booking.catalog import audit
 from booking.errors import InvalidInput, NotFound
 from booking.guarantee.offers import open_lost_slot_offer
-from booking.resources.schemas import ResourceCreate, ResourcePatch
+from booking.resources.schemas import ResourceCreate, ResourceOut, ResourcePatch, ServiceNeedsOut
 
 _COLUMNS = 'id, business_id, kind, name, group_name AS "group", active, created_at'
 
@@ -77,12 +83,20 @@ async def create_resource(
             data.name.strip(),
             data.group.strip() if data.group else None,
         )
-    assert row is not None
+        assert row is not None
+        await audit.record(
+            conn, principal, business_id, "resource", row["id"], "created",
+            audit.diff(None, ResourceOut(**row)),
+        )  # fmt: skip
     return dict(row)
 
 
 async def patch_resource(
-    principal: Principal, business_id: UUID, resource_id: UUID, data: ResourcePatch
+    principal: Principal,
+    business_id: UUID,
+    resource_id: UUID,
+    data: ResourcePatch,
+    if_match: str | None = None,
 ) -> tuple[dict[str, Any], list[UUID], list[dict[str, Any]]]:
     """Rename, regroup, deactivate or reactivate. Deactivating runs the lost-slot
     recovery in the same transaction: every future booking holding the resource is
@@ -103,6 +117,7 @@ async def patch_resource(
     offers: list[dict[str, Any]] = []
     async with db.transaction() as conn:
         before = await _resource(conn, business_id, resource_id, lock=True)
+        audit.check_if_match(if_match, ResourceOut(**before))
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=3))
         row = await conn.fetchrow(
             f"UPDATE resource SET {sets} WHERE business_id = $1 AND id = $2 RETURNING {_COLUMNS}",
@@ -128,28 +143,68 @@ async def patch_resource(
             )
             label = f"{row['name']} unavailable" + (f": {data.reason}" if data.reason else "")
             offers = [await open_lost_slot_offer(conn, b, label, principal) for b in affected]
+        await audit.record(
+            conn, principal, business_id, "resource", resource_id,
+            "deactivated" if before["active"] and not row["active"] else "changed",
+            audit.diff(ResourceOut(**before), ResourceOut(**row))
+            | ({"affected_booking_ids": [str(b["id"]) for b in affected]} if affected else {}),
+        )  # fmt: skip
     return dict(row), [b["id"] for b in affected], offers
 
 
+async def _needs(
+    conn: asyncpg.Connection, business_id: UUID, service_id: UUID, *, lock: bool
+) -> ServiceNeedsOut:
+    group = await conn.fetchrow(
+        "SELECT resource_group FROM service WHERE business_id = $1 AND id = $2"
+        + (" FOR UPDATE" if lock else ""),
+        business_id,
+        service_id,
+    )
+    if group is None:
+        raise NotFound("No such service at this business.")
+    members = await conn.fetch(
+        "SELECT id FROM resource WHERE business_id = $1 AND group_name = $2 AND active "
+        "ORDER BY name, id",
+        business_id,
+        group["resource_group"],
+    )
+    return ServiceNeedsOut(
+        service_id=service_id,
+        resource_group=group["resource_group"],
+        resource_ids=[row["id"] for row in members],
+    )
+
+
+async def get_service_needs(
+    principal: Principal, business_id: UUID, service_id: UUID
+) -> ServiceNeedsOut:
+    principal.require("availability:read", business_id)
+    async with db.connection() as conn:
+        return await _needs(conn, business_id, service_id, lock=False)
+
+
 async def set_service_needs(
-    principal: Principal, business_id: UUID, service_id: UUID, group: str | None
-) -> tuple[str | None, list[UUID]]:
+    principal: Principal,
+    business_id: UUID,
+    service_id: UUID,
+    group: str | None,
+    if_match: str | None = None,
+) -> ServiceNeedsOut:
     """Say which group of resources a service needs one of (None: staff only)."""
     principal.require_manager(business_id)
     async with db.transaction() as conn:
-        found = await conn.fetchval(
-            "UPDATE service SET resource_group = $3 WHERE business_id = $1 AND id = $2 "
-            "RETURNING true",
+        before = await _needs(conn, business_id, service_id, lock=True)
+        audit.check_if_match(if_match, before)
+        await conn.execute(
+            "UPDATE service SET resource_group = $3 WHERE business_id = $1 AND id = $2",
             business_id,
             service_id,
             group.strip() if group else None,
         )
-        if not found:
-            raise NotFound("No such service at this business.")
-        members = await conn.fetch(
-            "SELECT id FROM resource WHERE business_id = $1 AND group_name = $2 AND active "
-            "ORDER BY name, id",
-            business_id,
-            group,
-        )
-    return group, [row["id"] for row in members]
+        after = await _needs(conn, business_id, service_id, lock=False)
+        await audit.record(
+            conn, principal, business_id, "service", service_id, "needs changed",
+            audit.diff(before, after),
+        )  # fmt: skip
+    return after
