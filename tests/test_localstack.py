@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from booking import localstack
-from booking.localstack import LocalStack, ensure_database, ensure_stack, project_root
+from booking.localstack import (
+    LocalStack,
+    base,
+    ensure_database,
+    ensure_stack,
+    postgres,
+    project_root,
+)
 
 
 def test_urls_quote_database_name() -> None:
@@ -24,13 +31,13 @@ def test_urls_quote_database_name() -> None:
 def test_project_root_holds_pyproject() -> None:
     root = project_root()
     assert (root / "pyproject.toml").is_file()
-    assert (root / "src" / "booking" / "localstack.py").is_file()
+    assert (root / "src" / "booking" / "localstack" / "__init__.py").is_file()
 
 
 def test_fallback_dir_is_stable_and_per_project() -> None:
-    one = localstack._fallback_dir(Path("/root/a/.local"))
-    assert one == localstack._fallback_dir(Path("/root/a/.local"))
-    assert one != localstack._fallback_dir(Path("/root/b/.local"))
+    one = base.fallback_dir(Path("/root/a/.local"))
+    assert one == base.fallback_dir(Path("/root/a/.local"))
+    assert one != base.fallback_dir(Path("/root/b/.local"))
     assert one.parent == localstack.FALLBACK_BASE
     assert one.name.startswith("booking-")
 
@@ -72,4 +79,4 @@ def test_ensure_stack_reuses_running_servers() -> None:
         assert url == first.database_url(name)
         assert ensure_database(first, name) == url  # exists: no error
     finally:
-        localstack._psql(first, f'DROP DATABASE IF EXISTS "{name}"', what="drop selftest db")
+        postgres._psql(first, f'DROP DATABASE IF EXISTS "{name}"', what="drop selftest db")
