@@ -25,7 +25,8 @@ from booking import db
 ROOT = "business"
 # Its one constraint that cannot hold on Citus: slugs are unique across businesses.
 # One node enforces it; on Citus the operator drops it (docs/scaling.md) and the
-# business-creating code's check is the only guard. Nothing else may join this list.
+# primary key of the coordinator table business_slug guards it (every business is
+# created through it). Nothing else may join this list.
 ROOT_GLOBAL_UNIQUES = {"business_slug_key"}
 
 REFERENCE_TABLES = {
@@ -41,6 +42,7 @@ COORDINATOR_TABLES = {
     "webhook_delivery": "one per (outbox event, partner endpoint); the relay fans out",
     "webhook_attempt": "the attempts of a webhook_delivery",
     "inbound_message": "an SMS arrives before anyone knows whose it is (matched by phone)",
+    "business_slug": "slugs are unique across businesses: one global key, on one node",
     "migration": "Piccolo's own bookkeeping, applied on the coordinator",
 }
 OWN_DISTRIBUTION = {

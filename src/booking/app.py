@@ -18,6 +18,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from booking import db
+from booking.access import key_use
 from booking.access.controllers import ApiKeyController
 from booking.access.dependencies import provide_principal
 from booking.api_plugin import AccessPlugin
@@ -33,6 +34,7 @@ from booking.guarantee.controllers import (
 from booking.guarantee.sms_reply import on_unmatched_sms
 from booking.health import health, ready
 from booking.notifications.controllers import MessageController, TwilioWebhookController
+from booking.privacy.controllers import CustomerController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
 from booking.selfservice.controllers import SelfServiceController
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await key_use.drain()  # the last coalesced api_key.last_used_at
             await db.close_pool()
 
     @asynccontextmanager
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ServiceController,
             ResourceController,
             ServiceNeedsController,
+            CustomerController,
             MessageController,
             TwilioWebhookController,
             ApiKeyController,

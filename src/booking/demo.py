@@ -51,6 +51,9 @@ async def seed_demo(bookings: int = 24, seed: int = 7) -> UUID:
             """,
             DEMO_SLUG,
         )
+        await conn.execute(  # the slug's reservation, as the catalog API makes it
+            "INSERT INTO business_slug (slug, business) VALUES ($1, $2)", DEMO_SLUG, business_id
+        )
         staff_ids: list[UUID] = []
         for name in STAFF:
             staff_id = await conn.fetchval(

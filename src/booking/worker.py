@@ -18,6 +18,7 @@ from booking.notifications import jobs as sms_jobs
 from booking.notifications import service as sms_service
 from booking.outbox import jobs as outbox_jobs
 from booking.outbox.dispatch import Handler
+from booking.privacy import jobs as customer_jobs
 from booking.settings import Settings, get_settings
 from booking.webhooks import jobs as webhook_jobs
 from booking.webhooks import service as webhook_service
@@ -76,10 +77,12 @@ CRON_JOBS += [
 ]
 # The guarantee: unanswered offers expire, and the promise watchdog (see docs/guarantee.md).
 CRON_JOBS += [
-    cron(
-        guarantee_jobs.expire_offers, second={0, 15, 30, 45}, run_at_startup=True, unique=True
-    ),
+    cron(guarantee_jobs.expire_offers, second={0, 15, 30, 45}, run_at_startup=True, unique=True),
     cron(guarantee_jobs.watch_promises, second={5, 35}, run_at_startup=True, unique=True),
+]
+# Customers' data: each business's retention setting, applied once a day (GDPR).
+CRON_JOBS += [
+    cron(customer_jobs.apply_retention, hour={3}, minute={41}, second={0}, unique=True),
 ]
 
 

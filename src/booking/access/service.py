@@ -1,4 +1,12 @@
-"""API keys: shown once, stored as a SHA-256 hash, found by their prefix, revocable."""
+"""API keys: shown once, stored as a SHA-256 hash, found by their prefix, revocable.
+
+Authentication runs on every request, so each process caches what a key means. Two
+cheap checks keep that cache honest (:mod:`booking.access.key_use`): a revocation made
+by any process reaches every process within a second (the count of revoked keys is
+read at most every ``REVOCATION_CHECK_SECONDS``; when it moved, the cache is dropped),
+and ``api_key.last_used_at`` is written coalesced, one UPDATE per process per
+``LAST_USED_FLUSH_SECONDS`` for all the keys it saw, never a write per request.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from booking import db
+from booking.access import key_use
 from booking.access.principal import (
     APP_DEFAULT_SCOPES,
     SCOPES,
@@ -27,7 +36,8 @@ from booking.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 KEY_PREFIX = "bk_"
 _CACHE_SECONDS = 5.0
 # Authentication happens on every request; a short cache keeps the hot path off
-# the database. A revoked key stops working within _CACHE_SECONDS.
+# the database. A revoked key stops working within key_use.REVOCATION_CHECK_SECONDS
+# (plus one small query) in every process, and within _CACHE_SECONDS at worst.
 _cache: dict[str, tuple[float, Principal | None]] = {}
 _inflight: dict[str, asyncio.Task[Principal | None]] = {}
 
@@ -191,6 +201,8 @@ async def authenticate(credential: str | None, secret_key: str) -> Principal:
     if not credential.startswith(KEY_PREFIX):
         raise Unauthenticated("The API key is not valid.")
     now = time.monotonic()
+    if await key_use.revocations_moved(now):
+        _cache.clear()
     cached = _cache.get(credential)
     if cached is not None and cached[0] > now:
         principal = cached[1]
@@ -201,11 +213,13 @@ async def authenticate(credential: str | None, secret_key: str) -> Principal:
         _cache[credential] = (now + _CACHE_SECONDS, principal)
     if principal is None:
         raise Unauthenticated("The API key is not valid or was revoked.")
+    key_use.seen(principal.id, now)
     return principal
 
 
 def clear_cache() -> None:
     _cache.clear()
+    key_use.reset()
 
 
 # --- key management over HTTP: who may issue, list and revoke which keys -------------

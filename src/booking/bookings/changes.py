@@ -17,6 +17,7 @@ from booking.bookings.checks import (
     check_access,
     check_version,
     load_policy,
+    require_if_match,
 )
 from booking.bookings.placing import candidate_staff, slot_taken
 from booking.bookings.policy import BookingFacts, check_changeable, decide_change
@@ -71,6 +72,7 @@ async def _change_once(
         if principal.kind != "customer":
             principal.require("bookings:change", row["business_id"])
         check_version(row, expected_version)
+        await require_if_match(conn, principal, row, expected_version)
         check_changeable(row["status"]).enforce()  # before reading anything else
         business_policy = await load_policy(conn, row["business_id"])
         context = await load_service_context(

@@ -12,7 +12,7 @@ import asyncpg
 from booking.access.principal import Principal
 from booking.availability.context import ServiceContext
 from booking.bookings import policy
-from booking.errors import InvalidInput, NotFound, VersionMismatch
+from booking.errors import InvalidInput, NotFound, PreconditionRequired, VersionMismatch
 
 CHANNELS = ("web", "mobile", "front_desk", "partner", "phone", "sms", "system")
 
@@ -66,6 +66,27 @@ def check_version(row: asyncpg.Record | dict[str, Any], expected: int | None) ->
     if expected is not None and row["version"] != expected:
         raise VersionMismatch(
             f"The booking is at version {row['version']}, not {expected}; read it again.",
+            current_version=row["version"],
+        )
+
+
+async def require_if_match(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    row: asyncpg.Record | dict[str, Any],
+    expected: int | None,
+) -> None:
+    """428 when the business makes If-Match mandatory for its staff's changes and the
+    caller (a staff key) sent none: a desk that omits it could overwrite a change it
+    never saw. Customers, partners and the system are not bound by it."""
+    if expected is not None or not principal.is_staff:
+        return
+    if await conn.fetchval(
+        "SELECT require_if_match FROM business WHERE id = $1", row["business_id"]
+    ):
+        raise PreconditionRequired(
+            "This business requires If-Match for staff changes: read the booking and send "
+            'its ETag, e.g. If-Match: "3".',
             current_version=row["version"],
         )
 

@@ -11,7 +11,13 @@ import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings.checks import actor, check_access, check_version, load_policy
+from booking.bookings.checks import (
+    actor,
+    check_access,
+    check_version,
+    load_policy,
+    require_if_match,
+)
 from booking.bookings.policy import BookingFacts, decide_cancel
 from booking.bookings.status import next_status
 from booking.bookings.store import lock_booking, record_event, set_status
@@ -51,6 +57,7 @@ async def transition(
         if action in STAFF_ONLY_ACTIONS and not (principal.is_staff or principal.kind == "system"):
             raise Forbidden("Only the business can do that.")
         check_version(row, expected_version)
+        await require_if_match(conn, principal, row, expected_version)
         target = next_status(action, row["status"])
         if target is None:
             raise InvalidTransition(

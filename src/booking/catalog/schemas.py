@@ -30,6 +30,7 @@ ReminderOffsets = Annotated[
     list[Annotated[int, Meta(ge=1, le=43_200)]], Meta(max_length=5, examples=[[1440, 120]])
 ]
 Duration = Annotated[int, Meta(ge=5, le=1440, examples=[45])]
+RetentionMonths = Annotated[int, Meta(ge=1, le=240, examples=[24])]
 Buffer = Annotated[int, Meta(ge=0, le=240, examples=[10])]
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", examples=["USD", "EUR"])]
 Reason = Annotated[str, Meta(max_length=500)]
@@ -59,6 +60,8 @@ class BusinessCreate(Struct, forbid_unknown_fields=True):
     reminder_offsets_minutes: ReminderOffsets = msgspec.field(default_factory=lambda: [1440, 120])
     confirm_within_minutes: Annotated[int, Meta(ge=1, le=10_080)] = 120
     customer_may_confirm: bool = True
+    require_if_match: bool = False
+    retention_months: RetentionMonths | None = None
 
 
 class BusinessPatch(Struct, forbid_unknown_fields=True):
@@ -77,6 +80,10 @@ class BusinessPatch(Struct, forbid_unknown_fields=True):
     reminder_offsets_minutes: ReminderOffsets | UnsetType = UNSET
     confirm_within_minutes: Annotated[int, Meta(ge=1, le=10_080)] | UnsetType = UNSET
     customer_may_confirm: bool | UnsetType = UNSET
+    # true: a staff change of a booking without If-Match is refused (428).
+    require_if_match: bool | UnsetType = UNSET
+    # Customers with no booking for this many months are anonymised; null: kept.
+    retention_months: RetentionMonths | UnsetType | None = UNSET
 
 
 class BusinessOut(Struct):
@@ -95,6 +102,8 @@ class BusinessOut(Struct):
     reminder_offsets_minutes: list[int]
     confirm_within_minutes: int
     customer_may_confirm: bool
+    require_if_match: bool
+    retention_months: int | None
 
 
 class StaffCreate(Struct, forbid_unknown_fields=True):

@@ -115,6 +115,18 @@ def _business_values(values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+async def claim_slug(conn: asyncpg.Connection, slug: str, business_id: UUID) -> None:
+    """Reserve the slug in ``business_slug`` (its primary key is the guard that holds on
+    Citus too, where ``business_slug_key`` cannot: docs/scaling.md); 409 when taken."""
+    try:
+        async with conn.transaction():  # a savepoint: the caller's transaction goes on
+            await conn.execute(
+                "INSERT INTO business_slug (slug, business) VALUES ($1, $2)", slug, business_id
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise AlreadyExists("A business with that slug exists.", field="slug") from exc
+
+
 async def create_business(principal: Principal, data: BusinessCreate) -> BusinessOut:
     if principal.kind != "admin":
         raise Forbidden("Only an admin creates businesses.")
@@ -130,6 +142,7 @@ async def create_business(principal: Principal, data: BusinessCreate) -> Busines
             *values.values(),
         )
         assert row is not None
+        await claim_slug(conn, row["slug"], row["id"])
         out = business_out(row, principal)
         await audit.record(
             conn, principal, row["id"], "business", row["id"], "created", audit.diff(None, out)

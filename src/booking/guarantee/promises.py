@@ -326,7 +326,8 @@ async def stats(principal: Principal, business_id: UUID) -> dict[str, Any]:
         kind: {"kept": 0, "broken": 0, "open": 0} for kind in KINDS
     }
     for row in rows:
-        by_kind[row["kind"]][row["status"]] = row["n"]
+        if row["status"] in by_kind[row["kind"]]:  # withdrawn (erasure): neither
+            by_kind[row["kind"]][row["status"]] = row["n"]
     kept = sum(v["kept"] for v in by_kind.values())
     broken = sum(v["broken"] for v in by_kind.values())
     open_ = sum(v["open"] for v in by_kind.values())

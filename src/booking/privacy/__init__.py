@@ -1,0 +1,1 @@
+"""Customers' personal data on request (GDPR): export, erasure, retention."""
