@@ -267,6 +267,9 @@ class Contention:
     winner_latency: Latency
     loser_latency: Latency
     overlapping_allocations: int = 0
+    # The same clients GETting the business all at once just before the race (auth +
+    # one SELECT each): what answering that many requests at once costs this server.
+    burst_floor: Latency | None = None
 
     @property
     def exact(self) -> bool:
@@ -313,6 +316,7 @@ async def contention(
                 await response.read()
 
         await asyncio.gather(*(connect() for _ in range(clients)))
+        burst_floor = await _burst(http, f"{base}/v1/businesses/{tenant.business_id}", clients)
 
         async def one(client: int) -> None:
             body: dict[str, Any] = {
@@ -371,7 +375,29 @@ async def contention(
         overlapping_allocations=int(overlapping),
         winner_latency=Latency.of(winners),
         loser_latency=Latency.of(losers),
+        burst_floor=burst_floor,
     )
+
+
+async def _burst(http: aiohttp.ClientSession, url: str, clients: int) -> Latency:
+    """``clients`` GETs of ``url`` released at once; their latencies."""
+    go = asyncio.Event()
+    latencies: list[float] = []
+
+    async def one() -> None:
+        await go.wait()
+        began = time.perf_counter()
+        async with http.get(url) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {url} -> {response.status}")
+        latencies.append(time.perf_counter() - began)
+
+    tasks = [asyncio.create_task(one()) for _ in range(clients)]
+    await asyncio.sleep(0.2)
+    go.set()
+    await asyncio.gather(*tasks)
+    return Latency.of(latencies)
 
 
 async def _sequential(
