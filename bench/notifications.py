@@ -268,8 +268,8 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from arq import create_pool
     from arq.connections import RedisSettings
 
+    from bench.seed import migrate
     from booking import db, localstack
-    from booking.migrate import migrate_forwards
 
     pg_port, redis_port = localstack.env_ports()  # this checkout's stack
     stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
@@ -278,7 +278,7 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(
         DATABASE_URL=database_url, REDIS_URL=redis_url, PICCOLO_CONF="booking.piccolo_conf"
     )
-    await migrate_forwards()
+    migrate(database_url)  # not in this process: its settings may name another database
     redis = await create_pool(RedisSettings.from_dsn(redis_url))
     await redis.flushdb()
 

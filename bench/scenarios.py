@@ -115,6 +115,49 @@ async def _drive(
     return Throughput(clients, completed, duration, errors, Latency.of(latencies))
 
 
+@dataclass(frozen=True, slots=True)
+class CabinWrites:
+    """The writes tenant's staff + cabin treatment: one cabin per member of staff, so
+    each client books its own staff member and its own cabin (no contention)."""
+
+    service_id: UUID
+    cabins: list[UUID]  # cabins[i] goes with the writes tenant's staff[i]
+
+
+async def cabin_writes(database_url: str, world: BenchWorld) -> CabinWrites:
+    """A 30-minute treatment of the writes tenant that needs a cabin (and any of its
+    staff), with as many cabins as staff, set up with SQL as the seed is."""
+    tenant = world.writes
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            cabins = [
+                row["id"]
+                for row in await conn.fetch(
+                    "INSERT INTO resource (business_id, kind, name, group_name) "
+                    "SELECT $1, 'room', 'Cabin ' || lpad(n::text, 3, '0'), 'cabin' "
+                    "FROM generate_series(1, $2) n ORDER BY n RETURNING id",
+                    tenant.business_id,
+                    len(tenant.staff),
+                )
+            ]
+            service_id: UUID = await conn.fetchval(
+                "INSERT INTO service (business_id, name, duration_minutes, resource_group) "
+                "VALUES ($1, 'Cabin treatment', 30, 'cabin') RETURNING id",
+                tenant.business_id,
+            )
+            await conn.execute(
+                "INSERT INTO service_staff (business_id, service_id, staff_id) "
+                "SELECT $1, $2, s FROM unnest($3::uuid[]) s",
+                tenant.business_id,
+                service_id,
+                tenant.staff,
+            )
+    finally:
+        await conn.close()
+    return CabinWrites(service_id, cabins)
+
+
 async def api_bookings(
     base: str,
     world: BenchWorld,
@@ -122,8 +165,10 @@ async def api_bookings(
     clients: int,
     duration: float,
     warmup: float,
+    cabins: CabinWrites | None = None,
 ) -> Throughput:
-    """Non-conflicting bookings through POST /v1/businesses/{id}/bookings."""
+    """Non-conflicting bookings through POST /v1/businesses/{id}/bookings (with
+    ``cabins``: of the staff + cabin treatment, each client with its own cabin)."""
     tenant = world.writes
     url = f"{base}/v1/businesses/{tenant.business_id}/bookings"
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
@@ -131,11 +176,13 @@ async def api_bookings(
 
         async def one(client: int) -> bool:
             body = {
-                "service_id": str(tenant.service_id),
+                "service_id": str(cabins.service_id if cabins else tenant.service_id),
                 "staff_id": str(tenant.staff[client]),
                 "starts_at": cursor.next_start(client).isoformat(),
                 "customer": {"name": "Bench Customer", "phone": cursor.next_phone()},
             }
+            if cabins:
+                body["resource_id"] = str(cabins.cabins[client])
             async with http.post(url, data=json.dumps(body)) as response:
                 await response.read()
                 return response.status == 201
@@ -145,8 +192,8 @@ async def api_bookings(
 
 RAW_INSERT = """
 INSERT INTO booking (business_id, staff_id, service_id, customer_id, status, channel,
-    reference_code, starts_at, ends_at, blocked_from, blocked_until, created_by)
-VALUES ($1, $2, $3, $4, 'confirmed', 'front_desk', $5, $6, $7, $6, $7, 'bench')
+    reference_code, starts_at, ends_at, blocked_from, blocked_until, created_by, resource_id)
+VALUES ($1, $2, $3, $4, 'confirmed', 'front_desk', $5, $6, $7, $6, $7, 'bench', $8)
 RETURNING id
 """
 RAW_HISTORY = (
@@ -167,10 +214,12 @@ async def raw_bookings(
     clients: int,
     duration: float,
     warmup: float,
+    cabins: CabinWrites | None = None,
 ) -> Throughput:
     """The database's own limit: the same rows the API writes - the booking row, its
-    staff allocation (written by the same trigger, allocation_no_overlap checked), its
-    history event and its outbox row - in one transaction, straight through asyncpg."""
+    staff allocation (and with ``cabins`` its cabin allocation: written by the same
+    trigger, allocation_no_overlap checked), its history event and its outbox row - in
+    one transaction, straight through asyncpg."""
     tenant = world.writes
     pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
     try:
@@ -184,11 +233,12 @@ async def raw_bookings(
                     RAW_INSERT,
                     tenant.business_id,
                     tenant.staff[staff_index],
-                    tenant.service_id,
+                    cabins.service_id if cabins else tenant.service_id,
                     tenant.customers[0],
                     "R" + secrets.token_hex(5).upper(),
                     starts_at,
                     ends_at,
+                    cabins.cabins[staff_index] if cabins else None,
                 )
                 payload = {
                     "event": "booking.created",
@@ -217,6 +267,9 @@ class Contention:
     winner_latency: Latency
     loser_latency: Latency
     overlapping_allocations: int = 0
+    # The same clients GETting the business all at once just before the race (auth +
+    # one SELECT each): what answering that many requests at once costs this server.
+    burst_floor: Latency | None = None
 
     @property
     def exact(self) -> bool:
@@ -263,6 +316,7 @@ async def contention(
                 await response.read()
 
         await asyncio.gather(*(connect() for _ in range(clients)))
+        burst_floor = await _burst(http, f"{base}/v1/businesses/{tenant.business_id}", clients)
 
         async def one(client: int) -> None:
             body: dict[str, Any] = {
@@ -321,7 +375,29 @@ async def contention(
         overlapping_allocations=int(overlapping),
         winner_latency=Latency.of(winners),
         loser_latency=Latency.of(losers),
+        burst_floor=burst_floor,
     )
+
+
+async def _burst(http: aiohttp.ClientSession, url: str, clients: int) -> Latency:
+    """``clients`` GETs of ``url`` released at once; their latencies."""
+    go = asyncio.Event()
+    latencies: list[float] = []
+
+    async def one() -> None:
+        await go.wait()
+        began = time.perf_counter()
+        async with http.get(url) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {url} -> {response.status}")
+        latencies.append(time.perf_counter() - began)
+
+    tasks = [asyncio.create_task(one()) for _ in range(clients)]
+    await asyncio.sleep(0.2)
+    go.set()
+    await asyncio.gather(*tasks)
+    return Latency.of(latencies)
 
 
 async def _sequential(
@@ -376,7 +452,8 @@ def _search_urls(
 async def availability(
     base: str, world: BenchWorld, requests: int, service_id: UUID | None = None
 ) -> dict[str, tuple[Latency, int]]:
-    """p50/p99 of one client searching a day, a week and the month (sequential)."""
+    """p50/p99 of one client searching a day, a week and the month (sequential), and,
+    for the staff-only service, one member of staff's day (``staff day``)."""
     found: dict[str, tuple[Latency, int]] = {}
     async with aiohttp.ClientSession(headers=_headers(world.search.key)) as http:
         for name, days in SEARCH_SPANS.items():
@@ -384,6 +461,11 @@ async def availability(
             found[name] = await _sequential(
                 http, _search_urls(base, world, days, requests, service_id)
             )
+        if service_id is None:
+            staff = f"&staff_id={world.search.staff[0]}"
+            urls = [url + staff for url in _search_urls(base, world, 1, requests + 5)]
+            await _sequential(http, urls[:5])  # warm
+            found["staff day"] = await _sequential(http, urls[5:])
     return found
 
 

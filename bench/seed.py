@@ -65,6 +65,13 @@ def prepare_database(dbname: str = DEFAULT_DB) -> tuple[str, str]:
     pg_port, redis_port = localstack.env_ports()  # this checkout's stack
     stack = localstack.ensure_stack(pg_port=pg_port, redis_port=redis_port)
     url = localstack.ensure_database(stack, dbname, recreate=True)
+    migrate(url)
+    return url, stack.redis_url(6)
+
+
+def migrate(url: str) -> None:
+    """`booking migrate` on ``url`` as its own process: this process's settings are read
+    once (cached) and would name another database."""
     env = {"DATABASE_URL": url, "PICCOLO_CONF": "booking.piccolo_conf"}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "booking"), "migrate"],
@@ -75,7 +82,6 @@ def prepare_database(dbname: str = DEFAULT_DB) -> tuple[str, str]:
     )
     if result.returncode != 0:
         raise RuntimeError("migrate failed:\n" + result.stdout + result.stderr)
-    return url, stack.redis_url(6)
 
 
 async def _tenant(

@@ -3,14 +3,18 @@
 --
 -- * p_config_version: when given, refuse (SQLSTATE BK001) unless it is still the
 --   business's: the caller's remembered rules are current.
--- * the customer (name, E.164 phone, locale; validated by the caller) is upserted;
 -- * stale holds on the candidate resources are expired (booking_expire_holds_on);
+-- * which candidates a committed allocation holds at that time is read once, in one
+--   statement (an index probe each); when no combination is left the answer is "no
+--   row" at once, before any write - the losers of a race on the last combination
+--   hear it without trying 20 staff x 5 cabins one by one;
+-- * the customer (name, E.164 phone, locale; validated by the caller) is upserted;
 -- * combinations are tried in order: each member of p_staff_ids with each of
---   p_resource_ids (or with none when p_resource_ids is empty). The row's allocations
---   are written by its trigger (booking_allocations_sync); allocation_no_overlap
---   refusing one (23P01) moves on to the next combination, a reference-code clash
---   retries with the next of p_codes. Staff or resources already held by a committed
---   allocation are skipped without trying.
+--   p_resource_ids (or with none when p_resource_ids is empty), skipping the held
+--   ones. The row's allocations are written by its trigger (booking_allocations_sync);
+--   allocation_no_overlap refusing one (23P01) moves on to the next combination (a
+--   refused resource is skipped for the remaining staff too), a reference-code clash
+--   retries with the next of p_codes.
 -- * the history event and, when p_outbox_payload is given, the outbox row are
 --   appended as booking.bookings.store.record_event writes them.
 -- No row when every combination is taken.
@@ -39,6 +43,7 @@ AS $$
         v_code integer := 1;
         v_row booking;
         v_found boolean := false;
+        v_held uuid[];
         v_detail text;
         v_constraint text;
     BEGIN
@@ -48,24 +53,29 @@ AS $$
             RAISE EXCEPTION 'the business''s booking rules changed since they were read'
                 USING ERRCODE = 'BK001';
         END IF;
+        PERFORM booking_expire_holds_on(
+            p_business_id, p_staff_ids || p_resource_ids, v_during);
+        v_held := ARRAY(
+            SELECT candidate FROM unnest(p_staff_ids || p_resource_ids) AS candidate
+            WHERE EXISTS (
+                SELECT 1 FROM allocation WHERE business_id = p_business_id
+                  AND resource_id = candidate AND active AND during && v_during));
+        IF p_staff_ids <@ v_held
+           OR (cardinality(p_resource_ids) > 0 AND p_resource_ids <@ v_held) THEN
+            RETURN;
+        END IF;
         IF p_customer_phone IS NOT NULL THEN
             INSERT INTO customer (business_id, name, phone, locale)
             VALUES (p_business_id, p_customer_name, p_customer_phone, p_customer_locale)
             ON CONFLICT (business_id, phone) DO UPDATE SET locale = EXCLUDED.locale
             RETURNING id INTO v_customer;
         END IF;
-        PERFORM booking_expire_holds_on(
-            p_business_id, p_staff_ids || p_resource_ids, v_during);
         <<staff_loop>>
         FOREACH v_staff IN ARRAY p_staff_ids LOOP
-            CONTINUE WHEN EXISTS (
-                SELECT 1 FROM allocation WHERE business_id = p_business_id
-                  AND resource_id = v_staff AND active AND during && v_during);
+            CONTINUE WHEN v_staff = ANY (v_held);
             <<resource_loop>>
             FOREACH v_resource IN ARRAY v_resources LOOP
-                CONTINUE WHEN v_resource IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM allocation WHERE business_id = p_business_id
-                      AND resource_id = v_resource AND active AND during && v_during);
+                CONTINUE WHEN v_resource = ANY (v_held);
                 LOOP  -- reference codes are random: a clash retries with the next code
                     BEGIN
                         INSERT INTO booking (business_id, staff_id, resource_id, service_id,
@@ -84,6 +94,7 @@ AS $$
                             -- whose allocation was refused: the staff member's, or the resource's
                             GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
                             CONTINUE staff_loop WHEN position(v_staff::text IN v_detail) > 0;
+                            v_held := v_held || v_resource;
                             CONTINUE resource_loop;
                         WHEN unique_violation THEN
                             GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
