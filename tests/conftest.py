@@ -49,6 +49,11 @@ os.environ["BOOKING_SMS_BACKEND"] = "console"
 os.environ["BOOKING_OUTBOUND_ALLOW_HTTP"] = "1"
 os.environ["BOOKING_OUTBOUND_ALLOW_PRIVATE"] = "1"
 os.environ.setdefault("BOOKING_LOG_LEVEL", "WARNING")
+# The whole suite calls the shared API from one address (127.0.0.1): per-address limits
+# for unauthenticated requests and the /b/ pages are off there (tests/security/
+# test_rate_limits.py starts an API with them on).
+os.environ["BOOKING_ANONYMOUS_RATE_LIMIT_PER_MINUTE"] = "0"
+os.environ["BOOKING_PAGE_RATE_LIMIT_PER_MINUTE"] = "0"
 os.environ["PICCOLO_CONF"] = "booking.piccolo_conf"
 
 

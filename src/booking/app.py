@@ -32,6 +32,7 @@ from booking.guarantee.controllers import (
     StaffAvailabilityController,
 )
 from booking.guarantee.sms_reply import on_unmatched_sms
+from booking.headers import add_security_headers
 from booking.health import health, ready
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.privacy.controllers import CustomerController
@@ -154,6 +155,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         lifespan=[database, redis],
+        # Every answer, the router's 404/405 and errors included, gets the security headers.
+        before_send=[add_security_headers],
         plugins=[AccessPlugin()],  # authorization guard, rate limits, Idempotency-Key
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
@@ -169,7 +172,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def asgi() -> Any:
     """Factory for uvicorn: ``uvicorn --factory booking.app:asgi``."""
-    app = create_app()
+    settings = get_settings()
+    settings.check_deployable()  # never serve production with the public default secret
+    app = create_app(settings)
     # The server's long-lived objects (modules, routes, signature models, the OpenAPI
     # document) move to the permanent GC generation: a full collection under load then
     # walks only request garbage instead of pausing ~70 ms to walk them all (that pause

@@ -32,12 +32,31 @@ def _settings() -> Any:
     return get_settings()
 
 
+def _refuse_insecure(command: str) -> int | None:
+    """Exit status 2 with the reason when the settings are only safe locally."""
+    from booking.settings import InsecureConfiguration
+
+    try:
+        _settings().check_deployable()
+    except InsecureConfiguration as exc:
+        print(f"booking {command}: error: {exc}", file=sys.stderr)
+        return 2
+    return None
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
+
+    refused = _refuse_insecure("api")
+    if refused is not None:
+        return refused
+
+    from booking.serving import uvicorn_options
 
     uvicorn.run(
         "booking.app:asgi",
         factory=True,
+        **uvicorn_options(),
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -50,6 +69,9 @@ def cmd_api(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from booking.worker import build_worker
 
+    refused = _refuse_insecure("worker")
+    if refused is not None:
+        return refused
     worker = build_worker(_settings(), burst=args.burst)
     worker.run()
     return 0
@@ -175,7 +197,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     backend_chosen = bool(os.environ.get("BOOKING_SMS_BACKEND"))
     if not backend_chosen:
         os.environ["BOOKING_SMS_BACKEND"] = "console"
-    # Local development: partner webhooks may point at http://127.0.0.1 (docs/security.md).
+    # Local development: the public default secret key is allowed and partner webhooks
+    # may point at http://127.0.0.1 (docs/security.md).
+    os.environ.setdefault("BOOKING_ENV", "development")
     os.environ.setdefault("BOOKING_OUTBOUND_ALLOW_HTTP", "1")
     os.environ.setdefault("BOOKING_OUTBOUND_ALLOW_PRIVATE", "1")
     if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):

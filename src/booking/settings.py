@@ -21,6 +21,14 @@ from typing import Any
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
+DEFAULT_SECRET_KEY = "local-dev-secret-change-me"  # noqa: S105 - public, local use only
+# BOOKING_ENV values that mean "a developer's machine, the demo or the test suite":
+# only there may the API and worker run with the public default secret key.
+LOCAL_ENVIRONMENTS = frozenset({"development", "test"})
+
+
+class InsecureConfiguration(RuntimeError):
+    """A setting that is only safe on a developer's machine, outside local development."""
 
 
 def _env(name: str, default: str) -> str:
@@ -58,9 +66,19 @@ def local_redis_url(port: int = DEFAULT_REDIS_PORT, db: int = 0) -> str:
 class Settings:
     database_url: str = local_database_url()
     redis_url: str = local_redis_url()
-    # Secret used to sign per-booking customer links. The default is only safe
-    # for local use; production must set BOOKING_SECRET_KEY.
-    secret_key: str = "local-dev-secret-change-me"  # noqa: S105 - local default only
+    # Where this process runs: "production" (the default) or a local environment
+    # (LOCAL_ENVIRONMENTS: "development", "test"), which alone may use the default secret key.
+    environment: str = "production"
+    # Secret used to sign per-booking customer links (and, unless BOOKING_ENCRYPTION_KEYS
+    # is set, the key that encrypts webhook signing secrets). The default is public:
+    # outside local development the API and worker refuse to start with it.
+    secret_key: str = DEFAULT_SECRET_KEY
+    # The previous secret key during a rotation: links it signed still open, secrets it
+    # encrypted still decrypt (docs/security.md, "Rotating secrets").
+    previous_secret_key: str = ""
+    # Fernet keys (comma-separated, newest first) encrypting webhook signing secrets at rest;
+    # empty: one key derived from secret_key (and previous_secret_key).
+    encryption_keys: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     hold_ttl_seconds: int = 600
     db_pool_min: int = 2
@@ -85,6 +103,16 @@ class Settings:
     # Request bodies: bytes (counted as they arrive) and JSON nesting depth (booking.limits).
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
+    # The API server (booking.serving): seconds for a request's headers to arrive, seconds
+    # an idle keep-alive connection stays open, concurrent connections per process (0 = no cap).
+    header_timeout_seconds: int = 10
+    keep_alive_seconds: int = 5
+    max_connections: int = 1000
+    # Requests per minute per client address for unauthenticated or failed-authentication
+    # requests; and for the public /b/ pages per link (five times that per address, since
+    # customers behind one NAT share one). 0 = no limit.
+    anonymous_rate_limit_per_minute: int = 120
+    page_rate_limit_per_minute: int = 60
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -94,7 +122,10 @@ class Settings:
         return cls(
             database_url=_env("DATABASE_URL", local_database_url(pg_port)),
             redis_url=_env("REDIS_URL", local_redis_url(redis_port)),
+            environment=_env("BOOKING_ENV", cls.environment).strip().lower(),
             secret_key=_env("BOOKING_SECRET_KEY", cls.secret_key),
+            previous_secret_key=_env("BOOKING_PREVIOUS_SECRET_KEY", cls.previous_secret_key),
+            encryption_keys=_env("BOOKING_ENCRYPTION_KEYS", cls.encryption_keys),
             public_base_url=_env("BOOKING_PUBLIC_BASE_URL", cls.public_base_url).rstrip("/"),
             hold_ttl_seconds=_env_int("BOOKING_HOLD_TTL_SECONDS", cls.hold_ttl_seconds),
             db_pool_min=_env_int("BOOKING_DB_POOL_MIN", cls.db_pool_min),
@@ -116,6 +147,17 @@ class Settings:
             ),
             max_body_bytes=_env_int("BOOKING_MAX_BODY_BYTES", cls.max_body_bytes),
             max_json_depth=_env_int("BOOKING_MAX_JSON_DEPTH", cls.max_json_depth),
+            header_timeout_seconds=_env_int(
+                "BOOKING_HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds
+            ),
+            keep_alive_seconds=_env_int("BOOKING_KEEP_ALIVE_SECONDS", cls.keep_alive_seconds),
+            max_connections=_env_int("BOOKING_MAX_CONNECTIONS", cls.max_connections),
+            anonymous_rate_limit_per_minute=_env_int(
+                "BOOKING_ANONYMOUS_RATE_LIMIT_PER_MINUTE", cls.anonymous_rate_limit_per_minute
+            ),
+            page_rate_limit_per_minute=_env_int(
+                "BOOKING_PAGE_RATE_LIMIT_PER_MINUTE", cls.page_rate_limit_per_minute
+            ),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -124,6 +166,28 @@ class Settings:
     @property
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def link_secrets(self) -> tuple[str, ...]:
+        """Keys a customer link may be signed with: the current one, then the previous."""
+        return tuple(key for key in (self.secret_key, self.previous_secret_key) if key)
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment in LOCAL_ENVIRONMENTS
+
+    def check_deployable(self) -> None:
+        """Refuse what is only safe locally (called by the API and worker at start-up)."""
+        if self.is_local:
+            return
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 16:
+            raise InsecureConfiguration(
+                "BOOKING_SECRET_KEY is unset (or shorter than 16 characters): anyone could "
+                "sign customer links with the public default. Set it to a long random value, "
+                "e.g. BOOKING_SECRET_KEY=$(python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'), or set BOOKING_ENV=development on a "
+                "developer's machine (docs/security.md)."
+            )
 
 
 @lru_cache(maxsize=1)

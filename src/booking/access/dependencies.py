@@ -35,7 +35,7 @@ async def principal_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Princ
     if isinstance(cached, Principal):
         return cached
     settings: Settings = connection.app.state.settings
-    principal = await authenticate(bearer(connection), settings.secret_key)
+    principal = await authenticate(bearer(connection), settings.link_secrets)
     state["principal"] = principal
     return principal
 

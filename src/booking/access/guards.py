@@ -26,12 +26,15 @@ from litestar.handlers.base import BaseRouteHandler
 
 from booking.access.dependencies import principal_for
 from booking.access.principal import SCOPES, Principal
-from booking.access.ratelimit import hit
-from booking.errors import Forbidden
+from booking.access.ratelimit import client_subject, hit, link_subject
+from booking.errors import Forbidden, Unauthenticated
 from booking.settings import Settings
 
 ACCESS_OPT = "access"
 PUBLIC: dict[str, Any] = {ACCESS_OPT: "public"}
+# ``opt`` of the public customer pages (a token in the path): limited per link and address.
+RATE_LIMIT_OPT = "rate_limit"
+PAGE_LIMITED: dict[str, Any] = {RATE_LIMIT_OPT: "page"}
 
 
 def requires(scope: str | None = None, *, kinds: Iterable[str] = ()) -> dict[str, Any]:
@@ -63,14 +66,40 @@ async def authorize(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """The app-wide guard (registered by :class:`booking.api_plugin.AccessPlugin`)."""
-    if is_public(handler):
-        return
-    principal = await principal_for(connection)
     settings: Settings = connection.app.state.settings
+    redis = getattr(connection.app.state, "redis", None)
+    address = connection.client.host if connection.client else None
+    if is_public(handler):
+        if handler.opt.get(RATE_LIMIT_OPT) == "page" and redis is not None:
+            await _limit_page(redis, connection, address, settings.page_rate_limit_per_minute)
+        return
+    try:
+        principal = await principal_for(connection)
+    except Unauthenticated:
+        # Missing or failed credentials count against the client's address: a flood of
+        # them is answered 429 (without saying whether a key would have worked).
+        if redis is not None:
+            await hit(
+                redis,
+                client_subject("anon", address),
+                settings.anonymous_rate_limit_per_minute,
+                who="A client without a valid key",
+            )
+        raise
     limit = (
         principal.rate_limit if principal.rate_limit is not None else settings.rate_limit_per_minute
     )
-    redis = getattr(connection.app.state, "redis", None)
     if redis is not None and limit > 0:
         await hit(redis, principal.rate_limit_subject, limit)
     check_declared(principal, handler.opt)
+
+
+async def _limit_page(
+    redis: Any, connection: ASGIConnection[Any, Any, Any, Any], address: str | None, limit: int
+) -> None:
+    """A public page: each link, and each client address, gets ``limit`` a minute. The
+    address gets five times the link's budget: customers behind one NAT share it."""
+    token = str(connection.path_params.get("token", ""))
+    if token:
+        await hit(redis, link_subject(token), limit, who="One booking link")
+    await hit(redis, client_subject("page", address), limit * 5, who="One address")

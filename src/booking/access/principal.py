@@ -76,10 +76,24 @@ class Principal:
 
     def require(self, scope: str, business_id: UUID) -> None:
         self.require_business(business_id)
+        self.require_scope(scope)
+
+    def require_scope(self, scope: str) -> None:
+        """The scope alone: checked before a row is looked up by id, so the answer cannot
+        depend on whether the id exists."""
         if self.kind == "customer":
             raise Forbidden("A booking link cannot do this.")
         if not self.has_scope(scope):
             raise Forbidden(f"This key lacks the scope {scope!r}.")
+
+    def may_use_hold(self, business_id: UUID, partner_id: UUID | None) -> bool:
+        """A hold in a business the caller sees; a partner's only if it made it (unless it
+        reads all bookings). Its token is what lets the caller confirm or release it."""
+        if not self.sees_business(business_id):
+            return False
+        if self.kind == "partner" and not self.has_scope("bookings:read_all"):
+            return partner_id is not None and partner_id == self.partner_id
+        return True
 
     @property
     def rate_limit_subject(self) -> str:

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -177,7 +177,7 @@ async def _single_flight(secret: str) -> Principal | None:
     return await asyncio.shield(task)
 
 
-async def authenticate(credential: str | None, secret_key: str) -> Principal:
+async def authenticate(credential: str | None, secret_key: str | Sequence[str]) -> Principal:
     """The principal behind an API key or a per-booking token, or 401."""
     if not credential:
         raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -34,8 +35,13 @@ class TokenError(ValueError):
         self.reason = reason  # "malformed" | "forged" | "expired"
 
 
-def read_booking_token(secret: str, token: str, now: datetime | None = None) -> UUID:
-    """The booking id the token grants, or :class:`TokenError`."""
+def read_booking_token(
+    secret: str | Sequence[str], token: str, now: datetime | None = None
+) -> UUID:
+    """The booking id the token grants, or :class:`TokenError`.
+
+    ``secret`` may be several keys (current first, then the previous one during a rotation):
+    a link signed by any of them opens."""
     if not token.startswith(TOKEN_PREFIX):
         raise TokenError("malformed")
     parts = token[len(TOKEN_PREFIX) :].split(".")
@@ -47,7 +53,8 @@ def read_booking_token(secret: str, token: str, now: datetime | None = None) -> 
         expires = int(expires_raw)
     except ValueError as exc:
         raise TokenError("malformed") from exc
-    if not hmac.compare_digest(mac, _mac(secret, booking_id, expires)):
+    secrets = (secret,) if isinstance(secret, str) else tuple(secret)
+    if not any(hmac.compare_digest(mac, _mac(key, booking_id, expires)) for key in secrets):
         raise TokenError("forged")
     moment = now or datetime.now(UTC)
     if moment.timestamp() >= expires:

@@ -29,7 +29,7 @@ from booking.bookings.store import (
     release_held,
 )
 from booking.customers import upsert_customer
-from booking.errors import HoldExpired, HoldTokenInvalid, InvalidTransition
+from booking.errors import HoldExpired, HoldTokenInvalid, InvalidTransition, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,16 @@ async def create_hold(
     return HoldResult(booking=dict(row), hold_token=token)
 
 
+async def _lock_hold(
+    conn: asyncpg.Connection, principal: Principal, hold_id: UUID
+) -> asyncpg.Record:
+    """The hold, locked; another tenant's (or partner's) hold answers like a missing one."""
+    row = await lock_booking(conn, hold_id)
+    if not principal.may_use_hold(row["business_id"], row["partner_id"]):
+        raise NotFound("No such booking.")
+    return row
+
+
 async def confirm_hold(
     principal: Principal,
     hold_id: UUID,
@@ -98,9 +108,9 @@ async def confirm_hold(
     notes: str = "",
 ) -> dict[str, Any]:
     """Turn a live hold into a booking; the row, id and time stay the same."""
+    principal.require_scope("bookings:write")
     async with db.transaction() as conn:
-        row = await lock_booking(conn, hold_id)
-        principal.require("bookings:write", row["business_id"])
+        row = await _lock_hold(conn, principal, hold_id)
         stored = row["hold_token_hash"]
         if stored is None or not hmac.compare_digest(bytes(stored), _token_hash(hold_token)):
             if row["status"] != "held":
@@ -132,9 +142,9 @@ async def confirm_hold(
 
 
 async def release_hold(principal: Principal, hold_id: UUID, hold_token: str) -> dict[str, Any]:
+    principal.require_scope("bookings:write")
     async with db.transaction() as conn:
-        row = await lock_booking(conn, hold_id)
-        principal.require("bookings:write", row["business_id"])
+        row = await _lock_hold(conn, principal, hold_id)
         stored = row["hold_token_hash"]
         if row["status"] != "held":
             raise InvalidTransition(

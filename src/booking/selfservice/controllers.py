@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from booking.access.guards import PUBLIC
+from booking.access.guards import PAGE_LIMITED, PUBLIC
 from booking.errors import DomainError
 from booking.notifications.templates import format_day, format_when
 from booking.selfservice import service
@@ -61,7 +61,7 @@ async def _page(
 ) -> Response[str]:
     browse_error: str | None = None
     try:
-        booking_id = service.booking_for(settings.secret_key, token)
+        booking_id = service.booking_for(settings.link_secrets, token)
         try:
             page = await service.load_page(booking_id, *service.parse_browse(day, staff))
         except service.BadBrowse as exc:  # a bad day or staff in the URL: the default view
@@ -150,7 +150,7 @@ async def _act(
     lang = request.query_params.get("lang")
     form = {key: str(value) for key, value in (await request.form()).items()}
     try:
-        booking_id = service.booking_for(settings.secret_key, token)
+        booking_id = service.booking_for(settings.link_secrets, token)
         service.check_form(
             settings.secret_key,
             token,
@@ -181,7 +181,7 @@ async def _act(
 class SelfServiceController(Controller):
     path = "/b/{token:str}"
     include_in_schema = False
-    opt = PUBLIC
+    opt = {**PUBLIC, **PAGE_LIMITED}  # each page is an availability search: rate limited
 
     @get("/", opt=PUBLIC)
     async def show(
@@ -210,7 +210,7 @@ class SelfServiceController(Controller):
         self, token: FromPath[str], settings: NamedDependency[Settings]
     ) -> Response[Any]:
         try:
-            page = await service.load_page(service.booking_for(settings.secret_key, token))
+            page = await service.load_page(service.booking_for(settings.link_secrets, token))
         except service.LinkRefused as exc:
             return _refused(exc.reason, exc.status, None)
         reference = page.booking["reference_code"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -54,7 +55,7 @@ class LinkRefused(Exception):
         self.status = self.STATUS[reason]
 
 
-def booking_for(secret: str, token: str) -> UUID:
+def booking_for(secret: str | Sequence[str], token: str) -> UUID:
     try:
         return read_booking_token(secret, token)
     except TokenError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from booking.webhooks.schemas import (
     EndpointCreate,
     EndpointCreated,
     EndpointOut,
+    SecretRotate,
     delivery_out,
     endpoint_out,
 )
@@ -74,6 +76,29 @@ class WebhookEndpointController(Controller):
         self, endpoint_id: FromPath[UUID], principal: NamedDependency[Principal]
     ) -> None:
         await service.delete_endpoint(principal, endpoint_id)
+
+    @post(
+        "/{endpoint_id:uuid}/rotate-secret",
+        summary="A new signing secret (in this answer only); the old one signs too for a while",
+        description=(
+            "During the overlap (`overlap_hours`, default 24, at most 168) every delivery "
+            "carries two signatures in `webhook-signature` (`v1,<new> v1,<old>`); a Standard "
+            "Webhooks receiver accepts either. Switch your receiver to the new secret within "
+            "the overlap; after it only the new one signs."
+        ),
+        status_code=200,
+        opt=MANAGE,
+    )
+    async def rotate_secret(
+        self,
+        endpoint_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        data: JSONBody[SecretRotate],
+    ) -> EndpointCreated:
+        row, secret = await service.rotate_secret(
+            principal, endpoint_id, timedelta(hours=data.overlap_hours)
+        )
+        return EndpointCreated(secret=secret, endpoint=endpoint_out(row, await _zone(principal)))
 
     @post(
         "/{endpoint_id:uuid}/enable",

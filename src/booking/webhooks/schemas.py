@@ -47,9 +47,24 @@ class EndpointOut(Struct):
     failing_since: datetime | None
     disabled_at: datetime | None
     disabled_reason: str | None
+    previous_secret_expires_at: Annotated[
+        datetime | None,
+        Meta(description="After a rotation: until when the previous secret also signs."),
+    ] = None
     time_zone: Annotated[
         str, Meta(description="The zone of your key's businesses (UTC when they differ).")
     ] = "UTC"
+
+
+class SecretRotate(Struct, forbid_unknown_fields=True):
+    overlap_hours: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=168,
+            description="How long the current secret keeps signing beside the new one.",
+        ),
+    ] = 24
 
 
 class EndpointCreated(Struct):

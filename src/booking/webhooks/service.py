@@ -32,6 +32,7 @@ from booking.access.principal import Principal
 from booking.errors import InvalidInput, InvalidTransition, NotFound
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.webhooks.schemas import EventType
+from booking.webhooks.secrets import SecretUnreadable, seal, signing_secrets
 from booking.webhooks.signing import new_secret, signed_headers
 from booking.wire_time import localize, rfc3339, stored_json
 
@@ -57,8 +58,10 @@ log = logging.getLogger("booking.webhooks")
 
 ENDPOINT_COLUMNS = """
     id, partner_id, url, description, event_types, created_at, failing_since, disabled_at,
-    disabled_reason
+    disabled_reason, previous_secret_expires_at
 """
+# How long a rotated-out secret keeps signing, at most (the default is a day).
+MAX_OVERLAP = timedelta(days=7)
 DELIVERY_COLUMNS = """
     d.id, d.endpoint_id, d.outbox_event_id, d.message_id, d.event_type, d.payload, d.status,
     d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error,
@@ -114,15 +117,15 @@ async def create_endpoint(
     async with db.transaction() as conn:
         row = await conn.fetchrow(
             f"""
-            INSERT INTO webhook_endpoint (partner_id, url, description, event_types, secret,
-                                          created_by)
+            INSERT INTO webhook_endpoint (partner_id, url, description, event_types,
+                                          secret_sealed, created_by)
             VALUES ($1, $2, $3, $4::text[], $5, $6) RETURNING {ENDPOINT_COLUMNS}
             """,
             _partner_of(principal),
             url,
             description,
             events,
-            secret,
+            seal(secret),
             principal.actor_label,
         )
     assert row is not None
@@ -169,6 +172,31 @@ async def delete_endpoint(principal: Principal, endpoint_id: UUID) -> None:
             "last_error = 'endpoint deleted' WHERE endpoint_id = $1 AND status = 'pending'",
             endpoint_id,
         )
+
+
+async def rotate_secret(
+    principal: Principal, endpoint_id: UUID, overlap: timedelta
+) -> tuple[dict[str, Any], str]:
+    """A new signing secret (shown this once); the current one keeps signing beside it for
+    ``overlap`` (0: retired at once). A rotation during an overlap retires the oldest."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise InvalidInput("overlap_hours must be between 0 and 168.", field="overlap_hours")
+    secret = new_secret()
+    async with db.transaction() as conn:
+        await get_endpoint(principal, endpoint_id, conn)
+        row = await conn.fetchrow(
+            f"""
+            UPDATE webhook_endpoint SET previous_secret_sealed = secret_sealed,
+                previous_secret_expires_at = now() + $2::interval, secret_sealed = $3
+            WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}
+            """,
+            endpoint_id,
+            overlap,
+            seal(secret),
+        )
+    assert row is not None
+    log.info("webhook endpoint %s: signing secret rotated (overlap %s)", endpoint_id, overlap)
+    return dict(row), secret
 
 
 async def enable_endpoint(principal: Principal, endpoint_id: UUID) -> dict[str, Any]:
@@ -321,7 +349,8 @@ async def _lease(delivery_id: UUID) -> dict[str, Any] | None:
         row = await conn.fetchrow(
             """
             SELECT d.id, d.message_id, d.payload, d.status, d.attempts, d.next_attempt_at,
-                   e.id AS endpoint_id, e.url, e.secret, e.disabled_at, e.deleted_at
+                   e.id AS endpoint_id, e.url, e.secret_sealed, e.previous_secret_sealed,
+                   e.previous_secret_expires_at, e.disabled_at, e.deleted_at
             FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id
             WHERE d.id = $1 AND d.status = 'pending' AND d.next_attempt_at <= now()
             FOR UPDATE OF d SKIP LOCKED
@@ -358,9 +387,15 @@ async def attempt_delivery(delivery_id: UUID) -> AttemptResult:
     if leased is None:
         return AttemptResult("skipped")
     body = leased["payload"]  # jsonb text exactly as stored: what the partner verifies
-    headers = signed_headers(leased["secret"], leased["message_id"], body)
     started = time.monotonic()
-    status_code, error = await _post(leased["url"], body, headers)
+    status_code: int | None = None
+    error: str | None = "secret-unreadable"  # the keys changed without a rotation: not sent
+    try:
+        headers = signed_headers(signing_secrets(leased), leased["message_id"], body)
+    except SecretUnreadable:
+        log.error("webhook endpoint %s: no configured key opens its secret", leased["endpoint_id"])
+    else:
+        status_code, error = await _post(leased["url"], body, headers)
     duration_ms = int((time.monotonic() - started) * 1000)
     attempts = leased["attempts"] + 1
     async with db.transaction() as conn:

@@ -16,13 +16,16 @@ def new_secret() -> str:
 
 
 def signed_headers(
-    secret: str, message_id: str, body: str, at: datetime | None = None
+    secrets: str | list[str], message_id: str, body: str, at: datetime | None = None
 ) -> dict[str, str]:
+    """Standard Webhooks headers; several secrets (a rotation's overlap) give several
+    space-separated signatures, any one of which a receiver accepts."""
     moment = (at or datetime.now(UTC)).astimezone(UTC)
+    keys = [secrets] if isinstance(secrets, str) else secrets
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": Webhook(secret).sign(message_id, moment, body),
+        "webhook-signature": " ".join(Webhook(key).sign(message_id, moment, body) for key in keys),
         "content-type": "application/json",
         "user-agent": "booking-webhooks/1",
     }

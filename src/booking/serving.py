@@ -1,0 +1,83 @@
+"""How the API process serves HTTP: uvicorn, with a header-read deadline and a connection cap.
+
+uvicorn closes an idle keep-alive connection after ``timeout_keep_alive``, but it arms no
+timer while a request's headers are still arriving (and every received byte cancels the
+keep-alive timer), so a client that never finishes its headers holds a connection
+forever (issue 18, finding 5). :class:`HeaderDeadlineProtocol` is uvicorn's own httptools
+protocol with one addition: from a connection's first moment, and again from the first
+byte of each next request on it, the headers must be complete within
+``header_timeout_seconds``; otherwise the server answers 408 and closes the connection.
+Trickling one byte at a time does not extend the deadline.
+
+The cap on concurrent connections is uvicorn's ``limit_concurrency``: past it, a new
+request gets uvicorn's plain 503 at once instead of queueing. Chosen over another server
+(hypercorn, granian) because uvicorn is already what runs and is tested here, and the one
+missing piece is this small subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from booking.settings import get_settings
+
+_TIMEOUT_BODY = b"The request headers did not arrive in time.\n"
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n\r\n"
+) + _TIMEOUT_BODY
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose headers never finish."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = float(get_settings().header_timeout_seconds)
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def _arm_header_deadline(self) -> None:
+        if self._header_deadline is None and self.header_timeout > 0:
+            self._header_deadline = self.loop.call_later(
+                self.header_timeout, self._headers_too_slow
+            )
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if not self.transport.is_closing():
+            self.transport.write(REQUEST_TIMEOUT)
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_header_deadline()  # the next request on a keep-alive connection
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_deadline()
+        super().on_headers_complete()
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """The server settings ``booking api`` passes to ``uvicorn.run``."""
+    settings = get_settings()
+    return {
+        "http": HeaderDeadlineProtocol,
+        "limit_concurrency": settings.max_connections or None,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+    }
