@@ -75,12 +75,14 @@ def supervise(
     env: dict[str, str],
     keep_going: Callable[[], bool],
     on_start: Callable[[subprocess.Popen[bytes]], None] = lambda _: None,
+    **popen: Any,
 ) -> None:
-    """Start ``command``; while ``keep_going()``, start it again whenever it exits."""
+    """Start ``command``; while ``keep_going()``, start it again whenever it exits
+    (``popen``: more arguments for ``subprocess.Popen``, e.g. ``stdout``)."""
     pause = RESTART_PAUSE[0]
     while keep_going():
         started = time.monotonic()
-        child = subprocess.Popen(list(command), env=env)
+        child = subprocess.Popen(list(command), env=env, **popen)
         on_start(child)
         code = child.wait()
         if time.monotonic() - started > 60:
