@@ -40,6 +40,9 @@ from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
 from booking.selfservice.controllers import SelfServiceController
 from booking.settings import Settings, get_settings
+from booking.telemetry.endpoint import metrics_endpoint
+from booking.telemetry.logs import configure_logging
+from booking.telemetry.requests import RequestTelemetry
 from booking.webhooks.controllers import (
     WebhookDeliveryController,
     WebhookEndpointController,
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             home,
             health,
             ready,
+            metrics_endpoint,
             AvailabilityController,
             HoldController,
             BookingController,
@@ -162,8 +166,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         cors_config=CORSConfig(allow_origins=["*"], expose_headers=["ETag", "Retry-After"]),
         debug=config.debug,
+        # Logging is configured once per process by booking.telemetry.logs (structlog).
+        logging_config=None,
     )
     app.state.settings = config
+    # Outermost: a request id, the access log line and the request metrics for every
+    # request, 404s and problems from any layer included (booking.telemetry.requests).
+    app.asgi_handler = RequestTelemetry(
+        app.asgi_handler, access_log=config.access_log, metrics=config.metrics_enabled
+    )
     # Inbound SMS that are no keyword go to the guarantee (notifications sits below it).
     app.state.on_unmatched_sms = on_unmatched_sms
     document_problems(app.openapi_schema)  # errors are problem+json in the document too
@@ -174,6 +185,7 @@ def asgi() -> Any:
     """Factory for uvicorn: ``uvicorn --factory booking.app:asgi``."""
     settings = get_settings()
     settings.check_deployable()  # never serve production with the public default secret
+    configure_logging(settings.log_level, settings.log_format, "api")
     app = create_app(settings)
     # The server's long-lived objects (modules, routes, signature models, the OpenAPI
     # document) move to the permanent GC generation: a full collection under load then

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -53,6 +54,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from booking.serving import uvicorn_options
 
+    if args.quiet:
+        os.environ["BOOKING_ACCESS_LOG"] = "0"  # the app writes the access log, redacted
     uvicorn.run(
         "booking.app:asgi",
         factory=True,
@@ -61,20 +64,24 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="warning" if args.quiet else "info",
-        access_log=not args.quiet,
+        # uvicorn's own access log would print every /b/<token> link: ours redacts it
+        # and carries the request id (booking.telemetry.requests).
+        access_log=False,
     )
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from booking.telemetry.logs import configure_logging
+    from booking.telemetry.process import run_worker
     from booking.worker import build_worker
 
     refused = _refuse_insecure("worker")
     if refused is not None:
         return refused
-    worker = build_worker(_settings(), burst=args.burst)
-    worker.run()
-    return 0
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format, "worker")
+    return run_worker(build_worker(settings, burst=args.burst))
 
 
 async def _with_db(coro_factory: Any) -> Any:
@@ -190,6 +197,7 @@ def describe_sms(settings: Settings, *, backend_chosen: bool = True) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything, locally, with no configuration; Ctrl-C stops API and worker."""
     from booking.notifications.sms import SmsConfigurationError
+    from booking.telemetry.process import supervise
 
     links, origin = links_base(os.environ.get("BOOKING_PUBLIC_BASE_URL"), args.host, args.port)
     os.environ["BOOKING_PUBLIC_BASE_URL"] = links
@@ -246,19 +254,28 @@ def cmd_up(args: argparse.Namespace) -> int:
         flush=True,
     )
     env = dict(os.environ)
+    env.setdefault("BOOKING_LOG_FORMAT", "console")
     exe = [sys.executable, "-m", "booking.cli"]
-    worker = subprocess.Popen([*exe, "worker"], env=env)
     api = subprocess.Popen([*exe, "api", "--host", args.host, "--port", str(args.port)], env=env)
-    children = [api, worker]
+    children = [api]
+    stopping = threading.Event()
+    # A worker that dies (Redis full or gone, a crash) is started again; the API stays up.
+    supervisor = threading.Thread(
+        target=supervise,
+        args=([*exe, "worker"], env, lambda: not stopping.is_set(), children.append),
+        daemon=True,
+    )
+    supervisor.start()
 
     def stop(*_: Any) -> None:
+        stopping.set()
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while all(child.poll() is None for child in children):
+        while api.poll() is None:
             try:
                 api.wait(timeout=1)
             except subprocess.TimeoutExpired:

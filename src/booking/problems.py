@@ -25,6 +25,7 @@ from litestar.openapi.spec import (
 
 from booking.db import DB_UNAVAILABLE_ERRORS
 from booking.errors import PROBLEM_BASE, DomainError
+from booking.telemetry.requests import PROBLEM_CODE_KEY
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("booking.problems")
@@ -67,6 +68,7 @@ def problem(
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, DomainError)
+    request.scope.setdefault("state", {})[PROBLEM_CODE_KEY] = exc.code  # metrics
     headers: dict[str, str] = {}
     retry_after = exc.extra.get("retry_after")
     if retry_after is not None:

@@ -113,6 +113,16 @@ class Settings:
     # customers behind one NAT share one). 0 = no limit.
     anonymous_rate_limit_per_minute: int = 120
     page_rate_limit_per_minute: int = 60
+    # Operations (docs/operations.md): logs, metrics, readiness.
+    log_format: str = "auto"  # json | console | auto (console on a terminal, else JSON)
+    access_log: bool = True  # one structured line per request, tokens redacted
+    metrics_enabled: bool = True  # request metrics and /metrics
+    # /metrics answers a bearer of this token; without one, only loopback callers.
+    metrics_token: str = ""
+    worker_metrics_port: int = 0  # the worker's own /metrics (0: none)
+    worker_metrics_host: str = "127.0.0.1"
+    # /ready fails when the oldest committed outbox row waits longer than this.
+    ready_outbox_max_age_seconds: int = 60
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -157,6 +167,16 @@ class Settings:
             ),
             page_rate_limit_per_minute=_env_int(
                 "BOOKING_PAGE_RATE_LIMIT_PER_MINUTE", cls.page_rate_limit_per_minute
+
+            ),
+            log_format=_env("BOOKING_LOG_FORMAT", cls.log_format),
+            access_log=_env_bool("BOOKING_ACCESS_LOG", cls.access_log),
+            metrics_enabled=_env_bool("BOOKING_METRICS", cls.metrics_enabled),
+            metrics_token=_env("BOOKING_METRICS_TOKEN", cls.metrics_token),
+            worker_metrics_port=_env_int("BOOKING_WORKER_METRICS_PORT", cls.worker_metrics_port),
+            worker_metrics_host=_env("BOOKING_WORKER_METRICS_HOST", cls.worker_metrics_host),
+            ready_outbox_max_age_seconds=_env_int(
+                "BOOKING_READY_OUTBOX_MAX_AGE_SECONDS", cls.ready_outbox_max_age_seconds
             ),
         )
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from arq import Worker, cron
 from arq.connections import RedisSettings
+from prometheus_client import start_http_server
 
 from booking import db
 from booking.bookings.jobs import expire_holds
@@ -20,13 +21,17 @@ from booking.outbox import jobs as outbox_jobs
 from booking.outbox.dispatch import Handler
 from booking.privacy import jobs as customer_jobs
 from booking.settings import Settings, get_settings
+from booking.telemetry import liveness
+from booking.telemetry.jobs import traced_crons, traced_functions
 from booking.webhooks import jobs as webhook_jobs
 from booking.webhooks import service as webhook_service
 
 log = logging.getLogger("booking.worker")
 
 # What happens to every committed outbox event, in this order: the customer's SMS and
-# reminders, the guarantee (offers, waitlist, promises), partner webhooks. The one list.
+# reminders, the guarantee (offers, waitlist, promises), partner webhooks. The one list:
+# the relay loops (outbox/jobs.py) run these in this process, in the transaction that
+# claims the rows; only the follow-up jobs they return (provider calls) go through arq.
 OUTBOX_HANDLERS: tuple[Handler, ...] = (
     sms_service.on_booking_event,
     guarantee_handlers.on_event,
@@ -44,9 +49,15 @@ async def startup(ctx: dict[str, Any]) -> None:
         await db.start_pool(settings.database_url, 1, max(2, settings.db_pool_max // 2))
     await sms_jobs.open_sender(ctx)
     await outbox_jobs.start_relay_loop(ctx)
+    await liveness.start_heartbeat(ctx)
+    if settings.worker_metrics_port and not ctx.get("metrics_server_started"):
+        # The worker's counters (jobs, SMS, outbox) for Prometheus, on loopback by default.
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        ctx["metrics_server_started"] = True
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await liveness.stop_heartbeat(ctx)
     await outbox_jobs.stop_relay_loop(ctx)
     await sms_jobs.close_sender(ctx)
     if ctx.get("owns_db_pool", True):
@@ -57,6 +68,8 @@ def redis_settings(settings: Settings | None = None) -> RedisSettings:
     return RedisSettings.from_dsn((settings or get_settings()).redis_url)
 
 
+# Every arq job, by name. Outbox rows are handled by the relay loops, not by jobs;
+# handle_outbox_event only runs rows an earlier version queued one job per row.
 FUNCTIONS: list[Any] = [expire_holds]
 FUNCTIONS += [outbox_jobs.handle_outbox_event, sms_jobs.SEND_SMS]
 CRON_JOBS: list[Any] = [
@@ -96,9 +109,10 @@ class WorkerSettings:
     max_jobs = 20
     job_timeout = 60
     keep_result = 60
-    # arq only picks up jobs when it polls; 0.5 s (its default) is up to half a
-    # second per hop, and an SMS takes two hops (bench/notifications.py).
-    poll_delay = 0.1
+    # arq only picks up jobs when it polls; 0.5 s (its default) is up to half a second
+    # between the relay's commit and the Twilio call (bench/notifications.py). A poll is
+    # one cheap Redis ZRANGEBYSCORE.
+    poll_delay = 0.02
 
 
 def build_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
@@ -120,4 +134,8 @@ def build_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
         "handle_signals": True,
     }
     options.update(overrides)
+    # Every job (overrides too: the fault drills swap send_sms) logs with the request id
+    # that caused it and is counted by function and outcome.
+    options["functions"] = traced_functions(options["functions"])
+    options["cron_jobs"] = traced_crons(options["cron_jobs"])
     return Worker(**options)

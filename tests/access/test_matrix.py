@@ -18,7 +18,11 @@ from tests.support import World, at
 # Paths that may answer without credentials: the landing page, operations, the OpenAPI
 # document and the docs page with its assets, Twilio's signed webhooks and public customer
 # pages (which carry their own token).
-PUBLIC_ALLOWED = re.compile(r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*)$")
+# /metrics takes no API key: its own operator check (a token, or loopback) guards it
+# (tests/telemetry/test_metrics.py).
+PUBLIC_ALLOWED = re.compile(
+    r"^/(|health|ready|metrics|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*)$"
+)
 
 
 def _concrete(path: str) -> str:

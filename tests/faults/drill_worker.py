@@ -19,7 +19,7 @@ passed in; everything below it is notifications/service.py unchanged.
 from __future__ import annotations
 
 import argparse
-import logging
+import sys
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -30,6 +30,8 @@ from arq.worker import func
 from booking.notifications import jobs as sms_jobs
 from booking.notifications import service
 from booking.settings import get_settings
+from booking.telemetry.logs import configure_logging
+from booking.telemetry.process import run_worker
 from booking.worker import FUNCTIONS, build_worker
 
 
@@ -59,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.lease <= args.job_timeout:
         parser.error("--lease must outlast --job-timeout, as in production")
-    logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
+    configure_logging(settings.log_level, "json", "worker")
     functions = [f for f in FUNCTIONS if getattr(f, "name", None) != service.SEND_JOB]
     functions.append(func(send_sms, name=service.SEND_JOB, max_tries=sms_jobs.SEND_SMS.max_tries))
     worker = build_worker(
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             "outbox_redeliver_after": timedelta(seconds=args.redeliver_after),
         },
     )
-    worker.run()
+    sys.exit(run_worker(worker))
 
 
 if __name__ == "__main__":

@@ -361,11 +361,14 @@ async def seed_tenant(database_url: str, env: dict[str, str]) -> Tenant:
     return Tenant(business_id, service_id, json.loads(issued.stdout.splitlines()[-1])["key"])
 
 
-def _start_api(env: dict[str, str], log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def _start_api(
+    env: dict[str, str], log_path: Path, quiet: bool = True
+) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "booking.cli", "api", "--port", str(port), "--quiet"],
+            [sys.executable, "-m", "booking.cli", "api", "--port", str(port)]
+            + (["--quiet"] if quiet else []),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -385,8 +388,9 @@ def _start_api(env: dict[str, str], log_path: Path) -> tuple[str, subprocess.Pop
 
 
 @contextlib.asynccontextmanager
-async def sms_rig(stack: SmsStack) -> AsyncIterator[Rig]:
-    """Empty database, fake Twilio, API; the drill starts its own worker(s)."""
+async def sms_rig(stack: SmsStack, *, quiet: bool = True, **env_vars: str) -> AsyncIterator[Rig]:
+    """Empty database, fake Twilio, API; the drill starts its own worker(s).
+    ``quiet=False``: the API writes its access log; ``env_vars`` override the environment."""
     await stack.reset()
     logs = stack.root.parent
     fake = FakeTwilioProcess()
@@ -401,10 +405,11 @@ async def sms_rig(stack: SmsStack) -> AsyncIterator[Rig]:
         "BOOKING_TWILIO_BASE_URL": fake.url,
         "BOOKING_PUBLIC_BASE_URL": "https://booking.example.com",
         "BOOKING_LOG_LEVEL": "WARNING",
+        **env_vars,
     }
     rig: Rig | None = None
     try:
-        api, api_process = await asyncio.to_thread(_start_api, env, logs / "api.log")
+        api, api_process = await asyncio.to_thread(_start_api, env, logs / "api.log", quiet)
         rig = Rig(stack, fake, api, api_process, env, logs)
         yield rig
     finally:

@@ -1,4 +1,8 @@
-"""The outbox relay and the worker under failure: nothing lost, nothing sent twice."""
+"""The outbox relay and the worker under failure: nothing lost, nothing sent twice.
+
+The relay runs the outbox handlers itself (booking.worker.OUTBOX_HANDLERS) in the
+transaction that claims the rows; arq carries only the send jobs they return.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ from arq.jobs import Job, JobStatus
 from booking import db
 from booking.notifications.service import send_message
 from booking.notifications.sms import build_sms_sender
-from booking.outbox.service import outbox_job_id, relay_outbox
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.service import RelayResult, relay_outbox
+from booking.worker import OUTBOX_HANDLERS
 from tests.notifications.fixtures import Pipeline, messages
 from tests.notifications.test_pipeline import book
 from tests.support import World, free_port
@@ -76,22 +82,33 @@ async def outbox_rows() -> list[dict[str, object]]:
         return [dict(r) for r in await conn.fetch("SELECT * FROM outbox ORDER BY id")]
 
 
-async def test_relay_enqueues_each_committed_row_once_under_its_own_id(
+async def relay(pool: ArqRedis) -> RelayResult:
+    return await relay_outbox(pool, OUTBOX_HANDLERS)
+
+
+async def all_messages() -> list[dict[str, object]]:
+    async with db.connection() as conn:
+        return [dict(r) for r in await conn.fetch("SELECT * FROM message ORDER BY created_at")]
+
+
+async def test_relay_handles_each_committed_row_once_and_queues_only_the_sends(
     world: World, arq_pool: ArqRedis
 ) -> None:
     for day in (3, 4, 5):
         await book(world, days=day)
 
-    first = await relay_outbox(arq_pool)
-    second = await relay_outbox(arq_pool)
+    first = await relay_outbox(arq_pool, OUTBOX_HANDLERS)
+    second = await relay_outbox(arq_pool, OUTBOX_HANDLERS)
 
-    assert (first.relayed, first.failed) == (3, 0)
-    assert (second.relayed, second.failed) == (0, 0)
+    assert (first.handled, first.failed, first.enqueued) == (3, 0, 3)
+    assert (second.handled, second.failed, second.enqueued) == (0, 0, 0)
     rows = await outbox_rows()
-    assert all(row["relayed_at"] is not None for row in rows)
-    for row in rows:
-        job = Job(outbox_job_id(int(str(row["id"]))), arq_pool)
-        assert await job.status() == JobStatus.queued
+    assert all(row["handled_at"] is not None and row["relayed_at"] is not None for row in rows)
+    # The handlers ran here: one message row per booking, and in arq only its send job.
+    found = await all_messages()
+    assert [m["status"] for m in found] == ["pending"] * 3
+    for message in found:
+        assert await Job(f"sms:{message['id']}", arq_pool).status() == JobStatus.queued
     assert await arq_pool.zcard("arq:queue") == 3
 
 
@@ -101,9 +118,12 @@ async def test_concurrent_relays_share_rows_without_duplicates(
     for day in range(2, 8):
         await book(world, days=day)
 
-    results = await asyncio.gather(*(relay_outbox(arq_pool, batch=2) for _ in range(6)))
+    results = await asyncio.gather(
+        *(relay_outbox(arq_pool, OUTBOX_HANDLERS, batch=2) for _ in range(6))
+    )
 
-    assert sum(r.relayed for r in results) == 6
+    assert sum(r.handled for r in results) == 6
+    assert len(await all_messages()) == 6
     assert await arq_pool.zcard("arq:queue") == 6
 
 
@@ -114,12 +134,16 @@ async def test_redis_down_rows_wait_then_are_sent_exactly_once(
     private_redis.stop()
     booking = await book(world)  # the API keeps booking while Redis is down
 
-    result = await relay_outbox(pool)
+    result = await relay_outbox(pool, OUTBOX_HANDLERS)
 
-    assert (result.relayed, result.failed) == (0, 1)
+    # The handlers ran, but their send job was refused: the row goes back to the outbox.
+    assert (result.handled, result.failed, result.enqueued) == (0, 0, 0)
+    assert result.error
     [row] = await outbox_rows()
     assert row["relayed_at"] is None
+    assert row["handled_at"] is None
     assert row["last_error"]
+    assert row["attempts"] == 0  # a refusal by Redis is not one of the row's tries
     assert pipeline.fake.requests == []
     await pool.aclose()
 
@@ -138,11 +162,9 @@ async def test_worker_stopped_between_outbox_and_send_resumes_exactly_once(
     world: World, pipeline: Pipeline, arq_pool: ArqRedis
 ) -> None:
     booking = await book(world)
-    await relay_outbox(arq_pool)
-
-    # This worker runs the event's handler (the message row commits, its send job
-    # is queued) and stops before sending.
-    await pipeline.run_worker(max_burst_jobs=1)
+    # The relay runs the event's handler (the message row commits, its send job is
+    # queued) and the worker stops before sending.
+    await relay_outbox(arq_pool, OUTBOX_HANDLERS)
 
     [message] = await messages(UUID(booking["id"]))
     assert message["status"] == "pending"
@@ -160,8 +182,7 @@ async def test_send_job_lost_with_redis_is_requeued_and_sent_once(
     world: World, pipeline: Pipeline, arq_pool: ArqRedis
 ) -> None:
     booking = await book(world)
-    await relay_outbox(arq_pool)
-    await pipeline.run_worker(max_burst_jobs=1)
+    await relay_outbox(arq_pool, OUTBOX_HANDLERS)
     await arq_pool.flushdb()  # Redis restarted without persistence: every job is gone
     async with db.connection() as conn:  # ...a little while ago
         await conn.execute("UPDATE message SET next_attempt_at = now() - interval '1 minute'")
@@ -173,22 +194,18 @@ async def test_send_job_lost_with_redis_is_requeued_and_sent_once(
     assert (await messages(UUID(booking["id"])))[0]["status"] == "sent"
 
 
-async def test_outbox_job_lost_with_redis_is_relayed_again_and_sent_once(
+async def test_row_queued_by_the_previous_design_and_lost_is_handled_again_once(
     world: World, pipeline: Pipeline, arq_pool: ArqRedis
 ) -> None:
-    """Redis restarted empty after the relay but before the worker ran the row's job."""
+    """An earlier version queued one handle_outbox_event job per row; Redis lost it."""
     booking = await book(world)
-    assert (await relay_outbox(arq_pool)).relayed == 1
-    await arq_pool.flushdb()  # the queued handle_outbox_event job is gone
-    await pipeline.run_worker()
-    assert pipeline.fake.accepted == []  # nothing ran: the loss is real
-    rows = await outbox_rows()
-    assert rows[0]["handled_at"] is None
-    assert (await relay_outbox(arq_pool)).relayed == 0  # not yet: the job may just be slow
+    async with db.connection() as conn:  # relayed, never handled, the job gone
+        await conn.execute("UPDATE outbox SET relayed_at = now(), attempts = 1")
+    assert (await relay(arq_pool)).handled == 0  # not yet: the job may just be slow
     async with db.connection() as conn:
         await conn.execute("UPDATE outbox SET relayed_at = now() - interval '10 minutes'")
 
-    assert (await relay_outbox(arq_pool)).relayed == 1
+    assert (await relay(arq_pool)).handled == 1
     await pipeline.run_worker()
     await pipeline.run_worker()
 
@@ -197,15 +214,38 @@ async def test_outbox_job_lost_with_redis_is_relayed_again_and_sent_once(
     assert (await outbox_rows())[0]["handled_at"] is not None
     async with db.connection() as conn:
         await conn.execute("UPDATE outbox SET relayed_at = now() - interval '10 minutes'")
-    assert (await relay_outbox(arq_pool)).relayed == 0  # handled rows are never replayed
+    assert (await relay(arq_pool)).handled == 0  # handled rows are never replayed
+
+
+async def test_a_failing_handler_holds_back_only_its_own_row(
+    world: World, arq_pool: ArqRedis
+) -> None:
+    for day in (3, 4, 5):
+        await book(world, days=day)
+    rows = await outbox_rows()
+    bad = rows[1]["id"]
+
+    async def fails_on_one(conn: object, event: OutboxEvent) -> list[FollowUpJob]:
+        if event.id == bad:
+            raise RuntimeError("handler bug")
+        return []
+
+    result = await relay_outbox(arq_pool, (*OUTBOX_HANDLERS, fails_on_one))
+
+    assert (result.handled, result.failed) == (2, 1)
+    by_id = {row["id"]: row for row in await outbox_rows()}
+    assert by_id[bad]["handled_at"] is None
+    assert "handler bug" in str(by_id[bad]["last_error"])
+    assert all(by_id[i]["handled_at"] is not None for i in by_id if i != bad)
+    # The failing row's own message was rolled back with it; the others' were kept.
+    assert len(await all_messages()) == 2
 
 
 async def test_live_claim_is_not_overtaken_and_a_lapsed_one_is_resent(
     world: World, pipeline: Pipeline, arq_pool: ArqRedis
 ) -> None:
     booking = await book(world)
-    await relay_outbox(arq_pool)
-    await pipeline.run_worker(max_burst_jobs=1)
+    await relay_outbox(arq_pool, OUTBOX_HANDLERS)
     [message] = await messages(UUID(booking["id"]))
     sender = build_sms_sender(pipeline.settings)
     try:
@@ -237,17 +277,22 @@ async def test_relay_loop_delivers_without_waiting_for_cron(
 ) -> None:
     from booking.outbox.jobs import start_relay_loop, stop_relay_loop
 
-    ctx: dict[str, object] = {"redis": arq_pool, "outbox_poll_interval": 0.02}
+    ctx: dict[str, object] = {
+        "redis": arq_pool,
+        "outbox_poll_interval": 0.02,
+        "outbox_handlers": OUTBOX_HANDLERS,
+    }
     await start_relay_loop(ctx)
     try:
         await book(world)
         deadline = time.monotonic() + 5
-        while (await outbox_rows())[0]["relayed_at"] is None:
+        while (await outbox_rows())[0]["handled_at"] is None:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
     finally:
         await stop_relay_loop(ctx)
-    assert await arq_pool.zcard("arq:queue") == 1
+    [message] = await all_messages()
+    assert await Job(f"sms:{message['id']}", arq_pool).status() == JobStatus.queued
 
 
 async def test_relay_reports_a_dead_redis_without_raising(world: World) -> None:
@@ -255,7 +300,9 @@ async def test_relay_reports_a_dead_redis_without_raising(world: World) -> None:
     client = redis.asyncio.Redis(port=free_port(), socket_connect_timeout=0.5)
     pool = ArqRedis(connection_pool=client.connection_pool)
 
-    result = await relay_outbox(pool)
+    result = await relay_outbox(pool, OUTBOX_HANDLERS)
 
-    assert (result.relayed, result.failed) == (0, 1)
+    assert (result.handled, result.error is not None) == (0, True)
+    [row] = await outbox_rows()
+    assert row["handled_at"] is None  # it waits for Redis
     await pool.aclose()

@@ -20,6 +20,7 @@ from booking.access.principal import Principal
 from booking.availability.context import ServiceContext
 from booking.bookings.references import new_reference_codes
 from booking.errors import NotFound
+from booking.telemetry.context import traced_payload
 from booking.wire_time import stored_json
 
 # Events that matter outside: they go to the outbox for SMS and partner webhooks.
@@ -82,6 +83,7 @@ async def record_event(
         "changes": changes or {},
         "actor": principal.actor_label,
     }
+    traced_payload(payload)
     await conn.execute(
         f"""
         WITH history AS (INSERT INTO booking_history {_HISTORY_VALUES})
@@ -147,12 +149,14 @@ async def insert_active(
     payload = None
     if event in OUTBOX_EVENTS:  # booking_id, version and status are added by the function
         payload = json.dumps(
-            {
-                "event": event,
-                "starts_at": starts_at.isoformat(),
-                "changes": {},
-                "actor": principal.actor_label,
-            }
+            traced_payload(
+                {
+                    "event": event,
+                    "starts_at": starts_at.isoformat(),
+                    "changes": {},
+                    "actor": principal.actor_label,
+                }
+            )
         )
     name, phone, locale = customer if customer is not None else (None, None, None)
     return await conn.fetchrow(
@@ -233,11 +237,13 @@ async def move(
         )
         if row[key] != value
     }
-    payload = {
-        "event": "booking.changed",
-        "starts_at": starts_at.isoformat(),
-        "actor": principal.actor_label,
-    }
+    payload = traced_payload(
+        {
+            "event": "booking.changed",
+            "starts_at": starts_at.isoformat(),
+            "actor": principal.actor_label,
+        }
+    )
     return await conn.fetchrow(
         _MOVE,
         row["id"],

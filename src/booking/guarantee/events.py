@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from booking.telemetry.context import traced_payload
 from booking.wire_time import stored_json
 
 OFFER_CREATED = "offer.created"
@@ -25,7 +26,7 @@ async def emit(
     aggregate_id: UUID | None,
     payload: dict[str, Any],
 ) -> None:
-    body = {"event": topic, **payload}
+    body = traced_payload({"event": topic, **payload})
     await conn.execute(
         "INSERT INTO outbox (business_id, topic, aggregate_id, payload) "
         "VALUES ($1, $2, $3, $4::jsonb)",

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from booking import db
+from booking.telemetry.context import traced_payload
 
 # Twilio's message statuses, in the order they can happen; a late callback never
 # moves a message backwards.
@@ -104,5 +105,5 @@ async def emit_final_status(conn: asyncpg.Connection, message: Mapping[str, Any]
         message["booking_id"],
         topic,
         message["customer_id"],
-        json.dumps(payload),
+        json.dumps(traced_payload(payload)),
     )

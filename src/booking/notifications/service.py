@@ -29,6 +29,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import structlog
 
 from booking import db
 from booking.access.principal import Principal
@@ -40,8 +41,10 @@ from booking.notifications.sms import SmsSender, SmsSendError
 from booking.notifications.templates import format_when, render
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.settings import Settings, get_settings
+from booking.telemetry import metrics
 
 log = logging.getLogger("booking.notifications")
+events = structlog.get_logger("booking.notifications")
 
 SEND_JOB = "send_sms"
 STATUS_CALLBACK_PATH = "/v1/twilio/status"
@@ -68,9 +71,25 @@ def send_job(message_id: UUID) -> FollowUpJob:
     return FollowUpJob(function=SEND_JOB, job_id=f"sms:{message_id}", args=(str(message_id),))
 
 
+# A stored body holds the booking link without its token (issue 18): the link's id is the
+# message's booking_id, and the token is minted when the SMS is sent (render_link).
+LINK_TOKEN_MARK = "bt.[link]"  # noqa: S105 - a placeholder, not a secret
+
+
 def manage_link(settings: Settings, booking_id: UUID) -> str:
     token = make_booking_token(settings.secret_key, booking_id)
     return f"{settings.public_base_url}/b/{token}"
+
+
+def stored_link(settings: Settings) -> str:
+    return f"{settings.public_base_url}/b/{LINK_TOKEN_MARK}"
+
+
+def render_link(body: str, booking_id: UUID | None, settings: Settings) -> str:
+    """The text to send: the stored body with its booking link's token minted now."""
+    if booking_id is None or LINK_TOKEN_MARK not in body:
+        return body
+    return body.replace(LINK_TOKEN_MARK, make_booking_token(settings.secret_key, booking_id))
 
 
 def status_callback_url(settings: Settings) -> str:
@@ -105,7 +124,7 @@ def booking_context(
         "staff": row["staff_name"],
         "when": format_when(starts_at or row["starts_at"], row["time_zone"], locale),
         "reference": row["reference_code"],
-        "link": manage_link(settings, row["id"]),
+        "link": stored_link(settings),
     }
 
 
@@ -121,6 +140,7 @@ async def queue_sms(
     business_id: UUID | None = None,
     outbox_id: int | None = None,
     settings: Settings | None = None,
+    booking_row: Mapping[str, Any] | None = None,
 ) -> FollowUpJob | None:
     """Queue one SMS inside the caller's transaction; the job to enqueue after commit.
 
@@ -135,6 +155,8 @@ async def queue_sms(
       ``skipped`` and None is returned.
     * Enqueueing the returned job is an optimisation: the ``requeue_messages``
       cron sends any pending message whose job went missing.
+    * ``booking_row``: the booking as the caller already read it (``_BOOKING_FOR_SMS``),
+      so it is not read twice.
     """
     config = settings or current_settings()
     values: dict[str, Any] = {}
@@ -142,7 +164,7 @@ async def queue_sms(
     consent = True
     chosen_locale = locale
     if booking_id is not None:
-        row = await conn.fetchrow(_BOOKING_FOR_SMS, booking_id)
+        row = booking_row or await conn.fetchrow(_BOOKING_FOR_SMS, booking_id)
         if row is None:
             raise ValueError(f"no booking {booking_id}")
         business_id = row["business_id"]
@@ -242,6 +264,7 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
                     context=context,
                     dedupe_key=f"{event.topic}:{booking_id}:v{event.payload.get('version')}",
                     outbox_id=event.id,
+                    booking_row=row,
                 )
                 if job is not None:
                     jobs.append(job)
@@ -273,11 +296,69 @@ async def send_message(
     None means there is nothing more to do (sent, failed for good, skipped, unknown).
     """
     rules = policy or SendPolicy()
+    now = datetime.now(UTC)
+    # The common case in one statement: a pending message that is due, whose customer has
+    # not said STOP, is claimed; anything else takes the careful path below.
+    row = await _claim_due(message_id, now + rules.lease)
+    if row is None:
+        outcome = await _claim_carefully(message_id, rules)
+        if not isinstance(outcome, tuple):
+            return outcome
+        row = outcome[0]
+    attempt: int = row["attempts"]
+    body = render_link(row["body"], row["booking_id"], settings)
+    try:
+        sent = await sender.send(
+            to=row["to_phone"], body=body, status_callback=status_callback_url(settings)
+        )
+    except SmsSendError as exc:
+        return await _record_failure(message_id, attempt, exc, rules)
+    async with db.transaction() as conn:
+        await conn.execute(
+            """
+            UPDATE message SET status = 'sent', provider = $2, provider_sid = $3,
+                provider_status = $4, sent_at = now(), claimed_until = NULL,
+                error_code = NULL, error_message = NULL, updated_at = now()
+            WHERE id = $1
+            """,
+            message_id,
+            sender.name,
+            sent.provider_sid,
+            sent.status,
+        )
+    metrics.SMS.labels("sent", "").inc()
+    events.info("sms sent", message_id=str(message_id), attempt=attempt, provider=sender.name)
+    return None
+
+
+async def _claim_due(message_id: UUID, claimed_until: datetime) -> asyncpg.Record | None:
+    async with db.connection() as conn:
+        row: asyncpg.Record | None = await conn.fetchrow(
+            """
+            UPDATE message m SET status = 'sending', attempts = m.attempts + 1,
+                claimed_until = $2, updated_at = now()
+            WHERE m.id = $1 AND m.status = 'pending'
+              AND m.next_attempt_at <= now() + interval '1 second'
+              AND NOT EXISTS (SELECT 1 FROM customer c
+                              WHERE c.id = m.customer_id AND c.sms_consent IS FALSE)
+            RETURNING m.attempts, m.to_phone, m.body, m.booking_id
+            """,
+            message_id,
+            claimed_until,
+        )
+    return row
+
+
+async def _claim_carefully(
+    message_id: UUID, rules: SendPolicy
+) -> float | tuple[asyncpg.Record] | None:
+    """A live claim, a backoff, an opt-out or nothing to send: the wait or None; else the
+    claimed row (a lapsed claim taken over)."""
     async with db.transaction() as conn:
         row = await conn.fetchrow(
             """
-            SELECT m.id, m.status, m.to_phone, m.body, m.attempts, m.next_attempt_at,
-                   m.claimed_until, c.sms_consent
+            SELECT m.id, m.status, m.to_phone, m.body, m.booking_id, m.attempts,
+                   m.next_attempt_at, m.claimed_until, c.sms_consent
             FROM message m LEFT JOIN customer c ON c.id = m.customer_id
             WHERE m.id = $1 FOR UPDATE OF m
             """,
@@ -299,35 +380,17 @@ async def send_message(
                 message_id,
                 OPTED_OUT,
             )
+            metrics.SMS.labels("skipped", "").inc()
             return None
-        attempt = row["attempts"] + 1
-        await conn.execute(
-            "UPDATE message SET status = 'sending', attempts = $2, claimed_until = $3, "
-            "updated_at = now() WHERE id = $1",
+        claimed = await conn.fetchrow(
+            "UPDATE message SET status = 'sending', attempts = attempts + 1, claimed_until = $2, "
+            "updated_at = now() WHERE id = $1 "
+            "RETURNING attempts, to_phone, body, booking_id",
             message_id,
-            attempt,
             now + rules.lease,
         )
-    try:
-        sent = await sender.send(
-            to=row["to_phone"], body=row["body"], status_callback=status_callback_url(settings)
-        )
-    except SmsSendError as exc:
-        return await _record_failure(message_id, attempt, exc, rules)
-    async with db.transaction() as conn:
-        await conn.execute(
-            """
-            UPDATE message SET status = 'sent', provider = $2, provider_sid = $3,
-                provider_status = $4, sent_at = now(), claimed_until = NULL,
-                error_code = NULL, error_message = NULL, updated_at = now()
-            WHERE id = $1
-            """,
-            message_id,
-            sender.name,
-            sent.provider_sid,
-            sent.status,
-        )
-    return None
+        assert claimed is not None
+        return (claimed,)
 
 
 async def _record_failure(
@@ -363,7 +426,15 @@ async def _record_failure(
                 "(SELECT phone FROM customer WHERE id = $1)",
                 customer_id,
             )
-    log.warning("sms %s attempt %d failed: %r", message_id, attempt, exc)
+    code = exc.code if exc.code is not None else exc.http_status
+    metrics.SMS.labels("retry" if retry else "failed", str(code or "")).inc()
+    events.warning(
+        "sms attempt failed",
+        message_id=str(message_id),
+        attempt=attempt,
+        error_code=code,
+        retry_in=delay,
+    )
     return delay
 
 
@@ -389,8 +460,9 @@ _TOKEN_IN_LINK = re.compile(r"bt\.[0-9a-f]{32}\.\d+\.[A-Za-z0-9_-]+")
 
 
 def redact_links(body: str) -> str:
-    """Message bodies carry the customer's booking token; the API never shows it."""
-    return _TOKEN_IN_LINK.sub("bt.[redacted]", body)
+    """Bodies stored before issue 18 carry the customer's booking token; the API never
+    shows it (newer bodies hold only LINK_TOKEN_MARK)."""
+    return _TOKEN_IN_LINK.sub("bt.[redacted]", body).replace(LINK_TOKEN_MARK, "bt.[redacted]")
 
 
 async def message_history(principal: Principal, booking_id: UUID) -> list[dict[str, Any]]:

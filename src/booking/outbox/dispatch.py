@@ -1,18 +1,18 @@
-"""What happens to a committed outbox event: a registry of handlers.
+"""What happens to a committed outbox event: the handlers' contract.
 
-The relay (outbox/jobs.py) moves committed outbox rows into arq as one
-``handle_outbox_event`` job per row (job id ``outbox:<id>``). That job calls
-:func:`dispatch` inside a transaction: each handler (the list the worker's settings name,
-``booking.worker.OUTBOX_HANDLERS``; nothing registers itself on import) writes its own
-rows idempotently (e.g. a message per booking event, a delivery per webhook
-endpoint) and returns the follow-up jobs to enqueue after commit, each with a
-deterministic job id so a rerun enqueues nothing twice.
+The relay (outbox/service.py, run by the worker) claims committed outbox rows and calls
+:func:`dispatch` on each inside its transaction: each handler (the list the worker's
+settings name, ``booking.worker.OUTBOX_HANDLERS``; nothing registers itself on import)
+writes its own rows idempotently (e.g. a message per booking event, a delivery per
+webhook endpoint) and returns the follow-up jobs - calls to outside providers - to
+enqueue into arq after commit, each with a deterministic job id so a rerun enqueues
+nothing twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +37,12 @@ class FollowUpJob:
     args: tuple[Any, ...] = ()
     defer_until: datetime | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # The request that caused it (X-Request-Id), passed to the job as ``request_id`` and
+    # bound to its log lines by the worker (booking.telemetry.jobs); never in job_id.
+    request_id: str | None = None
+
+    def traced(self, request_id: str) -> FollowUpJob:
+        return replace(self, request_id=request_id)
 
 
 Handler = Callable[[asyncpg.Connection, OutboxEvent], Awaitable[list[FollowUpJob]]]

@@ -1,19 +1,30 @@
-"""Relaying committed outbox rows into arq, and running one event's handlers.
+"""The relay: claim committed outbox rows, run their in-database handlers here, then hand
+the provider calls to arq.
 
-The relay never enqueues inside an open transaction of a *change*: it reads
-rows that are already committed (``FOR UPDATE SKIP LOCKED``, so several workers
-share the work), enqueues one ``handle_outbox_event`` job per row with the
-deterministic id ``outbox:<id>``, and marks ``relayed_at`` in the same
-transaction only for rows whose enqueue succeeded. Redis down: the rows wait,
-and the next relay sends them. A crash after enqueueing but before the commit
-re-enqueues with the same job id, which arq ignores while the job or its result
-exists; handlers are idempotent for the rare case past that.
+The relay never enqueues inside an open transaction of a *change*: it reads rows that are
+already committed (``FOR UPDATE SKIP LOCKED``, so several workers and several relay loops
+share the work) and, in the same transaction, runs every handler the worker's settings
+name (``booking.worker.OUTBOX_HANDLERS``) on each row: messages, reminders, offers,
+promises, webhook deliveries are rows written idempotently next to ``handled_at``. Only
+after that commit are the follow-up jobs (the calls to outside providers: Twilio, partner
+webhooks, calendar write-back) enqueued into arq, each under a deterministic job id.
 
-A queued job can also vanish with Redis itself (a Redis restarted without its
-data). ``handle_event`` stamps ``handled_at`` in the handlers' transaction, and
-the relay enqueues again, under the same id, any row relayed more than
-``REDELIVER_AFTER`` ago that no handler has run for (found by the fault drill
-in tests/faults/test_redis_outage.py).
+One hop fewer than before (an arq job per outbox row): a row costs one shared transaction
+instead of a queue round trip and a transaction of its own.
+
+Failures:
+* a handler raises: the batch is rolled back and run again one row per transaction, so
+  only the failing row waits (``attempts``, ``last_error``, ``available_at`` backed off);
+  after ``MAX_RELAYS`` tries it stops being picked (``last_error`` says why);
+* Redis refuses the follow-ups after the commit (down, or full at ``maxmemory``): the rows
+  go back to the outbox and are handled again shortly (the handlers are idempotent), so
+  their jobs are enqueued as soon as Redis takes them; should even that fail, the rows
+  waiting for a provider call are found by their own crons (``requeue_messages`` for SMS,
+  ``retry_due_webhooks`` for partner webhooks);
+* the worker dies mid-batch: the transaction rolls back, the rows are claimed again.
+
+Rows relayed by an earlier version as ``handle_outbox_event`` jobs and never handled (a
+Redis lost with its queue) are picked up again after ``REDELIVER_AFTER``.
 """
 
 from __future__ import annotations
@@ -26,31 +37,34 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 from booking import db
 from booking.outbox.dispatch import FollowUpJob, Handler, OutboxEvent, dispatch
 
 log = logging.getLogger("booking.outbox")
 
-HANDLE_JOB = "handle_outbox_event"
-RELAY_BATCH = 500
-# Longer than a job may run (the worker's job_timeout is 60 s) plus arq's retry
-# delay, so a job that is merely slow or queued is not relayed twice.
+RELAY_BATCH = 50  # rows per handler transaction: short locks, few commits
+# Rows queued by the previous design (one arq job per row) that never ran are taken
+# back after this long: longer than a job may run plus arq's retry delay.
 REDELIVER_AFTER = timedelta(minutes=3)
-MAX_RELAYS = 20  # a row whose handlers keep failing stops being relayed (last_error says why)
+MAX_RELAYS = 20  # a row whose handlers keep failing stops being picked (last_error says why)
 _ENQUEUE_CONCURRENCY = 50
+_COLUMNS = "id, business_id, topic, aggregate_id, payload, created_at"
 
 
 @dataclass(frozen=True, slots=True)
 class RelayResult:
-    relayed: int
-    failed: int
-    error: str | None = None
+    handled: int  # rows whose handlers ran and committed
+    failed: int  # rows whose handlers raised (they wait and are tried again)
+    enqueued: int = 0  # follow-up jobs new in arq
+    error: str | None = None  # Redis refused the follow-ups (they are recovered by cron)
 
-
-def outbox_job_id(outbox_id: int) -> str:
-    return f"outbox:{outbox_id}"
+    @property
+    def relayed(self) -> int:
+        return self.handled
 
 
 def event_from_row(row: Mapping[str, Any]) -> OutboxEvent:
@@ -65,89 +79,205 @@ def event_from_row(row: Mapping[str, Any]) -> OutboxEvent:
     )
 
 
-async def relay_outbox(
-    redis: ArqRedis, *, batch: int = RELAY_BATCH, redeliver_after: timedelta = REDELIVER_AFTER
-) -> RelayResult:
-    """Move up to ``batch`` committed rows into arq (new ones, and relayed ones whose
-    job never ran); never raises for Redis."""
-    async with db.transaction() as conn:
-        rows = await conn.fetch(
-            """
-            SELECT id FROM outbox
-            WHERE (relayed_at IS NULL AND available_at <= now())
-               OR (relayed_at IS NOT NULL AND handled_at IS NULL
-                   AND relayed_at < now() - $2::interval AND attempts < $3)
-            ORDER BY id LIMIT $1
-            FOR UPDATE SKIP LOCKED
-            """,
-            batch,
-            redeliver_after,
-            MAX_RELAYS,
-        )
-        ids = [row["id"] for row in rows]
-        done: list[int] = []
-        error: BaseException | None = None
-        failed_id: int | None = None
-        for start in range(0, len(ids), _ENQUEUE_CONCURRENCY):
-            chunk = ids[start : start + _ENQUEUE_CONCURRENCY]
-            results = await asyncio.gather(
-                *(redis.enqueue_job(HANDLE_JOB, i, _job_id=outbox_job_id(i)) for i in chunk),
-                return_exceptions=True,
-            )
-            for outbox_id, result in zip(chunk, results, strict=True):
-                if isinstance(result, BaseException):
-                    if isinstance(result, asyncio.CancelledError):
-                        raise result
-                    error, failed_id = error or result, failed_id or outbox_id
-                else:
-                    done.append(outbox_id)  # None: already queued under that id, also fine
-            if error is not None:
-                break
-        if done:
-            await conn.execute(
-                "UPDATE outbox SET relayed_at = now(), attempts = attempts + 1 "
-                "WHERE id = ANY($1::bigint[])",
-                done,
-            )
-        if failed_id is not None:
-            # One row carries the error; the rest just wait. Cheap during a long outage.
-            await conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-                failed_id,
-                repr(error)[:500],
-            )
-    if error is not None:
-        log.warning("outbox relay: Redis refused (%r); %d rows wait", error, len(ids) - len(done))
-    return RelayResult(
-        relayed=len(done), failed=len(ids) - len(done), error=None if error is None else repr(error)
+async def _claim(
+    conn: asyncpg.Connection, batch: int, redeliver_after: timedelta
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM outbox
+        WHERE (relayed_at IS NULL AND available_at <= now() AND attempts < $3)
+           OR (relayed_at IS NOT NULL AND handled_at IS NULL
+               AND relayed_at < now() - $2::interval AND attempts < $3)
+        ORDER BY id LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        """,
+        batch,
+        redeliver_after,
+        MAX_RELAYS,
     )
+    return rows
+
+
+async def _mark_handled(conn: asyncpg.Connection, ids: list[int]) -> None:
+    await conn.execute(
+        "UPDATE outbox SET relayed_at = now(), handled_at = now(), attempts = attempts + 1 "
+        "WHERE id = ANY($1::bigint[])",
+        ids,
+    )
+
+
+class _BatchFailed(Exception):
+    pass
+
+
+RowJobs = dict[int, list[FollowUpJob]]  # outbox id -> the follow-up jobs its handlers returned
+
+
+async def _handle_batch(
+    handlers: Sequence[Handler], batch: int, redeliver_after: timedelta
+) -> tuple[list[int], RowJobs]:
+    """The fast path: every claimed row's handlers in one transaction."""
+    async with db.transaction() as conn:
+        rows = await _claim(conn, batch, redeliver_after)
+        jobs: RowJobs = {}
+        for row in rows:
+            event = event_from_row(row)
+            try:
+                jobs[event.id] = with_request_id(await dispatch(conn, event, handlers), event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise _BatchFailed from exc  # rolls the batch back
+        ids = [row["id"] for row in rows]
+        if ids:
+            await _mark_handled(conn, ids)
+    return ids, jobs
+
+
+async def _handle_one_by_one(
+    handlers: Sequence[Handler], batch: int, redeliver_after: timedelta
+) -> tuple[list[int], int, RowJobs]:
+    """After a failed batch: each row in its own transaction, so one bad row waits alone."""
+    async with db.transaction() as conn:
+        ids = [row["id"] for row in await _claim(conn, batch, redeliver_after)]
+    handled: list[int] = []
+    failed = 0
+    jobs: RowJobs = {}
+    for outbox_id in ids:
+        try:
+            async with db.transaction() as conn:
+                row = await conn.fetchrow(
+                    f"SELECT {_COLUMNS} FROM outbox WHERE id = $1 AND handled_at IS NULL "
+                    "FOR UPDATE SKIP LOCKED",
+                    outbox_id,
+                )
+                if row is None:
+                    continue  # another relay has it, or had it
+                event = event_from_row(row)
+                jobs[outbox_id] = with_request_id(await dispatch(conn, event, handlers), event)
+                await _mark_handled(conn, [outbox_id])
+                handled.append(outbox_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failed += 1
+            log.exception("outbox row %s: a handler failed; it waits", outbox_id)
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+                    "available_at = now() + make_interval(secs => least(300, 2 ^ attempts)) "
+                    "WHERE id = $1",
+                    outbox_id,
+                    repr(exc)[:500],
+                )
+    return handled, failed, jobs
+
+
+async def relay_outbox(
+    redis: ArqRedis,
+    handlers: Sequence[Handler],
+    *,
+    batch: int = RELAY_BATCH,
+    redeliver_after: timedelta = REDELIVER_AFTER,
+) -> RelayResult:
+    """Run the handlers of up to ``batch`` committed rows, then enqueue their follow-up
+    jobs; never raises for Redis."""
+    try:
+        ids, jobs = await _handle_batch(handlers, batch, redeliver_after)
+        failed = 0
+    except _BatchFailed:
+        ids, failed, jobs = await _handle_one_by_one(handlers, batch, redeliver_after)
+    enqueued, refused, error = await _enqueue_rows(redis, jobs)
+    if refused:
+        await _hand_back(refused, error)
+        return RelayResult(
+            handled=len(ids) - len(refused), failed=failed, enqueued=enqueued, error=repr(error)
+        )
+    return RelayResult(handled=len(ids), failed=failed, enqueued=enqueued)
+
+
+async def _enqueue_rows(
+    redis: ArqRedis, jobs: RowJobs
+) -> tuple[int, list[int], BaseException | None]:
+    """Enqueue every row's follow-ups; (new jobs, rows with a refused job, the error)."""
+    pairs = [(outbox_id, job) for outbox_id, row_jobs in jobs.items() for job in row_jobs]
+    enqueued = 0
+    refused: set[int] = set()
+    error: BaseException | None = None
+    for start in range(0, len(pairs), _ENQUEUE_CONCURRENCY):
+        chunk = pairs[start : start + _ENQUEUE_CONCURRENCY]
+        results = await asyncio.gather(
+            *(_enqueue(redis, job) for _, job in chunk), return_exceptions=True
+        )
+        for (outbox_id, _), result in zip(chunk, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, RedisError | OSError):
+                refused.add(outbox_id)
+                error = error or result
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                enqueued += result
+    return enqueued, sorted(refused), error
+
+
+async def _hand_back(ids: list[int], error: BaseException | None) -> None:
+    """Redis refused a row's follow-ups (down, or full): the row goes back to the outbox,
+    for the next pass (the relay loops back off while Redis refuses). The handlers are
+    idempotent - a rerun finds the same message and delivery rows and returns the same jobs
+    under the same ids - and a refusal is not one of the row's MAX_RELAYS tries."""
+    log.warning("outbox relay: Redis refused follow-up jobs of %d rows (%r)", len(ids), error)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE outbox SET relayed_at = NULL, handled_at = NULL, "
+            "attempts = greatest(0, attempts - 1), last_error = $2 "
+            "WHERE id = ANY($1::bigint[])",
+            ids,
+            repr(error)[:500],
+        )
+
+
+def with_request_id(jobs: list[FollowUpJob], event: OutboxEvent) -> list[FollowUpJob]:
+    """Follow-up jobs carry the request id of the change that caused them (logs)."""
+    request_id = event.payload.get("request_id")
+    if not isinstance(request_id, str) or not jobs:
+        return jobs
+    return [job if job.request_id else job.traced(request_id) for job in jobs]
 
 
 async def enqueue_follow_ups(redis: ArqRedis, jobs: Iterable[FollowUpJob]) -> int:
     """Enqueue after commit, each under its deterministic id; how many were new."""
+    pending = list(jobs)
     created = 0
-    for job in jobs:
-        queued = await redis.enqueue_job(
-            job.function,
-            *job.args,
-            _job_id=job.job_id,
-            _defer_until=job.defer_until,
-            **job.kwargs,
-        )
-        created += queued is not None
+    for start in range(0, len(pending), _ENQUEUE_CONCURRENCY):
+        chunk = pending[start : start + _ENQUEUE_CONCURRENCY]
+        results = await asyncio.gather(*(_enqueue(redis, job) for job in chunk))
+        created += sum(results)
     return created
+
+
+async def _enqueue(redis: ArqRedis, job: FollowUpJob) -> bool:
+    kwargs = dict(job.kwargs)
+    if job.request_id:
+        kwargs["request_id"] = job.request_id
+    queued = await redis.enqueue_job(
+        job.function, *job.args, _job_id=job.job_id, _defer_until=job.defer_until, **kwargs
+    )
+    return queued is not None
 
 
 async def handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[FollowUpJob] | None:
     """Run ``handlers`` for one committed outbox row in one transaction (None: no row)."""
     async with db.transaction() as conn:
-        row = await conn.fetchrow(
-            "SELECT id, business_id, topic, aggregate_id, payload, created_at "
-            "FROM outbox WHERE id = $1",
-            outbox_id,
-        )
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbox WHERE id = $1", outbox_id)
         if row is None:
             return None
-        jobs = await dispatch(conn, event_from_row(row), handlers)
-        await conn.execute("UPDATE outbox SET handled_at = now() WHERE id = $1", outbox_id)
+        event = event_from_row(row)
+        jobs = with_request_id(await dispatch(conn, event, handlers), event)
+        await conn.execute(
+            "UPDATE outbox SET handled_at = now(), relayed_at = coalesce(relayed_at, now()) "
+            "WHERE id = $1",
+            outbox_id,
+        )
         return jobs

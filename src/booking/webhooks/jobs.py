@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from booking.outbox.dispatch import FollowUpJob
+from booking.telemetry import metrics
 from booking.webhooks.service import attempt_delivery, due_deliveries
 
 
@@ -22,7 +23,9 @@ async def enqueue(redis: Any, jobs: list[FollowUpJob]) -> int:
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
     """One delivery attempt if it is due; a failure schedules the next one in the row."""
-    return (await attempt_delivery(UUID(delivery_id))).outcome
+    outcome = (await attempt_delivery(UUID(delivery_id))).outcome
+    metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
+    return outcome
 
 
 async def retry_due_webhooks(ctx: dict[str, Any]) -> int:

@@ -305,6 +305,7 @@ async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> 
         time_zone=tz.key,
     )
     data.pop("event", None)
+    data.pop("request_id", None)  # our logs' correlation id, not the partner's business
     payload = {"type": event.topic, "timestamp": rfc3339(event.created_at, tz), "data": data}
     await conn.execute(
         """

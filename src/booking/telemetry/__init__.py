@@ -1,0 +1,1 @@
+"""What the operator sees: structured logs with request ids, Prometheus metrics, liveness."""

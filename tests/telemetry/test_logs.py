@@ -1,0 +1,81 @@
+"""Log lines carry no secrets: tokens, API keys, full phone numbers, message bodies."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+import structlog
+
+from booking.access.tokens import make_booking_token
+from booking.telemetry.logs import configure_logging, redact_text, request_id_from_header
+
+TOKEN = make_booking_token("a-secret", uuid4())
+API_KEY = "bk_live_" + "x7" * 16
+PHONE = "+393471234567"
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("INFO", "json", "test")
+    stream = io.StringIO()
+    [handler] = [h for h in root.handlers if h.get_name() == "booking"]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    yield stream
+    root.handlers, root.level = saved
+    structlog.reset_defaults()
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line]
+
+
+def test_redact_text_removes_tokens_keys_and_phone_digits() -> None:
+    text = redact_text(f"GET /b/{TOKEN} by {API_KEY} for {PHONE}")
+    assert TOKEN not in text
+    assert API_KEY not in text
+    assert PHONE not in text
+    assert "/b/bt.[redacted]" in text
+    assert "+39***67" in text
+
+
+def test_stdlib_and_structlog_lines_are_json_and_redacted(captured: io.StringIO) -> None:
+    logging.getLogger("booking.test").warning("sending %s to %s", f"https://x/b/{TOKEN}", PHONE)
+    structlog.get_logger("booking.test").info(
+        "sms", body=f"Your link https://x/b/{TOKEN}", to=PHONE, key=API_KEY, secret_key="s"
+    )
+    raw = captured.getvalue()
+    for secret in (TOKEN, API_KEY, PHONE, "Your link"):
+        assert secret not in raw
+    first, second = lines(captured)
+    assert first["level"] == "warning"
+    assert first["logger"] == "booking.test"
+    assert second["body"] == "[redacted]"
+    assert second["to"] == "+39***67"
+    assert second["process"] == "test"
+
+
+def test_bound_request_id_reaches_every_line(captured: io.StringIO) -> None:
+    with structlog.contextvars.bound_contextvars(request_id="req-42"):
+        logging.getLogger("booking.test").info("inside")
+    logging.getLogger("booking.test").info("outside")
+    inside, outside = lines(captured)
+    assert inside["request_id"] == "req-42"
+    assert "request_id" not in outside
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("abc-123", True), ("a" * 64, True), ("a" * 65, False), ("bad id\n", False), ("", False)],
+)
+def test_caller_request_id_is_kept_only_when_sane(given: str, kept: bool) -> None:
+    chosen = request_id_from_header(given)
+    assert (chosen == given) is kept
+    assert 1 <= len(chosen) <= 64
