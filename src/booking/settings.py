@@ -167,7 +167,6 @@ class Settings:
             ),
             page_rate_limit_per_minute=_env_int(
                 "BOOKING_PAGE_RATE_LIMIT_PER_MINUTE", cls.page_rate_limit_per_minute
-
             ),
             log_format=_env("BOOKING_LOG_FORMAT", cls.log_format),
             access_log=_env_bool("BOOKING_ACCESS_LOG", cls.access_log),
