@@ -17,8 +17,11 @@ from tests.support import World, at
 
 # Paths that may answer without credentials: the landing page, operations, the OpenAPI
 # document and the docs page with its assets, Twilio's signed webhooks and public customer
-# pages (which carry their own token).
-PUBLIC_ALLOWED = re.compile(r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*)$")
+# pages (which carry their own token), and the staff consoles with their static files (the
+# session cookie is their credential: tests/console/test_console_routes.py checks every route).
+PUBLIC_ALLOWED = re.compile(
+    r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*|desk(/.*)?|console/static/.*)$"
+)
 
 
 def _concrete(path: str) -> str:
