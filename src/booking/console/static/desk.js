@@ -23,8 +23,12 @@
     });
     field.addEventListener("keydown", function (e) {
       if (e.key === "Enter") {
+        // A card already shown (an exact reference): Enter goes to its earliest time, so
+        // a second Enter moves the booking. Otherwise Enter opens the first result.
+        var choice = results.querySelector("#alternatives button");
         var first = results.querySelector("a");
-        if (first && field.value) { e.preventDefault(); first.click(); }
+        if (choice && field.value) { e.preventDefault(); choice.focus(); }
+        else if (first && field.value) { e.preventDefault(); first.click(); }
       } else if (e.key === "ArrowDown") {
         var link = results.querySelector("a");
         if (link) { e.preventDefault(); link.focus(); }
