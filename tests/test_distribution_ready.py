@@ -43,6 +43,8 @@ COORDINATOR_TABLES = {
     "webhook_attempt": "the attempts of a webhook_delivery",
     "inbound_message": "an SMS arrives before anyone knows whose it is (matched by phone)",
     "business_slug": "slugs are unique across businesses: one global key, on one node",
+    "staff_sign_in": "a console sign-in code, typed before the business is known (its key's)",
+    "staff_session": "a console session cookie, read before the business is known (its key's)",
     "migration": "Piccolo's own bookkeeping, applied on the coordinator",
 }
 OWN_DISTRIBUTION = {

@@ -26,6 +26,9 @@ from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
 from booking.catalog.controllers import BusinessController, ServiceController, StaffController
+from booking.console.controllers import ConsoleSignInController, StaffSignInController
+from booking.console.web import console_static_files
+from booking.desk.controllers import DeskController
 from booking.guarantee.controllers import (
     GuaranteeDeskController,
     OfferController,
@@ -153,6 +156,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OfferController,
             GuaranteeDeskController,
             SelfServiceController,
+            StaffSignInController,
+            ConsoleSignInController,
+            DeskController,
+            console_static_files(),
         ],
         dependencies={
             "principal": Provide(provide_principal),

@@ -7,6 +7,7 @@ booking migrate    apply migrations (--backwards [ID] to roll back)
 booking openapi    print the OpenAPI document to stdout
 booking seed       load the demo data
 booking key create|revoke   manage API keys
+booking sign-in    a one-time sign-in code + link for a staff console (/desk)
 """
 
 from __future__ import annotations
@@ -152,6 +153,41 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sign_in(args: argparse.Namespace) -> int:
+    from booking.access.principal import Principal
+    from booking.console.session import issue_sign_in
+    from booking.errors import DomainError
+
+    operator = Principal(kind="admin", id="cli")
+    try:
+        issued = asyncio.run(
+            _with_db(
+                lambda: issue_sign_in(
+                    operator,
+                    base_url=_settings().public_base_url,
+                    api_key_id=UUID(args.key) if args.key else None,
+                    business_id=UUID(args.business) if args.business else None,
+                    role=args.role,
+                    label=args.label,
+                )
+            )
+        )
+    except DomainError as exc:
+        print(f"booking sign-in: error: {exc.detail}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "code": issued.code,
+                "link": issued.link,
+                "api_key_id": str(issued.api_key_id),
+                "expires_at": issued.expires_at.isoformat(),
+            }
+        )
+    )
+    return 0
+
+
 def public_base_url(host: str, port: int) -> str:
     """The base of customer links (/b/...) for a server on host:port.
 
@@ -230,11 +266,21 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     asyncio.run(migrate_forwards())
 
-    async def seed() -> tuple[UUID, dict[str, Any]]:
-        business_id = await seed_demo()
-        return business_id, await issue_demo_keys(business_id)
+    async def seed() -> tuple[UUID, dict[str, Any], Any]:
+        from booking.access.principal import Principal
+        from booking.console.session import issue_sign_in
 
-    business_id, keys = asyncio.run(_with_db(seed))
+        business_id = await seed_demo()
+        keys = await issue_demo_keys(business_id)
+        desk = await issue_sign_in(
+            Principal(kind="admin", id="cli"),
+            base_url=settings.public_base_url,
+            api_key_id=keys["front desk"].id,
+            label="Demo desk",
+        )
+        return business_id, keys, desk
+
+    business_id, keys, desk = asyncio.run(_with_db(seed))
     base = f"http://{args.host}:{args.port}"
     print(
         "\n".join(
@@ -246,6 +292,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"  health/ready   {base}/health  {base}/ready",
                 f"  demo business  {business_id} (Salone Bellavista, Europe/Rome)",
                 *[f"  {name + ' key':<14} {key.key}" for name, key in keys.items()],
+                f"  desk sign-in   {desk.link} (code {desk.code}: one use, 15 min)",
                 f"  SMS links      {settings.public_base_url}/b/... ({origin})",
                 f"  SMS            {sms}",
                 "",
@@ -343,6 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_sub.add_parser("revoke")
     revoke.add_argument("prefix")
     key.set_defaults(func=cmd_key)
+
+    sign_in = sub.add_parser(
+        "sign-in", help="a one-time sign-in code + link for a staff console (/desk)"
+    )
+    who = sign_in.add_mutually_exclusive_group(required=True)
+    who.add_argument("--business", help="a new staff key for this business")
+    who.add_argument("--key", help="an existing staff key's id")
+    sign_in.add_argument("--role", choices=["front_desk", "manager"], default="front_desk")
+    sign_in.add_argument("--label", default="", help="the desk's name, e.g. 'Counter 1'")
+    sign_in.set_defaults(func=cmd_sign_in)
     return parser
 
 

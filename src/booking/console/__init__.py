@@ -1,0 +1,1 @@
+"""Staff web consoles: sign-in and sessions (session.py, web.py) shared by every console."""

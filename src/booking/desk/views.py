@@ -1,0 +1,170 @@
+"""Shaping what the desk reads into what its pages show: words, local times, buttons."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from booking.availability.slots import FreeSlot
+from booking.desk.card import Card
+from booking.notifications.templates import format_day, format_when
+
+SLOT_SEPARATOR = "|"
+
+
+def slot_value(slot: FreeSlot) -> str:
+    """What an alternative's button sends: the start (UTC, RFC 3339) and the staff id."""
+    return f"{slot.starts_at.isoformat()}{SLOT_SEPARATOR}{slot.staff_id}"
+
+
+def status_word(t: dict[str, str], status: str) -> str:
+    return t.get(f"status_{status}", status)
+
+
+def result_view(row: dict[str, Any], tz: str, lang: str, t: dict[str, str]) -> dict[str, Any]:
+    return row | {
+        "when": format_when(row["starts_at"], tz, lang),
+        "status_word": status_word(t, row["status"]),
+        "staff_name": row["staff_name"] or "",
+    }
+
+
+def actor_name(entry: dict[str, Any]) -> str:
+    if entry["actor_type"] == "staff":
+        return str(entry["key_name"] or "staff")
+    return str(entry["actor_type"])
+
+
+def card_view(card: Card, lang: str, t: dict[str, str]) -> dict[str, Any]:
+    b = card.booking
+    tz = card.tz.key
+    decision = card.decision
+    why = "; ".join(breach.message for breach in decision.breaches) if decision else ""
+    day = card.day
+    one = timedelta(days=1)
+    return {
+        "b": b,
+        "when": format_when(b["starts_at"], tz, lang),
+        "status_word": status_word(t, b["status"]),
+        "offer_until": format_when(b["offer_expires_at"], tz, lang)
+        if b["offer_expires_at"]
+        else None,
+        "movable": decision is not None and decision.outcome != "refused",
+        "needs_override": decision is not None and decision.outcome == "needs_override",
+        "refused": decision is not None and decision.outcome == "refused",
+        "why": why,
+        "changes_used": t["changes_used"].format(used=b["change_count"], max=card.max_changes),
+        "cutoff": t["cutoff"].format(when=format_when(card.cutoff_at, tz, lang)),
+        "alternatives": [
+            {
+                "value": slot_value(slot),
+                "when": format_when(slot.starts_at, tz, lang),
+                "staff": card.staff_names.get(slot.staff_id, ""),
+            }
+            for slot in card.alternatives
+        ],
+        "alternatives_hint": t["day_hint"].format(day=format_day(day, lang))
+        if day
+        else t["earliest_hint"],
+        "day": day.isoformat() if day else "",
+        "prev_day": (day - one).isoformat() if day else None,
+        "next_day": (day + one).isoformat() if day else None,
+        "staff_filter": str(card.staff_filter) if card.staff_filter else "",
+        "staff_options": [{"id": str(s), "name": n} for s, n in card.eligible_staff],
+        "history": [
+            {
+                "when": format_when(h["occurred_at"], tz, lang),
+                "event": h["event"].removeprefix("booking."),
+                "by": actor_name(h),
+                "reason": h["reason"],
+            }
+            for h in card.history
+        ],
+    }
+
+
+def parse_day(raw: str | None) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        return None
+
+
+def _hm(moment: Any, tz: Any) -> str:
+    return f"{moment.astimezone(tz):%H:%M}"
+
+
+def day_view(day: Any, lang: str, t: dict[str, str], now: Any) -> dict[str, Any]:
+    """The day page: at-risk and open offers first, then a column per member of staff."""
+    tz = day.tz
+    one = timedelta(days=1)
+    staff_names = {member.id: member.name for member in day.staff}
+    columns = []
+    for member in day.staff:
+        entries = []
+        for entry in member.entries:
+            item: dict[str, Any] = {
+                "kind": entry.kind,
+                "from": _hm(entry.starts_at, tz),
+                "to": _hm(entry.ends_at, tz),
+                "reason": entry.reason,
+            }
+            if entry.booking is not None:
+                b = entry.booking
+                item["b"] = b | {"status_word": status_word(t, b["status"])}
+                item["hold_until"] = _hm(b["hold_expires_at"], tz) if b["hold_expires_at"] else ""
+            if entry.kind == "gap":
+                first = max(entry.starts_at, now)
+                # Walk-ins start on a five-minute mark from now, inside the gap.
+                minute = (first.astimezone(tz).minute + 4) // 5 * 5
+                local = first.astimezone(tz).replace(second=0, microsecond=0, minute=0)
+                start = local + timedelta(minutes=minute)
+                item["walk_in"] = start < entry.ends_at.astimezone(tz)
+                item["walk_in_at"] = f"{start:%H:%M}"
+                item["walk_in_min"] = f"{start:%H:%M}"
+                item["walk_in_max"] = _hm(entry.ends_at, tz)
+                item["id"] = f"{member.id}-{entry.starts_at:%H%M}"
+            entries.append(item)
+        columns.append(
+            {
+                "id": str(member.id),
+                "name": member.name,
+                "entries": entries,
+                "services": [
+                    {"id": str(i), "name": n, "minutes": m} for i, n, m in member.services
+                ],
+                "off": not member.hours,
+            }
+        )
+    risk = day.risk
+    return {
+        "date": day.day.isoformat(),
+        "day_label": format_day(day.day, lang),
+        "prev": (day.day - one).isoformat(),
+        "next": (day.day + one).isoformat(),
+        "columns": columns,
+        "at_risk": [
+            {
+                "id": r["id"],
+                "reference_code": r["reference_code"],
+                "when": format_when(r["starts_at"], tz.key, lang),
+                "reason": r.get("at_risk_reason") or "",
+                "staff": staff_names.get(r["staff_id"], ""),
+            }
+            for r in risk["at_risk"]
+        ],
+        "offers": [
+            {
+                "booking_id": o["booking_id"],
+                "until": format_when(o["expires_at"], tz.key, lang),
+                "options": [
+                    f"{format_when(opt['starts_at'], tz.key, lang)} · {opt['staff_name']}"
+                    for opt in o["options"]
+                    if opt["hold_status"] == "held"
+                ],
+            }
+            for o in risk["open_offers"]
+        ],
+    }
