@@ -32,6 +32,7 @@ from booking.guarantee.controllers import (
 )
 from booking.guarantee.sms_reply import on_unmatched_sms
 from booking.health import health, ready
+from booking.journey.controllers import JourneyController
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
@@ -53,6 +54,7 @@ TAGS = [
     Tag(name="operations", description="Health and readiness."),
     Tag(name="access", description="API keys: issue (shown once), list, revoke."),
     Tag(name="webhooks", description="Signed partner webhooks (Standard Webhooks)."),
+    Tag(name="journey", description="One timeline per booking; feedback; journey metrics."),
     Tag(
         name="guarantee",
         description="Lost-slot reschedule offers, earlier-slot waitlist, promises, risk view.",
@@ -144,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OfferController,
             GuaranteeDeskController,
             SelfServiceController,
+            JourneyController,
         ],
         dependencies={
             "principal": Provide(provide_principal),
