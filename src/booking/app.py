@@ -30,9 +30,9 @@ from booking.guarantee.controllers import (
     OfferController,
     StaffAvailabilityController,
 )
-from booking.guarantee.sms_reply import on_unmatched_sms
 from booking.health import health, ready
 from booking.journey.controllers import JourneyController
+from booking.journey.replies import on_unmatched_sms
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
@@ -160,7 +160,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=config.debug,
     )
     app.state.settings = config
-    # Inbound SMS that are no keyword go to the guarantee (notifications sits below it).
+    # Inbound SMS that are no keyword: feedback answers, then the guarantee (offer replies,
+    # owed answers); notifications sits below both and imports neither.
     app.state.on_unmatched_sms = on_unmatched_sms
     document_problems(app.openapi_schema)  # errors are problem+json in the document too
     return app

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from litestar import Controller, get
+import msgspec
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from booking.access.principal import Principal
-from booking.journey import timeline
-from booking.journey.schemas import Journey
+from booking.errors import Forbidden
+from booking.journey import feedback, timeline
+from booking.journey.schemas import FeedbackIn, FeedbackOut, Journey
+from booking.wire_time import localize
+
+
+def feedback_out(raw: dict[str, Any]) -> FeedbackOut:
+    answer = msgspec.convert(raw, FeedbackOut)
+    return localize(answer, ZoneInfo(raw["time_zone"]))
 
 
 class JourneyController(Controller):
@@ -32,3 +42,36 @@ class JourneyController(Controller):
         self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
     ) -> Journey:
         return await timeline.booking_journey(principal, booking_id)
+
+    @get("/bookings/{booking_id:uuid}/feedback", summary="The customer's feedback on the visit")
+    async def get_feedback(
+        self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> FeedbackOut:
+        return feedback_out(await feedback.booking_feedback(principal, booking_id))
+
+    @post(
+        "/bookings/{booking_id:uuid}/feedback",
+        summary="The customer answers (their booking link only); the first answer counts",
+        status_code=200,
+    )
+    async def give_feedback(
+        self,
+        booking_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        data: JSONBody[FeedbackIn],
+    ) -> FeedbackOut:
+        if principal.kind != "customer" or principal.booking_id != booking_id:
+            await feedback.booking_feedback(principal, booking_id)  # 404 for strangers
+            raise Forbidden("Only the customer answers, from their booking link.")
+        await feedback.answer(booking_id, data.score, data.comment)
+        return feedback_out(await feedback.booking_feedback(principal, booking_id))
+
+    @post(
+        "/bookings/{booking_id:uuid}/feedback/callback",
+        summary="Staff called the customer back after a low score (keeps the promise)",
+        status_code=200,
+    )
+    async def called_back(
+        self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> FeedbackOut:
+        return feedback_out(await feedback.record_callback(principal, booking_id))

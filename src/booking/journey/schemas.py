@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 ActorType = Literal["customer", "front_desk", "manager", "admin", "partner", "app", "system"]
 
@@ -35,3 +35,33 @@ class Journey(Struct):
     time_zone: str
     audience: Literal["business", "partner", "customer"]
     entries: list[JourneyEntry]
+
+
+class FeedbackIn(Struct, forbid_unknown_fields=True):
+    score: Annotated[int, Meta(ge=1, le=5, examples=[4])]
+    comment: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class CallbackOut(Struct):
+    id: UUID
+    status: str
+    due_at: datetime
+
+
+class FeedbackOut(Struct):
+    """The booking's feedback: ``status`` none (not completed yet), scheduled (the question
+    is due at ``ask_at``), asked, received (``score`` 1-5, ``comment``, ``channel`` sms or
+    web) or not_asked (``not_asked_reason``: cancelled, no-show, opted out). A score of 2
+    or less has a ``callback`` promise."""
+
+    booking_id: UUID
+    time_zone: str
+    status: str
+    score: int | None
+    comment: str | None
+    channel: str | None
+    ask_at: datetime | None
+    asked_at: datetime | None
+    received_at: datetime | None
+    not_asked_reason: str | None
+    callback: CallbackOut | None

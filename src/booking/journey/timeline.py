@@ -7,7 +7,8 @@ feedback), ``message`` (each SMS queued -> sent -> delivered/failed with Twilio'
 and error code; reminders are SMS with the ``reminder`` template), ``webhook_delivery``
 (each partner delivery and its result), ``reschedule_offer`` (lost-slot offers and
 earlier-slot waitlist offers: made, accepted, expired, withdrawn), ``waitlist_entry``
-and ``promise`` (made, at risk, kept, broken).
+``promise`` (made, at risk, kept, broken) and ``feedback`` (requested, not asked and
+why, called back; the answer itself is a history event).
 
 Who reads what (:func:`audience_of`):
 
@@ -159,6 +160,19 @@ WITH b AS (
         (pr.nudged_at, 'at_risk'),
         (CASE WHEN pr.status <> 'open' THEN coalesce(pr.resolved_at, pr.due_at) END, pr.status)
     ) AS v(at, step)
+    WHERE v.at IS NOT NULL
+  UNION ALL
+    SELECT v.at, 6, 0, 'feedback.' || v.step, 'system', 'journey', v.channel,
+           jsonb_strip_nulls(jsonb_build_object(
+               'reason', CASE WHEN v.step = 'not_asked' THEN f.not_asked_reason END,
+               'message_id', CASE WHEN v.step = 'requested' THEN f.message_id END)),
+           NULL
+    FROM feedback f JOIN b ON f.business_id = b.business_id AND f.booking_id = b.id
+    CROSS JOIN LATERAL (VALUES
+        (f.asked_at, 'requested', 'sms'),
+        (CASE WHEN f.status = 'not_asked' THEN f.ask_at END, 'not_asked', 'system'),
+        (f.called_back_at, 'called_back', 'phone')
+    ) AS v(at, step, channel)
     WHERE v.at IS NOT NULL
 )
 SELECT e.at, e.touchpoint, e.actor_type, e.actor_id, e.channel, e.detail, e.partner_id,
