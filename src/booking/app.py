@@ -31,7 +31,7 @@ from booking.guarantee.controllers import (
     StaffAvailabilityController,
 )
 from booking.health import health, ready
-from booking.journey.controllers import JourneyController
+from booking.journey.controllers import JourneyController, JourneyMetricsController
 from booking.journey.replies import on_unmatched_sms
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GuaranteeDeskController,
             SelfServiceController,
             JourneyController,
+            JourneyMetricsController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

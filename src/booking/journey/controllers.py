@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
+from booking.access.guards import requires
 from booking.access.principal import Principal
 from booking.errors import Forbidden
-from booking.journey import feedback, timeline
+from booking.journey import feedback, metrics, timeline
 from booking.journey.schemas import FeedbackIn, FeedbackOut, Journey
 from booking.wire_time import localize
 
@@ -75,3 +77,28 @@ class JourneyController(Controller):
         self, booking_id: FromPath[UUID], principal: NamedDependency[Principal]
     ) -> FeedbackOut:
         return feedback_out(await feedback.record_callback(principal, booking_id))
+
+
+class JourneyMetricsController(Controller):
+    path = "/v1/businesses/{business_id:uuid}/journey"
+    tags = ["journey"]
+
+    @get(
+        "/metrics",
+        summary="Journey metrics of the business, per day and in total",
+        description=(
+            "`from` and `to` are days in the business's zone (both included, at most 92). "
+            "A booking counts on the day of its appointment. `counts` says what each figure "
+            "counts. Staff and admin keys only (a partner sees its own bookings' journeys, "
+            "not the business's figures)."
+        ),
+        opt=requires(kinds=("admin", "staff")),
+    )
+    async def get_metrics(
+        self,
+        business_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        first: Annotated[date, QueryParameter(query="from")],
+        last: Annotated[date, QueryParameter(query="to")],
+    ) -> dict[str, Any]:
+        return await metrics.journey_metrics(principal, business_id, first, last)
