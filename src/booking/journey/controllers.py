@@ -98,7 +98,7 @@ class JourneyMetricsController(Controller):
         self,
         business_id: FromPath[UUID],
         principal: NamedDependency[Principal],
-        first: Annotated[date, QueryParameter(query="from")],
-        last: Annotated[date, QueryParameter(query="to")],
+        first: Annotated[date, QueryParameter(name="from")],
+        last: Annotated[date, QueryParameter(name="to")],
     ) -> dict[str, Any]:
         return await metrics.journey_metrics(principal, business_id, first, last)
