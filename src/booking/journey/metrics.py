@@ -10,7 +10,8 @@ business in the period through ``booking_business_start_idx (business_id, starts
 id)`` and reaches each other table by ``(business_id, booking_id)`` - the journey's
 indexes (migration 2026-12-02T00:55) - so the work grows with the period's bookings,
 never with the tables' history. The bookings' figures are one GROUP BY (day, channel)
-pass; the rest are small aggregates over the same set.
+pass; the rest are small aggregates over the same set. JIT is off for these statements
+(its compilation, not the work, was most of the time at 100,000 bookings).
 """
 
 from __future__ import annotations
@@ -256,7 +257,11 @@ async def journey_metrics(
     principal: Principal, business_id: UUID, first: date, last: date
 ) -> dict[str, Any]:
     principal.require("bookings:read", business_id)
-    async with db.connection() as conn:
+    async with db.transaction() as conn:
+        # The planner overestimates the by-booking joins (millions of rows for a CTE it
+        # cannot see into) and turns on JIT, whose compilation cost seconds under load in
+        # bench/journey.py; the statements are simple aggregates that never need it.
+        await conn.execute("SET LOCAL jit = off")
         zone_name = await conn.fetchval("SELECT time_zone FROM business WHERE id = $1", business_id)
         if zone_name is None:
             raise NotFound("No such business.")

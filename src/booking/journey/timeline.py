@@ -61,13 +61,14 @@ CUSTOMER_TOUCHPOINTS = frozenset(
 _CUSTOMER_SMS_STEPS = ("sms.sent", "sms.delivered", "reminder.sent", "reminder.delivered")
 _CUSTOMER_DETAIL = ("from_status", "to_status", "changes", "template", "score", "comment")
 
-# Source order breaks ties between rows with the same instant: the history event first
-# (it caused the rest), then its message, delivery, offer, waitlist, promise, feedback.
+# Source order breaks ties between rows of one transaction (the same instant): an offer's
+# decision first (it caused the booking's change), then the history event, its message,
+# delivery, waitlist, promise, feedback.
 JOURNEY_SQL = """
 WITH b AS (
     SELECT id, business_id, customer_id FROM booking WHERE id = $1
 ), e AS (
-    SELECT h.occurred_at AS at, 0 AS src, h.id AS seq, h.event AS touchpoint,
+    SELECT h.occurred_at AS at, 1 AS src, h.id AS seq, h.event AS touchpoint,
            h.actor_type, h.actor_id, h.channel,
            jsonb_strip_nulls(jsonb_build_object(
                'from_status', h.from_status, 'to_status', h.to_status,
@@ -77,7 +78,7 @@ WITH b AS (
            NULL::uuid AS partner_id
     FROM booking_history h JOIN b ON h.business_id = b.business_id AND h.booking_id = b.id
   UNION ALL
-    SELECT v.at, 1, 0,
+    SELECT v.at, 2, 0,
            (CASE WHEN m.template = 'reminder' THEN 'reminder.' ELSE 'sms.' END) || v.step,
            'system', 'notifications', 'sms',
            jsonb_strip_nulls(jsonb_build_object(
@@ -100,7 +101,7 @@ WITH b AS (
     ) AS v(at, step)
     WHERE v.at IS NOT NULL
   UNION ALL
-    SELECT coalesce(d.delivered_at, d.last_attempt_at, d.created_at), 2, o.id,
+    SELECT coalesce(d.delivered_at, d.last_attempt_at, d.created_at), 3, o.id,
            'webhook.' || CASE d.status WHEN 'succeeded' THEN 'delivered'
                                        WHEN 'failed' THEN 'failed' ELSE 'pending' END,
            'system', 'webhooks', 'webhook',
@@ -113,11 +114,15 @@ WITH b AS (
     JOIN webhook_endpoint e ON e.id = d.endpoint_id
     JOIN partner p ON p.id = e.partner_id
   UNION ALL
-    SELECT v.at, 3, 0,
+    SELECT v.at, 0, 0,
            (CASE WHEN r.kind = 'earlier_slot' THEN 'waitlist.offer_' ELSE 'offer.' END)
                || v.step,
            split_part(v.actor, ':', 1), substr(v.actor, strpos(v.actor, ':') + 1),
-           CASE WHEN v.step = 'accepted' AND v.actor LIKE 'customer:%' THEN 'link'
+           CASE WHEN v.step = 'accepted' THEN coalesce((
+                    SELECT h.channel FROM booking_history h
+                    WHERE h.business_id = r.business_id AND h.booking_id = r.booking_id
+                      AND h.event = 'booking.changed' AND h.occurred_at = r.decided_at
+                    LIMIT 1), 'web')
                 ELSE 'system' END,
            jsonb_strip_nulls(jsonb_build_object(
                'offer_id', r.id, 'expires_at', r.expires_at,
