@@ -34,9 +34,10 @@ from booking.guarantee.controllers import (
     OfferController,
     StaffAvailabilityController,
 )
-from booking.guarantee.sms_reply import on_unmatched_sms
 from booking.headers import add_security_headers
 from booking.health import health, ready
+from booking.journey.controllers import JourneyController, JourneyMetricsController
+from booking.journey.replies import on_unmatched_sms
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.privacy.controllers import CustomerController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
@@ -62,6 +63,7 @@ TAGS = [
     Tag(name="operations", description="Health and readiness."),
     Tag(name="access", description="API keys: issue (shown once), list, revoke."),
     Tag(name="webhooks", description="Signed partner webhooks (Standard Webhooks)."),
+    Tag(name="journey", description="One timeline per booking; feedback; journey metrics."),
     Tag(
         name="guarantee",
         description="Lost-slot reschedule offers, earlier-slot waitlist, promises, risk view.",
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConsoleSignInController,
             DeskController,
             console_static_files(),
+            JourneyController,
+            JourneyMetricsController,
         ],
         dependencies={
             "principal": Provide(provide_principal),
@@ -182,7 +186,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.asgi_handler = RequestTelemetry(
         app.asgi_handler, access_log=config.access_log, metrics=config.metrics_enabled
     )
-    # Inbound SMS that are no keyword go to the guarantee (notifications sits below it).
+    # Inbound SMS that are no keyword: feedback answers, then the guarantee (offer replies,
+    # owed answers); notifications sits below both and imports neither.
     app.state.on_unmatched_sms = on_unmatched_sms
     document_problems(app.openapi_schema)  # errors are problem+json in the document too
     return app

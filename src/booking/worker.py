@@ -15,6 +15,8 @@ from booking.bookings.jobs import expire_holds
 from booking.guarantee import handlers as guarantee_handlers
 from booking.guarantee import jobs as guarantee_jobs
 from booking.idempotency.jobs import purge_idempotency_records
+from booking.journey import feedback as journey_feedback
+from booking.journey import jobs as journey_jobs
 from booking.notifications import jobs as sms_jobs
 from booking.notifications import service as sms_service
 from booking.outbox import jobs as outbox_jobs
@@ -35,6 +37,7 @@ log = logging.getLogger("booking.worker")
 OUTBOX_HANDLERS: tuple[Handler, ...] = (
     sms_service.on_booking_event,
     guarantee_handlers.on_event,
+    journey_feedback.on_event,  # feedback after the visit; low scores -> callback promise
     webhook_service.deliveries_for_event,
 )
 
@@ -96,6 +99,10 @@ CRON_JOBS += [
 # Customers' data: each business's retention setting, applied once a day (GDPR).
 CRON_JOBS += [
     cron(customer_jobs.apply_retention, hour={3}, minute={41}, second={0}, unique=True),
+]
+# The journey: feedback questions fall due (rows with an ask_at, booking/journey/feedback.py).
+CRON_JOBS += [
+    cron(journey_jobs.ask_for_feedback, second={25, 55}, run_at_startup=True, unique=True),
 ]
 
 

@@ -161,6 +161,15 @@ MATRIX: list[tuple[str, str, str, Any, int]] = [
     ("link_mine", "GET", "/v1/bookings/{mine}", None, 200),
     ("link_mine", "GET", "/v1/bookings/{desk}", None, 404),
     ("link_mine", "GET", "/v1/bookings/{mine}/history", None, 200),
+    # the journey: the same rule as the booking
+    ("partner", "GET", "/v1/bookings/{mine}/journey", None, 200),
+    ("partner", "GET", "/v1/bookings/{desk}/journey", None, 404),
+    ("partner_b", "GET", "/v1/bookings/{mine}/journey", None, 404),
+    ("app", "GET", "/v1/bookings/{mine}/journey", None, 404),
+    ("other_staff", "GET", "/v1/bookings/{mine}/journey", None, 404),
+    ("front_desk", "GET", "/v1/bookings/{desk}/journey", None, 200),
+    ("link_mine", "GET", "/v1/bookings/{mine}/journey", None, 200),
+    ("link_mine", "GET", "/v1/bookings/{desk}/journey", None, 404),
     # writing needs the scope; confirming is the business's job
     ("partner_readonly", "POST", "/v1/businesses/{biz}/holds", "hold", 403),
     ("link_mine", "POST", "/v1/businesses/{biz}/holds", "hold", 403),

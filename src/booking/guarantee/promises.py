@@ -10,6 +10,9 @@ Kinds (what was promised, and what keeps it):
   before the offer expires; broken when the offer expires unanswered.
 * ``reply`` - an inbound SMS that is not a keyword gets an answer within
   :data:`REPLY_WITHIN`. Kept when any message goes to that phone afterwards.
+* ``callback`` - a low feedback score (booking/journey/feedback.py) is a call back within
+  the business's ``callback_within_minutes``. Kept when staff record the call
+  (``POST /v1/bookings/{id}/feedback/callback``) by the due time.
 
 The watchdog (:func:`run_watchdog`), before the due time and only while nothing has
 happened, sends the customer one "we are working on it" update and alerts staff (SMS to
@@ -36,16 +39,18 @@ from booking.outbox.dispatch import FollowUpJob
 REPLY_WITHIN = timedelta(hours=4)
 MAX_NUDGE_LEAD = timedelta(minutes=30)
 WATCH_BATCH = 500
-KINDS = ("confirmation", "offer_follow_up", "reply")
+KINDS = ("confirmation", "offer_follow_up", "reply", "callback")
 WHAT = {
     "confirmation": {"en": "confirming a booking", "it": "conferma della prenotazione"},
     "offer_follow_up": {"en": "rebooking a lost slot", "it": "nuovo orario per uno slot perso"},
     "reply": {"en": "answering a customer's SMS", "it": "risposta all'SMS di un cliente"},
+    "callback": {"en": "calling back after a low score", "it": "richiamata dopo un voto basso"},
 }
 UPDATE_TEMPLATE = {
     "confirmation": "promise_update_confirmation",
     "offer_follow_up": "promise_update_offer",
     "reply": "promise_update_reply",
+    "callback": "promise_update_callback",
 }
 
 
@@ -132,6 +137,13 @@ async def _resolved_at(conn: asyncpg.Connection, promise: asyncpg.Record) -> dat
             updated: datetime = row["updated_at"]
             return updated
         return None
+    if kind == "callback":  # subject "feedback:<feedback id>"
+        called: datetime | None = await conn.fetchval(
+            "SELECT called_back_at FROM feedback WHERE business_id = $1 AND id = $2::uuid",
+            promise["business_id"],
+            promise["subject"].split(":", 1)[1],
+        )
+        return called
     replied: datetime | None = await conn.fetchval(
         "SELECT min(created_at) FROM message WHERE to_phone = $1 AND created_at > $2 "
         "AND template NOT LIKE 'promise_%'",

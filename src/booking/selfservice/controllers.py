@@ -28,7 +28,7 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
 )
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-ACTIONS = ("confirm", "cancel", "change", "accept", "waitlist")
+ACTIONS = ("confirm", "cancel", "change", "accept", "waitlist", "feedback")
 
 
 def _html(template: str, http_status: int = 200, **values: Any) -> Response[str]:
@@ -113,6 +113,7 @@ async def _page(
         ],
         waitlist=page.waitlist,
         waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
+        feedback=page.feedback,
     )
 
 
@@ -267,3 +268,12 @@ class SelfServiceController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "waitlist")
+
+    @post("/feedback", opt=PUBLIC, status_code=303)
+    async def feedback(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        return await _act(request, settings, token, "feedback")

@@ -38,6 +38,7 @@ from booking.bookings.transitions import transition
 from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
 from booking.guarantee.sql import STILL_LOST
+from booking.journey import feedback
 
 SEARCH_DAYS = 14  # without a chosen day: the first day with free times in this range
 BROWSE_DAYS = 60  # the day picker goes this far ahead (within the search API's limit)
@@ -127,6 +128,7 @@ class PageModel:
     may_change: bool
     browse: Browse | None = None
     may_move: bool = True  # the change policy lets the customer pick another time
+    feedback: dict[str, Any] | None = None  # a completed visit's question (status, score)
 
 
 _PAGE_BOOKING = f"""
@@ -175,6 +177,12 @@ async def load_page(
         browse: Browse | None = None
         if may_move:
             browse, alternatives = await _free_times(conn, booking, day, staff_id)
+        asked = await conn.fetchrow(
+            "SELECT status, score FROM feedback WHERE business_id = $1 AND booking_id = $2 "
+            "AND status IN ('scheduled', 'asked', 'received')",
+            row["business_id"],
+            booking_id,
+        )
     return PageModel(
         booking=booking,
         offer=offer,
@@ -184,6 +192,7 @@ async def load_page(
         may_change=changeable,
         browse=browse,
         may_move=may_move,
+        feedback=dict(asked) if asked else None,
     )
 
 
@@ -283,6 +292,12 @@ async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
         await offers.accept_offer(who, offer_id, option, channel="web")
     elif action == "waitlist":
         await waitlist.join_waitlist(who, booking_id)
+    elif action == "feedback":
+        try:
+            score = int(form.get("score", ""))
+        except ValueError as exc:
+            raise InvalidInput("Choose a score from 1 to 5.", field="score") from exc
+        await feedback.answer(booking_id, score, form.get("comment", "")[:2000])
     else:  # pragma: no cover - routes name the actions
         raise InvalidInput("Unknown action.")
 

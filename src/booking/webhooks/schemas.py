@@ -27,6 +27,7 @@ EventType = Literal[
     "offer.expired",
     "promise.at_risk",
     "promise.broken",
+    "feedback.received",
 ]
 
 
