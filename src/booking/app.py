@@ -24,6 +24,7 @@ from booking.api_plugin import AccessPlugin
 from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
+from booking.calendars.controllers import CalendarFeedController, FeedController
 from booking.catalog.controllers import BusinessController, ServiceController, StaffController
 from booking.guarantee.controllers import (
     GuaranteeDeskController,
@@ -57,6 +58,7 @@ TAGS = [
         name="guarantee",
         description="Lost-slot reschedule offers, earlier-slot waitlist, promises, risk view.",
     ),
+    Tag(name="calendars", description="Staff calendar feeds out, busy times in."),
 ]
 
 
@@ -144,6 +146,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OfferController,
             GuaranteeDeskController,
             SelfServiceController,
+            CalendarFeedController,
+            FeedController,
         ],
         dependencies={
             "principal": Provide(provide_principal),
