@@ -17,8 +17,10 @@ from tests.support import World, at
 
 # Paths that may answer without credentials: the landing page, operations, the OpenAPI
 # document and the docs page with its assets, Twilio's signed webhooks and public customer
-# pages (which carry their own token).
-PUBLIC_ALLOWED = re.compile(r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*)$")
+# pages (which carry their own token), and calendar feeds (the URL is the feed's secret).
+PUBLIC_ALLOWED = re.compile(
+    r"^/(|health|ready|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*|feeds/.*)$"
+)
 
 
 def _concrete(path: str) -> str:
