@@ -24,6 +24,7 @@ from booking.api_plugin import AccessPlugin
 from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
+from booking.calendars.connection_controllers import CalendarConnectionController
 from booking.calendars.controllers import CalendarFeedController, FeedController
 from booking.catalog.controllers import BusinessController, ServiceController, StaffController
 from booking.guarantee.controllers import (
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SelfServiceController,
             CalendarFeedController,
             FeedController,
+            CalendarConnectionController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

@@ -11,6 +11,8 @@ from arq.connections import RedisSettings
 
 from booking import db
 from booking.bookings.jobs import expire_holds
+from booking.calendars import jobs as calendar_jobs
+from booking.calendars import writeback as calendar_writeback
 from booking.guarantee import handlers as guarantee_handlers
 from booking.guarantee import jobs as guarantee_jobs
 from booking.idempotency.jobs import purge_idempotency_records
@@ -25,11 +27,13 @@ from booking.webhooks import service as webhook_service
 log = logging.getLogger("booking.worker")
 
 # What happens to every committed outbox event, in this order: the customer's SMS and
-# reminders, the guarantee (offers, waitlist, promises), partner webhooks. The one list.
+# reminders, the guarantee (offers, waitlist, promises), partner webhooks, the staff
+# member's own CalDAV calendar (write-back). The one list.
 OUTBOX_HANDLERS: tuple[Handler, ...] = (
     sms_service.on_booking_event,
     guarantee_handlers.on_event,
     webhook_service.deliveries_for_event,
+    calendar_writeback.on_booking_event,
 )
 
 
@@ -80,6 +84,12 @@ CRON_JOBS += [
         guarantee_jobs.expire_offers, second={0, 15, 30, 45}, run_at_startup=True, unique=True
     ),
     cron(guarantee_jobs.watch_promises, second={5, 35}, run_at_startup=True, unique=True),
+]
+# Staff calendars (docs/calendars.md): outside calendars synced when due; write-back jobs
+# come from the outbox.
+FUNCTIONS += [calendar_jobs.calendar_write_back]
+CRON_JOBS += [
+    cron(calendar_jobs.sync_due_calendars, second={25}, run_at_startup=True, unique=True),
 ]
 
 

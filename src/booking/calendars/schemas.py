@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 
 class FeedCreate(Struct, forbid_unknown_fields=True):
@@ -30,3 +31,55 @@ class FeedIssued(Struct):
     feed: FeedOut
     url: str
     webcal_url: str
+
+
+class ConnectionCreate(Struct, forbid_unknown_fields=True):
+    """An outside calendar of the member of staff: ``ics`` (a subscription URL, also
+    ``webcal://``) or ``caldav`` (a calendar collection URL, with user name and password).
+    ``email``: their address in that calendar, so events they declined are not busy.
+    ``write_back`` (CalDAV only): their bookings are also written into that calendar."""
+
+    kind: Literal["ics", "caldav"]
+    url: Annotated[str, Meta(min_length=1, max_length=2000)]
+    username: Annotated[str, Meta(max_length=200)] = ""
+    password: Annotated[str, Meta(max_length=500)] = ""
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    write_back: bool = False
+
+
+class ConnectionOut(Struct):
+    """A connection and its status (never its password)."""
+
+    id: UUID
+    business_id: UUID
+    staff_id: UUID
+    kind: str
+    url: str
+    username: str
+    email: str | None
+    write_back: bool
+    busy_blocks: int
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    next_sync_at: datetime
+    created_at: datetime
+
+
+class SyncReportOut(Struct):
+    """What one sync did: blocks added/removed/kept, and the bookings an outside event
+    now overlaps (each marked at risk with an offer of held alternatives)."""
+
+    status: str
+    added: int
+    removed: int
+    kept: int
+    conflicts: list[UUID]
+    offer_ids: list[UUID]
+    error: str | None
+
+
+class ConnectionSynced(Struct):
+    connection: ConnectionOut
+    sync: SyncReportOut
