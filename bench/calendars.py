@@ -93,8 +93,9 @@ async def seed_bookings(business: UUID, service: UUID, staff: UUID, count: int) 
             """
             INSERT INTO booking (business_id, staff_id, service_id, customer_id, status, channel,
                 reference_code, starts_at, ends_at, blocked_from, blocked_until)
-            VALUES ($1, $2, $3, $4, 'confirmed', 'system', $5, $6, $6 + interval '30 minutes',
-                    $6, $6 + interval '30 minutes')
+            VALUES ($1, $2, $3, $4, 'confirmed', 'system', $5, $6::timestamptz,
+                    $6::timestamptz + interval '30 minutes',
+                    $6::timestamptz, $6::timestamptz + interval '30 minutes')
             """,
             [
                 (business, staff, service, customer, f"B{i:05d}", start + timedelta(minutes=30 * i))
