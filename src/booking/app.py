@@ -25,6 +25,8 @@ from booking.api_plugin import AccessPlugin
 from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
+from booking.calendars.connection_controllers import CalendarConnectionController
+from booking.calendars.controllers import CalendarFeedController, FeedController
 from booking.catalog.controllers import BusinessController, ServiceController, StaffController
 from booking.console.controllers import ConsoleSignInController, StaffSignInController
 from booking.console.web import console_static_files
@@ -68,6 +70,7 @@ TAGS = [
         name="guarantee",
         description="Lost-slot reschedule offers, earlier-slot waitlist, promises, risk view.",
     ),
+    Tag(name="calendars", description="Staff calendar feeds out, busy times in."),
 ]
 
 
@@ -164,6 +167,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             console_static_files(),
             JourneyController,
             JourneyMetricsController,
+            CalendarFeedController,
+            FeedController,
+            CalendarConnectionController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

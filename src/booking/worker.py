@@ -12,6 +12,8 @@ from prometheus_client import start_http_server
 
 from booking import db
 from booking.bookings.jobs import expire_holds
+from booking.calendars import jobs as calendar_jobs
+from booking.calendars import writeback as calendar_writeback
 from booking.guarantee import handlers as guarantee_handlers
 from booking.guarantee import jobs as guarantee_jobs
 from booking.idempotency.jobs import purge_idempotency_records
@@ -31,7 +33,8 @@ from booking.webhooks import service as webhook_service
 log = logging.getLogger("booking.worker")
 
 # What happens to every committed outbox event, in this order: the customer's SMS and
-# reminders, the guarantee (offers, waitlist, promises), partner webhooks. The one list:
+# reminders, the guarantee (offers, waitlist, promises), partner webhooks, the staff
+# member's own CalDAV calendar (write-back). The one list:
 # the relay loops (outbox/jobs.py) run these in this process, in the transaction that
 # claims the rows; only the follow-up jobs they return (provider calls) go through arq.
 OUTBOX_HANDLERS: tuple[Handler, ...] = (
@@ -39,6 +42,7 @@ OUTBOX_HANDLERS: tuple[Handler, ...] = (
     guarantee_handlers.on_event,
     journey_feedback.on_event,  # feedback after the visit; low scores -> callback promise
     webhook_service.deliveries_for_event,
+    calendar_writeback.on_booking_event,
 )
 
 
@@ -103,6 +107,12 @@ CRON_JOBS += [
 # The journey: feedback questions fall due (rows with an ask_at, booking/journey/feedback.py).
 CRON_JOBS += [
     cron(journey_jobs.ask_for_feedback, second={25, 55}, run_at_startup=True, unique=True),
+]
+# Staff calendars (docs/calendars.md): outside calendars synced when due; write-back jobs
+# come from the outbox.
+FUNCTIONS += [calendar_jobs.calendar_write_back]
+CRON_JOBS += [
+    cron(calendar_jobs.sync_due_calendars, second={25}, run_at_startup=True, unique=True),
 ]
 
 
