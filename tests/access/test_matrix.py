@@ -17,7 +17,8 @@ from tests.support import World, at
 
 # Paths that may answer without credentials: the landing page, operations, the OpenAPI
 # document and the docs page with its assets, Twilio's signed webhooks and public customer
-# pages (which carry their own token), calendar feeds (the URL is the feed's secret), and the staff consoles with their static files (the
+# pages (which carry their own token), calendar feeds (the URL is the feed's secret), and
+# the staff consoles with their static files (the
 # session cookie is their credential: tests/console/test_console_routes.py checks every route).
 # /metrics takes no API key: its own operator check (a token, or loopback) guards it
 # (tests/telemetry/test_metrics.py).
