@@ -36,6 +36,7 @@ from booking.notifications.controllers import MessageController, TwilioWebhookCo
 from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
 from booking.selfservice.controllers import SelfServiceController
+from booking.sessions.controllers import SeatMoveController, SessionController
 from booking.settings import Settings, get_settings
 from booking.webhooks.controllers import (
     WebhookDeliveryController,
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OfferController,
             GuaranteeDeskController,
             SelfServiceController,
+            SessionController,
+            SeatMoveController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

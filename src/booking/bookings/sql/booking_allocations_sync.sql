@@ -4,6 +4,8 @@
 -- Moving (staff, resource or time) replaces the allocations: the new place is checked
 -- by allocation_no_overlap and the old one released by the same update. A status change only
 -- flips ``active``; an allocation a block took (``lost``) stays inactive until moved.
+-- A seat in a group session holds no allocation of its own: the session holds its
+-- staff and room (session_allocations_sync), the seats are counted (session_seats_sync).
 CREATE OR REPLACE FUNCTION booking_allocations_sync() RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -11,6 +13,9 @@ AS $$
         v_during tstzrange := tstzrange(NEW.blocked_from, NEW.blocked_until, '[)');
         v_active boolean := booking_holds_time(NEW.status);
     BEGIN
+        IF NEW.session_id IS NOT NULL THEN
+            RETURN NULL;
+        END IF;
         IF TG_OP = 'INSERT' THEN
             INSERT INTO allocation (business_id, resource_id, kind, booking_id, during, active)
             VALUES (NEW.business_id, NEW.staff_id, 'staff', NEW.id, v_during, v_active);
