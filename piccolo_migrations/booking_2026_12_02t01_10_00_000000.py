@@ -316,8 +316,8 @@ AS $$
             VALUES (v_row.business_id, p_event, v_row.id,
                 p_outbox_payload || jsonb_build_object(
                     'booking_id', v_row.id::text, 'version', v_row.version,
-                    'status', v_row.status, 'session_id', p_session_id::text,
-                    'seats', v_row.seats));
+                    'status', v_row.status, 'starts_at', v_row.starts_at,
+                    'session_id', p_session_id::text, 'seats', v_row.seats));
         END IF;
         RETURN NEXT v_row;
     END
@@ -357,6 +357,9 @@ FORWARDS = [
     )
     """,
     "CREATE INDEX session_service_start_idx ON session (business_id, service_id, starts_at)",
+    # the availability search reads a teacher's classes as busy time by staff id
+    "CREATE INDEX session_staff_busy_idx ON session (staff_id, blocked_from) "
+    "WHERE status = 'scheduled'",
     "ALTER TABLE booking ADD COLUMN session_id uuid",
     "ALTER TABLE booking ADD COLUMN seats integer NOT NULL DEFAULT 1 "
     "CONSTRAINT booking_seats_range CHECK (seats BETWEEN 1 AND 1000)",
@@ -411,6 +414,14 @@ FORWARDS = [
 ]
 
 BACKWARDS = [
+    # Going back would leave these rows holding no time: refuse rather than guess.
+    """
+    DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM booking WHERE session_id IS NOT NULL) THEN
+            RAISE EXCEPTION 'seat bookings exist: remove them before migrating back';
+        END IF;
+    END $$
+    """,
     "DROP TRIGGER session_seats_sync ON booking",
     "DROP FUNCTION booking_place_seats",
     "DROP FUNCTION session_seats_sync",
@@ -422,7 +433,6 @@ BACKWARDS = [
     "ALTER TABLE allocation ADD CONSTRAINT allocation_kind_check "
     "CHECK (kind IN ('staff', 'resource', 'block'))",
     "ALTER TABLE allocation DROP COLUMN session_id",
-    "DELETE FROM booking WHERE session_id IS NOT NULL",
     "ALTER TABLE booking DROP COLUMN seats",
     "ALTER TABLE booking DROP COLUMN session_id",
     "DROP TABLE session",

@@ -17,6 +17,9 @@ from tests.support import World, at
 CLIENTS = 200
 
 
+# 200 real clients on a machine shared by several test suites can outlast the default
+# 300 s per test (the assertions are the same, only the clock is longer).
+@pytest.mark.timeout(900)
 async def test_two_hundred_clients_mixed_holds_never_oversell(world: World) -> None:
     service_id = await group_service(world)
     session = await schedule(world, service_id, at(6, 18))

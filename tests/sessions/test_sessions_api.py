@@ -165,3 +165,34 @@ async def test_sessions_of_a_one_to_one_service_are_refused(world: World) -> Non
     )
     assert response.status_code == 422
     assert await _count("SELECT count(*) FROM session") == 0
+
+
+async def test_a_seat_booking_is_not_moved_off_its_class_by_a_time_change(world: World) -> None:
+    service_id = await group_service(world)
+    sid = (await schedule(world, service_id, at(6, 10)))["id"]
+    booked = (await book(world.client(), world, sid, 1)).json()
+    response = await world.client().patch(
+        f"/v1/bookings/{booked['id']}", json={"starts_at": at(6, 12).isoformat()}
+    )
+    assert response.status_code == 422, response.text
+    again = await world.client().get(f"/v1/bookings/{booked['id']}")
+    assert (again.json()["version"], again.json()["session_id"]) == (1, sid)
+
+
+async def test_availability_shows_an_empty_class_as_busy_for_its_teacher(world: World) -> None:
+    service_id = await group_service(world)
+    await schedule(world, service_id, at(6, 10))
+    response = await world.client().get(
+        f"/v1/businesses/{world.business_id}/availability",
+        params={
+            "service_id": str(world.cut),
+            "staff_id": str(world.staff[0]),
+            "from": at(6, 9).isoformat(),
+            "to": at(6, 12).isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+    starts = {slot["starts_at"][11:16] for slot in response.json()["slots"]}
+    assert "09:00" in starts
+    assert "11:15" in starts  # the class ends 11:00, its 15-minute buffer 11:15
+    assert not starts & {"09:45", "10:00", "10:30", "11:00"}

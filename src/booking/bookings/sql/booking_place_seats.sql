@@ -78,8 +78,8 @@ AS $$
             VALUES (v_row.business_id, p_event, v_row.id,
                 p_outbox_payload || jsonb_build_object(
                     'booking_id', v_row.id::text, 'version', v_row.version,
-                    'status', v_row.status, 'session_id', p_session_id::text,
-                    'seats', v_row.seats));
+                    'status', v_row.status, 'starts_at', v_row.starts_at,
+                    'session_id', p_session_id::text, 'seats', v_row.seats));
         END IF;
         RETURN NEXT v_row;
     END
