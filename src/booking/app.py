@@ -36,6 +36,8 @@ from booking.notifications.controllers import MessageController, TwilioWebhookCo
 from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
 from booking.selfservice.controllers import SelfServiceController
+from booking.sequences.controllers import SequenceController
+from booking.series.controllers import SeriesController
 from booking.sessions.controllers import SeatMoveController, SessionController
 from booking.settings import Settings, get_settings
 from booking.webhooks.controllers import (
@@ -147,6 +149,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SelfServiceController,
             SessionController,
             SeatMoveController,
+            SeriesController,
+            SequenceController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

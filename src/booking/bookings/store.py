@@ -38,7 +38,7 @@ BOOKING_COLUMNS = """
     b.id, b.business_id, b.staff_id, b.resource_id, b.service_id, b.customer_id, b.partner_id,
     b.status, b.channel, b.reference_code, b.starts_at, b.ends_at, b.blocked_from, b.blocked_until,
     b.version, b.change_count, b.hold_expires_at, b.cancel_reason, b.notes, b.created_by,
-    b.created_at, b.updated_at, b.session_id, b.seats
+    b.created_at, b.updated_at, b.session_id, b.seats, b.series_id, b.is_sequence
 """
 
 
@@ -128,6 +128,7 @@ async def insert_active(
     notes: str = "",
     checked: bool = False,
     resource_ids: Sequence[UUID] = (),
+    payload_extra: dict[str, Any] | None = None,
 ) -> asyncpg.Record | None:
     """Insert the row for the first combination the database lets have it, with its event.
 
@@ -153,6 +154,7 @@ async def insert_active(
                 "changes": {},
                 "actor": principal.actor_label,
             }
+            | (payload_extra or {})
         )
     name, phone, locale = customer if customer is not None else (None, None, None)
     return await conn.fetchrow(
@@ -366,6 +368,22 @@ async def move_seats(
     )
     assert moved is not None
     return moved
+
+
+async def annotate_outbox(
+    conn: asyncpg.Connection, booking: asyncpg.Record, topic: str, extra: dict[str, Any]
+) -> None:
+    """Add ``extra`` to the uncommitted outbox entry ``topic`` of ``booking`` written in
+    this transaction (the relay only ever sees committed rows): a series marks the one
+    occurrence whose message announces the whole series."""
+    await conn.execute(
+        "UPDATE outbox SET payload = payload || $4::jsonb WHERE business_id = $1 "
+        "AND aggregate_id = $2 AND topic = $3",
+        booking["business_id"],
+        booking["id"],
+        topic,
+        json.dumps(extra),
+    )
 
 
 async def lock_booking(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record:
