@@ -45,6 +45,9 @@ from booking.privacy.controllers import CustomerController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
 from booking.resources.controllers import ResourceController, ServiceNeedsController
 from booking.selfservice.controllers import SelfServiceController
+from booking.sequences.controllers import SequenceController
+from booking.series.controllers import SeriesController
+from booking.sessions.controllers import SeatMoveController, SessionController
 from booking.settings import Settings, get_settings
 from booking.telemetry.endpoint import metrics_endpoint
 from booking.telemetry.logs import configure_logging
@@ -170,6 +173,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CalendarFeedController,
             FeedController,
             CalendarConnectionController,
+            SessionController,
+            SeatMoveController,
+            SeriesController,
+            SequenceController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

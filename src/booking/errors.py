@@ -72,6 +72,14 @@ class SlotTaken(DomainError):
     title = "That time is no longer free"
 
 
+class SessionFull(DomainError):
+    """The group session has fewer seats left than asked (the database's CHECK said so)."""
+
+    code = "session-full"
+    status = 409
+    title = "Not enough seats left in that session"
+
+
 class InvalidTransition(DomainError):
     code = "invalid-transition"
     status = 409

@@ -42,10 +42,10 @@ EARLIEST_WINDOWS = (timedelta(days=1), timedelta(days=3))
 
 
 # Busy time of some staff in [$2, $3): bookings that block time (holds past their
-# expiry no longer do) and time off. PostgreSQL merges overlapping and touching
-# ranges (range_agg), so a full month arrives as a few hundred ranges instead of
-# one row per booking, as whole epoch seconds (what the slot search works in;
-# floor = int(timestamp())).
+# expiry no longer do), the segments of visits, time off and scheduled group sessions.
+# PostgreSQL merges overlapping and touching ranges (range_agg), so a full month
+# arrives as a few hundred ranges instead of one row per booking, as whole epoch
+# seconds (what the slot search works in; floor = int(timestamp())).
 _BUSY_SQL = """
     SELECT staff_id, floor(extract(epoch FROM lower(r)))::bigint AS s,
            floor(extract(epoch FROM upper(r)))::bigint AS e
@@ -58,10 +58,22 @@ _BUSY_SQL = """
               AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
               AND NOT (status = 'held' AND hold_expires_at <= now())
               AND ($4::uuid IS NULL OR id <> $4)
+              AND NOT is_sequence  -- a visit's staff are busy in its segments only
+            UNION ALL
+            SELECT g.staff_id, g.blocked_from, g.blocked_until FROM booking_segment g
+            JOIN booking b ON b.business_id = g.business_id AND b.id = g.booking_id
+            WHERE g.staff_id = ANY($1::uuid[])
+              AND tstzrange(g.blocked_from, g.blocked_until, '[)') && tstzrange($2, $3, '[)')
+              AND booking_holds_time(b.status) AND NOT (b.status = 'held')
+              AND ($4::uuid IS NULL OR b.id <> $4)
             UNION ALL
             SELECT staff_id, starts_at, ends_at FROM time_off
             WHERE staff_id = ANY($1::uuid[])
               AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)')
+            UNION ALL  -- a group class holds its teacher, booked seats or not
+            SELECT staff_id, blocked_from, blocked_until FROM session
+            WHERE staff_id = ANY($1::uuid[]) AND status = 'scheduled'
+              AND tstzrange(blocked_from, blocked_until, '[)') && tstzrange($2, $3, '[)')
         ) AS busy
         GROUP BY staff_id
     ) AS merged

@@ -74,6 +74,17 @@ async def _change_once(
         check_version(row, expected_version)
         await require_if_match(conn, principal, row, expected_version)
         check_changeable(row["status"]).enforce()  # before reading anything else
+        if row["is_sequence"]:
+            raise InvalidInput(
+                "That booking is a visit of several services: move it with "
+                "POST /v1/bookings/{id}/sequence/move.",
+                field="starts_at",
+            )
+        if row["session_id"] is not None:
+            raise InvalidInput(
+                "That booking is seats in a class: move it with POST /v1/bookings/{id}/session.",
+                field="session_id",
+            )
         business_policy = await load_policy(conn, row["business_id"])
         context = await load_service_context(
             conn,

@@ -42,6 +42,12 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def new_hold_token() -> tuple[str, bytes]:
+    """A hold token (shown once) and the hash stored on the hold."""
+    token = secrets.token_urlsafe(24)
+    return token, _token_hash(token)
+
+
 _SYSTEM_PRINCIPAL = Principal(kind="system", id="hold-release")
 
 

@@ -93,6 +93,10 @@ class BookingOut(Struct):
     ] = "UTC"
     manage_token: str | None = None
     resource_id: UUID | None = None  # the room/chair/device, when the service needs one
+    session_id: UUID | None = None  # the group session, for a booking of seats in a class
+    seats: int = 1  # party size: the seats it takes in its session (1 for a 1:1 booking)
+    series_id: UUID | None = None  # the recurring series this occurrence belongs to
+    is_sequence: bool = False  # a visit of several services (GET .../segments for them)
 
 
 class HoldOut(Struct):

@@ -39,7 +39,7 @@ BOOKING_COLUMNS = """
     b.id, b.business_id, b.staff_id, b.resource_id, b.service_id, b.customer_id, b.partner_id,
     b.status, b.channel, b.reference_code, b.starts_at, b.ends_at, b.blocked_from, b.blocked_until,
     b.version, b.change_count, b.hold_expires_at, b.cancel_reason, b.notes, b.created_by,
-    b.created_at, b.updated_at
+    b.created_at, b.updated_at, b.session_id, b.seats, b.series_id, b.is_sequence
 """
 
 
@@ -130,6 +130,7 @@ async def insert_active(
     notes: str = "",
     checked: bool = False,
     resource_ids: Sequence[UUID] = (),
+    payload_extra: dict[str, Any] | None = None,
 ) -> asyncpg.Record | None:
     """Insert the row for the first combination the database lets have it, with its event.
 
@@ -156,6 +157,7 @@ async def insert_active(
                     "changes": {},
                     "actor": principal.actor_label,
                 }
+                | (payload_extra or {})
             )
         )
     name, phone, locale = customer if customer is not None else (None, None, None)
@@ -276,6 +278,118 @@ _MOVE = f"""
         p_outbox_payload => $15::jsonb, p_reason => $16, p_policy_override => $17,
         p_count_change => $18) AS b
 """
+
+
+async def insert_seats(
+    conn: asyncpg.Connection,
+    business_id: UUID,
+    session_id: UUID,
+    seats: int,
+    *,
+    status: str,
+    channel: str,
+    principal: Principal,
+    event: str,
+    customer: tuple[str, str, str] | None = None,
+    hold_expires_at: datetime | None = None,
+    hold_token_hash: bytes | None = None,
+    notes: str = "",
+) -> asyncpg.Record | None:
+    """``seats`` in a group session for a new booking or hold, with its event.
+
+    One round trip to ``booking_place_seats`` (``bookings/sql/booking_place_seats.sql``):
+    stale holds on the session expire, the row is inserted at the session's time and
+    its trigger counts the seats on the session's row, where
+    ``session_seats_within_capacity`` refuses what does not fit (SQLSTATE 23514, raised;
+    :data:`SESSION_FULL` names the constraint). None when there is no such session.
+    """
+    payload = None
+    if event in OUTBOX_EVENTS:
+        payload = json.dumps({"event": event, "changes": {}, "actor": principal.actor_label})
+    name, phone, locale = customer if customer is not None else (None, None, None)
+    return await conn.fetchrow(
+        _PLACE_SEATS,
+        business_id,
+        session_id,
+        seats,
+        status,
+        channel,
+        new_reference_codes(REFERENCE_TRIES),
+        event,
+        principal.kind,
+        principal.id,
+        principal.actor_label,
+        principal.partner_id,
+        name,
+        phone,
+        locale,
+        hold_expires_at,
+        hold_token_hash,
+        notes,
+        payload,
+    )
+
+
+SESSION_FULL = "session_seats_within_capacity"  # the CHECK that refuses a seat too many
+SESSION_CLOSED = "BK002"  # session_seats_sync: seats asked of a cancelled session
+_PLACE_SEATS = f"""
+    SELECT {BOOKING_COLUMNS} FROM booking_place_seats(
+        p_business_id => $1, p_session_id => $2, p_seats => $3, p_status => $4,
+        p_channel => $5, p_codes => $6, p_event => $7, p_actor_type => $8,
+        p_actor_id => $9, p_created_by => $10, p_partner_id => $11,
+        p_customer_name => $12, p_customer_phone => $13, p_customer_locale => $14,
+        p_hold_expires_at => $15, p_hold_token_hash => $16, p_notes => $17,
+        p_outbox_payload => $18::jsonb) AS b
+"""
+
+
+async def move_seats(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record | dict[str, Any],
+    session: asyncpg.Record | dict[str, Any],
+    seats: int,
+) -> asyncpg.Record:
+    """Move the locked seat booking ``row`` to ``session`` with ``seats`` (one UPDATE:
+    its trigger releases the old seats and takes the new ones in the same statement;
+    the capacity CHECK may refuse it, 23514). The caller records the event."""
+    moved = await conn.fetchrow(
+        f"""
+        UPDATE booking b SET session_id = $3, seats = $4, service_id = $5, staff_id = $6,
+            resource_id = $7, starts_at = $8, ends_at = $9, blocked_from = $10,
+            blocked_until = $11, version = version + 1, change_count = change_count + 1,
+            updated_at = now()
+        WHERE business_id = $1 AND id = $2 RETURNING {BOOKING_COLUMNS}
+        """,
+        row["business_id"],
+        row["id"],
+        session["id"],
+        seats,
+        session["service_id"],
+        session["staff_id"],
+        session["resource_id"],
+        session["starts_at"],
+        session["ends_at"],
+        session["blocked_from"],
+        session["blocked_until"],
+    )
+    assert moved is not None
+    return moved
+
+
+async def annotate_outbox(
+    conn: asyncpg.Connection, booking: asyncpg.Record, topic: str, extra: dict[str, Any]
+) -> None:
+    """Add ``extra`` to the uncommitted outbox entry ``topic`` of ``booking`` written in
+    this transaction (the relay only ever sees committed rows): a series marks the one
+    occurrence whose message announces the whole series."""
+    await conn.execute(
+        "UPDATE outbox SET payload = payload || $4::jsonb WHERE business_id = $1 "
+        "AND aggregate_id = $2 AND topic = $3",
+        booking["business_id"],
+        booking["id"],
+        topic,
+        json.dumps(extra),
+    )
 
 
 async def lock_booking(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record:

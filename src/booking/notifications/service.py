@@ -246,8 +246,13 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
     template = TOPIC_TEMPLATES[event.topic]
     if event.topic == "booking.created" and event.payload.get("status") == "pending":
         template = "booking_pending"
+    extra = _kind_of_booking(event)
+    if extra is not None:
+        template, kind_context = extra
+    else:
+        kind_context = {}
     if template is not None:
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = dict(kind_context)
         starts_raw = event.payload.get("starts_at")
         row = await conn.fetchrow(_BOOKING_FOR_SMS, booking_id)
         if row is not None and starts_raw:
@@ -270,6 +275,23 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
                     jobs.append(job)
     await sync_reminders(conn, booking_id)
     return jobs
+
+
+def _kind_of_booking(event: OutboxEvent) -> tuple[str | None, dict[str, Any]] | None:
+    """A confirmed class seat, visit or series occurrence has its own message (issue 12);
+    a series says it once, with its first occurrence (each keeps its own reminders)."""
+    payload = event.payload
+    if event.topic != "booking.created" or payload.get("status") == "pending":
+        return None
+    if payload.get("session_id"):
+        return "class_booked", {"seats": payload.get("seats", 1)}
+    if payload.get("changes", {}).get("segments"):
+        return "visit_booked", {"segments": payload["changes"]["segments"]}
+    if payload.get("series_id"):
+        if not payload.get("series_first"):
+            return None, {}
+        return "series_booked", {"count": payload.get("occurrences", 1)}
+    return None
 
 
 # --------------------------------------------------------------------------- sending

@@ -122,6 +122,45 @@ register_template(
     },
 )
 register_template(
+    "class_booked",
+    {
+        "en": (
+            "{business}: {seats} place(s) booked in the class {service} on {when} with "
+            "{staff}. Ref {reference}. Manage it: {link}"
+        ),
+        "it": (
+            "{business}: {seats} posto/i prenotato/i alla lezione di {service} {when} con "
+            "{staff}. Codice {reference}. Gestiscila qui: {link}"
+        ),
+    },
+)
+register_template(
+    "visit_booked",
+    {
+        "en": (
+            "{business}: your visit of {segments} services on {when} is booked, starting "
+            "with {service} with {staff}. Ref {reference}. Manage it: {link}"
+        ),
+        "it": (
+            "{business}: la tua visita di {segments} servizi {when} è prenotata, si inizia "
+            "con {service} con {staff}. Codice {reference}. Gestiscila qui: {link}"
+        ),
+    },
+)
+register_template(
+    "series_booked",
+    {
+        "en": (
+            "{business}: {count} appointments booked for {service}, the first on {when}. "
+            "Each has its own reminder. Ref {reference}. Manage them: {link}"
+        ),
+        "it": (
+            "{business}: {count} appuntamenti prenotati per {service}, il primo {when}. "
+            "Ognuno ha il suo promemoria. Codice {reference}. Gestiscili qui: {link}"
+        ),
+    },
+)
+register_template(
     "booking_cancelled",
     {
         "en": "{business}: your booking {reference} for {when} is cancelled. Details: {link}",

@@ -1,0 +1,1 @@
+"""Recurring series: N bookings of one service on a rule, with one series id."""

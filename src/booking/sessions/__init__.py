@@ -1,0 +1,1 @@
+"""Group sessions with seats: a class with a capacity the database never oversells."""
