@@ -53,6 +53,9 @@ async def test_created_booking_has_its_history_and_record_events_outbox_payload(
     (created,) = await _outbox("booking.created")
     (changed,) = await _outbox("booking.changed")  # written by record_event
     assert set(created) == set(changed)
+    # Each row carries the id of the request that wrote it (booking.telemetry): two requests.
+    created_by, changed_by = created.pop("request_id"), changed.pop("request_id")
+    assert isinstance(created_by, str) and created_by and created_by != changed_by
     assert created == {
         "event": "booking.created",
         "booking_id": booking["id"],
@@ -162,6 +165,7 @@ async def test_a_change_writes_record_events_history_and_outbox_payload(world: W
     }
     (created,) = await _outbox("booking.created")
     (changed,) = await _outbox("booking.changed")
+    assert changed.pop("request_id") != created.pop("request_id")  # one per request
     assert changed == {
         "event": "booking.changed",
         "booking_id": booking["id"],
