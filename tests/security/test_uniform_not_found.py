@@ -92,6 +92,30 @@ async def _real_ids(world: World) -> dict[str, str]:
         )
         message_booking = by_partner["id"]
         offer_id = await conn.fetchval("SELECT id FROM reschedule_offer LIMIT 1")
+        customer_id = await conn.fetchval(
+            "SELECT customer_id FROM booking WHERE id = $1", uuid.UUID(str(by_partner["id"]))
+        )
+        # A calendar feed, a calendar connection and a class of the world's business.
+        feed_id = await conn.fetchval(
+            "INSERT INTO calendar_feed (business_id, secret_hash, created_by) "
+            "VALUES ($1, '\\x00', 'test') RETURNING id",
+            world.business_id,
+        )
+        connection_id = await conn.fetchval(
+            "INSERT INTO calendar_connection (business_id, staff_id, kind, url, created_by) "
+            "VALUES ($1, $2, 'ics', 'http://127.0.0.1:9/cal.ics', 'test') RETURNING id",
+            world.business_id,
+            world.staff[0],
+        )
+        session_id = await conn.fetchval(
+            "INSERT INTO session (business_id, service_id, staff_id, starts_at, ends_at, "
+            "blocked_from, blocked_until, capacity) SELECT $1, $2, $3, t, t + interval '1 hour', "
+            "t, t + interval '1 hour', 5 FROM (SELECT date_trunc('day', now()) "
+            "+ interval '50 days 6 hours' AS t) s RETURNING id",
+            world.business_id,
+            world.cut,
+            world.staff[0],
+        )
     ids = {
         "business_id": str(world.business_id),
         "booking_id": str(message_booking),
@@ -103,6 +127,10 @@ async def _real_ids(world: World) -> dict[str, str]:
         "endpoint_id": str(endpoint_id),
         "delivery_id": str(delivery_id),
         "reference_code": str(by_partner["reference_code"]),
+        "customer_id": str(customer_id),
+        "feed_id": str(feed_id),
+        "connection_id": str(connection_id),
+        "session_id": str(session_id),
     }
     if offer_id is not None:
         ids["offer_id"] = str(offer_id)
