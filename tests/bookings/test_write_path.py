@@ -55,7 +55,9 @@ async def test_created_booking_has_its_history_and_record_events_outbox_payload(
     assert set(created) == set(changed)
     # Each row carries the id of the request that wrote it (booking.telemetry): two requests.
     created_by, changed_by = created.pop("request_id"), changed.pop("request_id")
-    assert isinstance(created_by, str) and created_by and created_by != changed_by
+    assert isinstance(created_by, str)
+    assert created_by
+    assert created_by != changed_by
     assert created == {
         "event": "booking.created",
         "booking_id": booking["id"],
