@@ -34,7 +34,7 @@ from booking.console.session import SESSION_COOKIE, StaffSession, check_csrf, se
 from booking.settings import Settings
 
 CONSOLE: dict[str, Any] = PUBLIC  # the key guard steps aside; the session dependency decides
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 STATIC_PATH = "/console/static"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
