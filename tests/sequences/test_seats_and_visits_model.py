@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 from tests.support import World, at
 
 CAPACITY = 4
+MAX_CHANGES = 3  # the test business allows three changes per booking (tests/support.py)
 SLOTS = 8  # visits and single cuts start 09:00 .. 12:30 every 30 minutes
 # Minutes each thing blocks, relative to its start: cut 30 + 10 after; a visit's cut
 # on staff 0 [0, 40) then, after a 5-minute gap, its colour on staff 1 [25, 105)
@@ -65,6 +66,7 @@ def test_random_seats_and_visits_keep_the_guarantees(world: World) -> None:
             )
             self.phone = 0
             self.seat_model: dict[str, tuple[int, int]] = {}  # booking -> (class, seats)
+            self.changes: dict[str, int] = {}  # booking -> moves made (the policy allows 3)
             self.time_model: dict[str, list[tuple[int, int, int]]] = {}  # -> (staff, lo, hi)
 
         def teardown(self) -> None:
@@ -109,11 +111,15 @@ def test_random_seats_and_visits_keep_the_guarantees(world: World) -> None:
                 json={"session_id": classes[which], "seats": party},
             )
             left = CAPACITY - self._taken(which) + (before[1] if before[0] == which else 0)
-            if party > left:
+            if self.changes.get(booking_id, 0) >= MAX_CHANGES:
+                assert response.status_code == 409, response.text
+                assert response.json()["type"] in {"/problems/change-policy", "/problems/session-full"}
+            elif party > left:
                 assert response.status_code == 409, response.text
             else:
                 assert response.status_code == 200, response.text
                 self.seat_model[booking_id] = (which, party)
+                self.changes[booking_id] = response.json()["change_count"]
 
         @rule(booking_id=consumes(seats))
         def cancel_seats(self, booking_id: str) -> None:

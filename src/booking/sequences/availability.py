@@ -74,32 +74,42 @@ def _fit(
     origin: datetime,
     by_start: list[dict[datetime, list[FreeSlot]]],
 ) -> list[dict[str, Any]] | None:
+    """The first assignment of staff (and resources) to every segment, or None.
+
+    A search with backtracking: the first segment's first free person may be the only
+    one who could do a later segment, so a dead end tries the next candidate instead of
+    dropping the start (the order of free slots is not a preference)."""
     taken: list[tuple[UUID, datetime, datetime]] = []  # (staff or resource, blocked range)
     chosen: list[dict[str, Any]] = []
-    for position, ((seg_start, _, b_from, b_until), found) in enumerate(
-        zip(shape, by_start, strict=True), start=1
-    ):
+
+    def place(position: int) -> bool:
+        if position > len(shape):
+            return True
+        seg_start, _, b_from, b_until = shape[position - 1]
         moment = start + (seg_start - origin)
         lo, hi = start + (b_from - origin), start + (b_until - origin)
-        pick = None
-        for slot in found.get(moment, ()):
-            if not any(
+        for slot in by_start[position - 1].get(moment, ()):
+            if any(
                 who in (slot.staff_id, slot.resource_id) and lo < t_hi and t_lo < hi
                 for who, t_lo, t_hi in taken
             ):
-                pick = slot
-                break
-        if pick is None:
-            return None
-        taken.append((pick.staff_id, lo, hi))
-        if pick.resource_id is not None:
-            taken.append((pick.resource_id, lo, hi))
-        chosen.append(
-            {
-                "position": position,
-                "starts_at": moment,
-                "staff_id": pick.staff_id,
-                "resource_id": pick.resource_id,
-            }
-        )
-    return chosen
+                continue
+            marks = [(slot.staff_id, lo, hi)]
+            if slot.resource_id is not None:
+                marks.append((slot.resource_id, lo, hi))
+            taken.extend(marks)
+            chosen.append(
+                {
+                    "position": position,
+                    "starts_at": moment,
+                    "staff_id": slot.staff_id,
+                    "resource_id": slot.resource_id,
+                }
+            )
+            if place(position + 1):
+                return True
+            del taken[-len(marks) :]
+            chosen.pop()
+        return False
+
+    return chosen if place(1) else None
