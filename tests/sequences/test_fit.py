@@ -54,4 +54,5 @@ def test_the_same_person_does_both_when_the_ranges_do_not_overlap() -> None:
         {ORIGIN + 30 * MIN: [FreeSlot(ORIGIN + 30 * MIN, ORIGIN + 60 * MIN, anna)]},
     ]
     chosen = _fit(ORIGIN, shape, ORIGIN, by_start)
-    assert chosen is not None and [c["staff_id"] for c in chosen] == [anna, anna]
+    assert chosen is not None
+    assert [c["staff_id"] for c in chosen] == [anna, anna]

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from booking import db
 from booking.access.principal import Principal
-from booking.availability.context import load_service_context
+from booking.availability.context import ServiceContext, load_service_context
 from booking.availability.resources import pick_resources
 from booking.bookings.checks import (
     actor,
@@ -20,7 +22,7 @@ from booking.bookings.checks import (
     require_if_match,
 )
 from booking.bookings.placing import candidate_staff, slot_taken
-from booking.bookings.policy import BookingFacts, check_changeable, decide_change
+from booking.bookings.policy import BookingFacts, BusinessPolicy, check_changeable, decide_change
 from booking.bookings.store import lock_booking, move
 from booking.errors import InvalidInput
 
@@ -74,58 +76,7 @@ async def _change_once(
         check_version(row, expected_version)
         await require_if_match(conn, principal, row, expected_version)
         check_changeable(row["status"]).enforce()  # before reading anything else
-        if row["is_sequence"]:
-            raise InvalidInput(
-                "That booking is a visit of several services: move it with "
-                "POST /v1/bookings/{id}/sequence/move.",
-                field="starts_at",
-            )
-        if row["session_id"] is not None:
-            raise InvalidInput(
-                "That booking is seats in a class: move it with POST /v1/bookings/{id}/session.",
-                field="session_id",
-            )
-        business_policy = await load_policy(conn, row["business_id"])
-        context = await load_service_context(
-            conn,
-            row["business_id"],
-            change.service_id or row["service_id"],
-            hours_for=(change.staff_id,) if change.staff_id else None,
-        )
-        new_start = change.starts_at or row["starts_at"]
-        decision = decide_change(
-            business_policy,
-            BookingFacts.from_row(row),
-            actor=actor(principal),
-            now=datetime.now(UTC),
-            new_starts_at=new_start,
-            override_reason=change.override_reason,
-        ).enforce()
-        new_end = new_start + context.shape.duration
-        staff = await candidate_staff(conn, context, change.staff_id, new_start, new_end)
-        if change.staff_id is None and row["staff_id"] in staff:
-            # Keep the same person when they are free at the new time.
-            staff.remove(row["staff_id"])
-            staff.insert(0, row["staff_id"])
-        resources = list(
-            pick_resources(context.resource_group, context.resources, change.resource_id)
-        )
-        if change.resource_id is None and row["resource_id"] in resources:
-            # ... and the same room, chair or device.
-            resources.remove(row["resource_id"])
-            resources.insert(0, row["resource_id"])
-        updated = await move(
-            conn,
-            row,
-            context,
-            staff,
-            new_start,
-            principal=principal,
-            channel=principal.default_channel,
-            reason=decision.history_reason(),
-            policy_override=decision.policy_override,
-            resource_ids=resources,
-        )
+        updated, context, new_start = await change_locked(conn, principal, row, change)
     if updated is None:
         raise await slot_taken(
             context,
@@ -135,3 +86,70 @@ async def _change_once(
             detail="That time is taken; your booking is unchanged.",
         )
     return dict(updated)
+
+
+async def change_locked(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    row: asyncpg.Record,
+    change: ChangeRequest,
+    business_policy: BusinessPolicy | None = None,
+) -> tuple[asyncpg.Record | None, ServiceContext, datetime]:
+    """The one move of a single booking, on a row the caller has locked and checked
+    (access, scope, version): the policy decides, then one UPDATE takes the new time and
+    releases the old. None when the new time is taken (nothing changed).
+
+    ``change.starts_at`` must already be in UTC. Series changes call this for each
+    occurrence inside their own transaction."""
+    if row["is_sequence"]:
+        raise InvalidInput(
+            "That booking is a visit of several services: move it with "
+            "POST /v1/bookings/{id}/sequence/move.",
+            field="starts_at",
+        )
+    if row["session_id"] is not None:
+        raise InvalidInput(
+            "That booking is seats in a class: move it with POST /v1/bookings/{id}/session.",
+            field="session_id",
+        )
+    if business_policy is None:
+        business_policy = await load_policy(conn, row["business_id"])
+    context = await load_service_context(
+        conn,
+        row["business_id"],
+        change.service_id or row["service_id"],
+        hours_for=(change.staff_id,) if change.staff_id else None,
+    )
+    new_start = change.starts_at or row["starts_at"]
+    decision = decide_change(
+        business_policy,
+        BookingFacts.from_row(row),
+        actor=actor(principal),
+        now=datetime.now(UTC),
+        new_starts_at=new_start,
+        override_reason=change.override_reason,
+    ).enforce()
+    new_end = new_start + context.shape.duration
+    staff = await candidate_staff(conn, context, change.staff_id, new_start, new_end)
+    if change.staff_id is None and row["staff_id"] in staff:
+        # Keep the same person when they are free at the new time.
+        staff.remove(row["staff_id"])
+        staff.insert(0, row["staff_id"])
+    resources = list(pick_resources(context.resource_group, context.resources, change.resource_id))
+    if change.resource_id is None and row["resource_id"] in resources:
+        # ... and the same room, chair or device.
+        resources.remove(row["resource_id"])
+        resources.insert(0, row["resource_id"])
+    updated = await move(
+        conn,
+        row,
+        context,
+        staff,
+        new_start,
+        principal=principal,
+        channel=principal.default_channel,
+        reason=decision.history_reason(),
+        policy_override=decision.policy_override,
+        resource_ids=resources,
+    )
+    return updated, context, new_start

@@ -10,11 +10,15 @@ from litestar.params import FromPath, JSONBody
 
 from booking.access.principal import Principal
 from booking.bookings.checks import CustomerInput
-from booking.series import service
+from booking.bookings.controllers import IfMatch, parse_if_match
+from booking.series import changes, service
 from booking.series.schemas import (
+    MovedOccurrence,
     Occurrence,
     SeriesCancel,
     SeriesCancelled,
+    SeriesChange,
+    SeriesChanged,
     SeriesCreate,
     SeriesOut,
 )
@@ -90,3 +94,41 @@ class SeriesController(Controller):
     ) -> SeriesCancelled:
         series_id, cancelled = await service.cancel_following(principal, booking_id, data.reason)
         return SeriesCancelled(series_id=series_id, cancelled_booking_ids=cancelled)
+
+    @post(
+        "/bookings/{booking_id:uuid}/series/change",
+        summary="Change this occurrence and every later one of its series",
+        description=(
+            "Give this occurrence's new `starts_at` (optionally `staff_id`): every later "
+            "active occurrence moves by as many days, to the same new time of day in the "
+            "business's zone. One transaction: the change policy decides for each, and if "
+            "any occurrence cannot move nothing changes (409 series-conflict listing every "
+            "occurrence, conflicts with the nearest free alternatives). Each occurrence keeps "
+            "its id and reference code; its customer gets the change SMS. To change one "
+            "occurrence only, change the booking itself. "
+            'Example: `{"starts_at": "2027-01-12T11:00:00+01:00"}`.'
+        ),
+        status_code=200,
+    )
+    async def change_following(
+        self,
+        booking_id: FromPath[UUID],
+        data: JSONBody[SeriesChange],
+        principal: NamedDependency[Principal],
+        if_match: IfMatch = None,
+    ) -> SeriesChanged:
+        series_id, moved = await changes.change_following(
+            principal,
+            booking_id,
+            changes.FollowingChange(
+                starts_at=data.starts_at,
+                staff_id=data.staff_id,
+                override_reason=data.override_reason,
+            ),
+            expected_version=parse_if_match(if_match),
+        )
+        return SeriesChanged(
+            series_id=series_id,
+            moved=len(moved),
+            occurrences=[MovedOccurrence(**item) for item in moved],
+        )

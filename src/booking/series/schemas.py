@@ -60,3 +60,27 @@ class SeriesCancel(Struct, forbid_unknown_fields=True):
 class SeriesCancelled(Struct):
     series_id: UUID
     cancelled_booking_ids: list[UUID]
+
+
+class SeriesChange(Struct, forbid_unknown_fields=True):
+    """This occurrence's new start; every later one moves by as many days, to the same
+    new time of day in the business's zone."""
+
+    starts_at: When
+    staff_id: UUID | None = None
+    override_reason: Reason | None = None
+
+
+class MovedOccurrence(Struct):
+    booking_id: UUID
+    reference_code: str
+    from_starts_at: str
+    starts_at: str
+    outcome: Literal["moved"]
+    version: int
+
+
+class SeriesChanged(Struct):
+    series_id: UUID
+    moved: int
+    occurrences: list[MovedOccurrence]
