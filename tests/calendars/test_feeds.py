@@ -11,6 +11,9 @@ import httpx
 import icalendar
 
 from tests.guarantee.helpers import book, execute
+from tests.sequences.test_sequences import visit_body
+from tests.sessions.support import book as book_seat
+from tests.sessions.support import group_service, schedule
 from tests.support import World, at
 
 
@@ -139,3 +142,30 @@ async def test_a_guessed_token_a_front_desk_key_or_another_tenant_get_nothing(
         json={"resource_id": "00000000-0000-0000-0000-000000000001"},
     )
     assert unknown.status_code == 404
+
+
+async def test_a_visit_shows_each_segment_to_its_own_staff_and_a_class_once(world: World) -> None:
+    visit = await world.client().post(
+        f"/v1/businesses/{world.business_id}/sequences", json=visit_body(world, at(6, 10))
+    )
+    assert visit.status_code == 201, visit.text
+    booking, segments = visit.json()["booking"], visit.json()["segments"]
+    yoga = await group_service(world)
+    session = await schedule(world, yoga, at(6, 15))
+    for index in (1, 2):
+        seat = await book_seat(world.client(), world, session["id"], index)
+        assert seat.status_code == 201, seat.text
+
+    giulia = _events(await _subscribe((await _feed(world, world.staff[0]))["url"]))
+    marco = _events(await _subscribe((await _feed(world, world.staff[1]))["url"]))
+    # The cut is Giulia's, the colour Marco's: each sees only their own segment, at its time.
+    assert set(marco) == {f"{booking['id']}-2"}
+    colour = marco[f"{booking['id']}-2"]
+    assert colour.decoded("dtstart") == datetime.fromisoformat(segments[1]["starts_at"])
+    assert colour.decoded("dtend") == datetime.fromisoformat(segments[1]["ends_at"])
+    assert str(colour["summary"]) == "Visit - Colour"
+    # Giulia teaches the class: one event for it, not one per seat booking.
+    assert set(giulia) == {f"{booking['id']}-1", session["id"]}
+    assert str(giulia[session["id"]]["summary"]) == "Yoga (class)"
+    everyone = _events(await _subscribe((await _feed(world))["url"]))
+    assert set(everyone) == {f"{booking['id']}-1", f"{booking['id']}-2", session["id"]}

@@ -2,8 +2,10 @@
 per resource, or for the whole business, that Google, Outlook or Apple Calendar polls.
 
 * One VEVENT per booking on that resource: ``UID`` is the booking id (stable across
-  moves), ``SEQUENCE`` its version, the summary only the customer's first name and the
-  service (no phone, no notes: a feed URL ends up in places a booking does not).
+  moves), ``SEQUENCE`` its version; a visit of several services gives one VEVENT per
+  segment to the segment's own staff/room (``UID`` = booking id and position), and a
+  class one VEVENT for the class (``UID`` = its id), not one per seat booking. The summary is only the
+  customer's first name and the service (no phone, no notes: a feed URL ends up in places a booking does not).
 * Cancelled bookings stay in the feed as ``STATUS:CANCELLED`` for
   :data:`CANCELLED_GRACE` after the cancellation, so a subscribed client drops them
   instead of keeping a ghost; holds (``held``/``expired``) never appear.
@@ -133,20 +135,46 @@ async def revoke_feed(principal: Principal, business_id: UUID, feed_id: UUID) ->
 
 # ---- the feed itself --------------------------------------------------------------
 
+# One VEVENT per thing that holds the resource's time: a plain booking (UID = booking
+# id), each segment of a visit on it (UID = booking id and position: a business-wide feed
+# holds several segments of one visit), and each class it teaches or hosts (UID = the
+# class's id; one event for the class, not one per seat booking).
 _FEED_BOOKINGS = """
-    SELECT b.id, b.version, b.status, b.starts_at, b.ends_at, b.updated_at,
+    SELECT b.id::text AS uid, b.version, b.status, b.starts_at, b.ends_at, b.updated_at,
            s.name AS service_name, split_part(btrim(c.name), ' ', 1) AS first_name,
-           st.name AS staff_name
+           st.name AS staff_name, 'booking' AS kind
     FROM booking b
     JOIN service s ON s.business_id = b.business_id AND s.id = b.service_id
     JOIN staff st ON st.business_id = b.business_id AND st.id = b.staff_id
     LEFT JOIN customer c ON c.business_id = b.business_id AND c.id = b.customer_id
-    WHERE b.business_id = $1
+    WHERE b.business_id = $1 AND NOT b.is_sequence AND b.session_id IS NULL
       AND ($2::uuid IS NULL OR b.staff_id = $2 OR b.resource_id = $2)
       AND b.ends_at > $3
       AND (b.status IN ('pending', 'confirmed', 'checked_in', 'completed', 'no_show')
            OR (b.status = 'cancelled' AND b.updated_at > $4))
-    ORDER BY b.starts_at, b.id
+    UNION ALL
+    SELECT b.id::text || '-' || g.position, b.version, b.status, g.starts_at, g.ends_at,
+           b.updated_at, s.name, split_part(btrim(c.name), ' ', 1), st.name, 'segment'
+    FROM booking b
+    JOIN booking_segment g ON g.business_id = b.business_id AND g.booking_id = b.id
+    JOIN service s ON s.business_id = g.business_id AND s.id = g.service_id
+    JOIN staff st ON st.business_id = g.business_id AND st.id = g.staff_id
+    LEFT JOIN customer c ON c.business_id = b.business_id AND c.id = b.customer_id
+    WHERE b.business_id = $1 AND b.is_sequence
+      AND ($2::uuid IS NULL OR g.staff_id = $2 OR g.resource_id = $2)
+      AND g.ends_at > $3
+      AND (b.status IN ('pending', 'confirmed', 'checked_in', 'completed', 'no_show')
+           OR (b.status = 'cancelled' AND b.updated_at > $4))
+    UNION ALL
+    SELECT x.id::text, x.version, x.status, x.starts_at, x.ends_at, x.created_at,
+           s.name, NULL, st.name, 'class'
+    FROM session x
+    JOIN service s ON s.business_id = x.business_id AND s.id = x.service_id
+    JOIN staff st ON st.business_id = x.business_id AND st.id = x.staff_id
+    WHERE x.business_id = $1
+      AND ($2::uuid IS NULL OR x.staff_id = $2 OR x.resource_id = $2)
+      AND x.ends_at > $3
+    ORDER BY 4, 1
 """
 
 
@@ -161,14 +189,16 @@ def render(
     cal.add("x-wr-calname", name)
     for row in rows:
         event = icalendar.Event()
-        event.add("uid", f"{row['id']}@booking")
+        event.add("uid", f"{row['uid']}@booking")
         event.add("dtstamp", row["updated_at"].astimezone(UTC))
         event.add("last-modified", row["updated_at"].astimezone(UTC))
         event.add("sequence", row["version"])
         event.add("dtstart", row["starts_at"].astimezone(UTC))
         event.add("dtend", row["ends_at"].astimezone(UTC))
-        who = row["first_name"] or "Walk-in"
-        summary = f"{who} - {row['service_name']}"
+        if row["kind"] == "class":
+            summary = f"{row['service_name']} (class)"
+        else:
+            summary = f"{row['first_name'] or 'Walk-in'} - {row['service_name']}"
         event.add("summary", f"{summary} ({row['staff_name']})" if business_wide else summary)
         status = row["status"]
         event.add("status", EVENT_STATUS.get(status, "CONFIRMED"))
