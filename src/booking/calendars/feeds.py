@@ -4,8 +4,9 @@ per resource, or for the whole business, that Google, Outlook or Apple Calendar 
 * One VEVENT per booking on that resource: ``UID`` is the booking id (stable across
   moves), ``SEQUENCE`` its version; a visit of several services gives one VEVENT per
   segment to the segment's own staff/room (``UID`` = booking id and position), and a
-  class one VEVENT for the class (``UID`` = its id), not one per seat booking. The summary is only the
-  customer's first name and the service (no phone, no notes: a feed URL ends up in places a booking does not).
+  class one VEVENT for the class (``UID`` = its id), not one per seat booking. The
+  summary is only the customer's first name and the service (no phone, no notes: a
+  feed URL ends up in places a booking does not).
 * Cancelled bookings stay in the feed as ``STATUS:CANCELLED`` for
   :data:`CANCELLED_GRACE` after the cancellation, so a subscribed client drops them
   instead of keeping a ghost; holds (``held``/``expired``) never appear.
