@@ -8,8 +8,9 @@ at most :data:`MAX_REDIRECTS`, and each target is checked again, so a feed that
 redirects to a private address fails. Bodies are read up to :data:`MAX_BYTES`.
 
 CalDAV uses the ``caldav`` client (blocking, run in a thread). Its URL is checked the
-same way before connecting; the client's own connections are not re-checked per
-address (documented in docs/calendars.md as the one gap).
+same way before connecting, and every connection the client opens (redirects and
+discovery included) checks the address it actually reached before sending a byte: a
+name that rebinds to a private address after the check is refused at connect time.
 """
 
 from __future__ import annotations
@@ -145,13 +146,60 @@ async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
 # ---- CalDAV ----------------------------------------------------------------------
 
 
-def _caldav_client(url: str, username: str, password: str) -> Any:
+def _checked_adapter(policy: OutboundPolicy) -> Any:
+    """A ``requests`` adapter whose connections check the peer they reached against the
+    outbound policy before anything is sent (the connect itself is the only packet)."""
+    import requests.adapters
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def checked(sock: Any) -> Any:
+        try:
+            policy.check_address(sock.getpeername()[0])
+        except Refused:
+            sock.close()
+            raise
+        return sock
+
+    class CheckedHTTP(HTTPConnection):
+        def _new_conn(self) -> Any:
+            return checked(super()._new_conn())
+
+    class CheckedHTTPS(HTTPSConnection):
+        def _new_conn(self) -> Any:
+            return checked(super()._new_conn())
+
+    class CheckedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = CheckedHTTP
+
+    class CheckedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = CheckedHTTPS
+
+    class CheckedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": CheckedHTTPPool,
+                "https": CheckedHTTPSPool,
+            }
+
+    return CheckedAdapter()
+
+
+def _caldav_client(
+    url: str, username: str, password: str, policy: OutboundPolicy | None = None
+) -> Any:
     import caldav
     import requests
 
     # Basic auth sent at once: some servers (Radicale without auth) never ask for it.
     auth = requests.auth.HTTPBasicAuth(username, password) if username else None
-    return caldav.DAVClient(url=url, auth=auth, timeout=int(TIMEOUT_SECONDS))
+    client = caldav.DAVClient(url=url, auth=auth, timeout=int(TIMEOUT_SECONDS))
+    adapter = _checked_adapter(policy or OutboundPolicy.from_settings())
+    client.session.trust_env = False  # no proxy from the environment around the check
+    client.session.mount("http://", adapter)
+    client.session.mount("https://", adapter)
+    return client
 
 
 def _collection_version(calendar: Any) -> str | None:
@@ -168,11 +216,17 @@ def _collection_version(calendar: Any) -> str | None:
     return str(token) if token else None
 
 
-def _caldav_read(url: str, username: str, password: str, version: str | None) -> Fetched:
+def _caldav_read(
+    url: str,
+    username: str,
+    password: str,
+    version: str | None,
+    policy: OutboundPolicy | None = None,
+) -> Fetched:
     from caldav.lib import error
 
     try:
-        with _caldav_client(url, username, password) as client:
+        with _caldav_client(url, username, password, policy) as client:
             calendar = client.calendar(url=url)
             current = _collection_version(calendar)
             if current is not None and current == version:
@@ -182,6 +236,10 @@ def _caldav_read(url: str, username: str, password: str, version: str | None) ->
                 for obj in calendar.events()
             ]
             return Fetched(bodies, current)
+    except Refused as exc:
+        raise FetchFailed(
+            exc.error_class, f"{MESSAGES.get(exc.error_class)}: {exc.detail}"
+        ) from exc
     except error.AuthorizationError as exc:
         raise FetchFailed("auth") from exc
     except error.NotFoundError as exc:
@@ -201,7 +259,7 @@ async def fetch_caldav(
         raise FetchFailed(
             exc.error_class, f"{MESSAGES.get(exc.error_class)}: {exc.detail}"
         ) from exc
-    return await asyncio.to_thread(_caldav_read, url, username, password, version)
+    return await asyncio.to_thread(_caldav_read, url, username, password, version, policy)
 
 
 def write_event(url: str, username: str, password: str, href_name: str, ics: str) -> None:
