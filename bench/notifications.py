@@ -292,18 +292,29 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         BOOKING_TWILIO_BASE_URL=fake_url,
         BOOKING_PUBLIC_BASE_URL="https://booking.example.com",
         BOOKING_LOG_LEVEL="WARNING",
+        # A production worker refuses the public default secret (exit 2): without this
+        # the worker died at start and the bench waited for SMS that never came.
+        BOOKING_SECRET_KEY="bench-secret-not-for-production",
     )
+    worker_log_path = ROOT / ".local" / "bench-notifications-worker.log"
+    worker_log_path.parent.mkdir(parents=True, exist_ok=True)
+    worker_log = worker_log_path.open("w")
     worker = start(
         [sys.executable, "-m", "booking.cli", "worker"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     await db.start_pool(database_url, 2, 20)
     try:
         async with db.transaction() as conn:
             ids = await seed(conn)
         await asyncio.sleep(2.0)  # worker start-up is not what we measure
+        if worker.poll() is not None:
+            raise RuntimeError(
+                f"the worker exited {worker.returncode} at start: "
+                + worker_log_path.read_text()[-2000:]
+            )
         burst_started = time.monotonic()
         await create_bookings(ids, args.bookings, first_day=2, rate=None)
         created_in = time.monotonic() - burst_started
@@ -318,6 +329,7 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         accepted = fake_accepted(fake_url)
     finally:
         stop(worker)
+        worker_log.close()
         stop(fake)
         await db.close_pool()
         await redis.aclose()

@@ -65,15 +65,20 @@ def running_api(
     workers: int = 1,
     profile_to: Path | None = None,
     log_path: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    quiet: bool = True,
 ) -> Iterator[str]:
     """Start `booking api --workers N`; yields its base URL; stops it afterwards.
+
+    ``extra_env`` overrides the production-like environment (e.g. BOOKING_METRICS=0);
+    ``quiet=False`` drops ``--quiet`` (which turns the access log off).
 
     With ``profile_to`` the server runs under ``py-spy record`` (one worker) and
     the raw collapsed stacks are written there when it stops.
     """
     port = free_port()
     command = [str(BIN / "booking"), "api", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(workers), "--quiet"]
+    command += ["--workers", str(workers)] + (["--quiet"] if quiet else [])
     if profile_to is not None:
         command = [
             str(BIN / "py-spy"),
@@ -89,7 +94,10 @@ def running_api(
         ]
     log = (log_path or ROOT / ".local" / "bench-api.log").open("w")
     process = subprocess.Popen(
-        command, env=server_env(database_url, redis_url), stdout=log, stderr=subprocess.STDOUT
+        command,
+        env=server_env(database_url, redis_url) | (extra_env or {}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:

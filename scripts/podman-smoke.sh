@@ -7,9 +7,13 @@
 #   KEEP=1 scripts/podman-smoke.sh    leave the pod running (remove: podman pod rm -f booking-smoke)
 #
 # Checks: the image keeps HEALTHCHECK and runs as a user that can write /app; migrate
-# waits for a database that is still starting; /ready answers 200; a partner books
-# through curl (hold, confirm); the worker prints the confirmation SMS (console
-# sender); a worker that dies is restarted while the API keeps answering.
+# waits for a database that is still starting; /ready answers 200 and counts the
+# worker's heartbeat ("1 alive"); the worker's metrics port answers inside the pod and
+# the API's /metrics only a bearer of the metrics token; a partner books through curl
+# (hold, confirm); the worker prints the confirmation SMS (console sender); a worker
+# that dies is restarted (its heartbeat comes back) while the API keeps answering.
+# The services get compose.yaml's environment (JSON logs, metrics token, the worker's
+# metrics port).
 #
 # Needs podman (Debian: apt-get install -y podman debootstrap runc) and base images
 # under the names the Dockerfile/compose use. Where no image registry is reachable,
@@ -35,6 +39,7 @@ IMAGE=${IMAGE:-localhost/booking:smoke}
 HTTP_PORT=${HTTP_PORT:-18000}
 POSTGRES_PASSWORD=smoke-pg-password
 BOOKING_SECRET_KEY=smoke-secret-key
+METRICS_TOKEN=smoke-metrics-token
 PHONE=+393339990077
 API="http://127.0.0.1:$HTTP_PORT"
 
@@ -157,7 +162,14 @@ APP_ENV=(
     -e "REDIS_URL=redis://redis:6379/0"
     -e "BOOKING_SECRET_KEY=$BOOKING_SECRET_KEY"
     -e "BOOKING_PUBLIC_BASE_URL=http://localhost:$HTTP_PORT"
+    -e "BOOKING_LOG_FORMAT=json"
+    -e "BOOKING_METRICS_TOKEN=$METRICS_TOKEN"
 )
+WORKER_ENV=(-e "BOOKING_WORKER_METRICS_PORT=9108" -e "BOOKING_WORKER_METRICS_HOST=0.0.0.0")
+
+workers_alive() {  # /ready's checks.workers says "1 alive" (or more)
+    curl -fsS "$API/ready" | python3 -c 'import json, sys; w = json.load(sys.stdin)["checks"].get("workers", ""); print(w); sys.exit(0 if w.endswith(" alive") and not w.startswith("none") else 1)'
+}
 
 say "migrate first, while the database does not exist yet (it must wait)"
 podman run -d --pod "$POD" --name booking-smoke-migrate "${APP_ENV[@]}" "$IMAGE" booking migrate >/dev/null
@@ -171,20 +183,34 @@ podman run -d --pod "$POD" --name booking-smoke-redis -v booking-smoke-redisdata
     docker.io/library/redis:7.4-bookworm redis-server --appendonly yes >/dev/null
 
 migrate_rc="$(podman wait booking-smoke-migrate)"
-podman logs booking-smoke-migrate 2>&1 | grep -v '^ *- ' || true
+# Read the log once: `podman logs | grep -q` fails under pipefail (grep closes the pipe).
+migrate_log="$(podman logs booking-smoke-migrate 2>&1)"
+printf '%s\n' "$migrate_log" | grep -v '^ *- ' || true
 [ "$migrate_rc" = 0 ] || fail "booking migrate exited $migrate_rc"
-podman logs booking-smoke-migrate 2>&1 | grep -q 'waiting up to' \
-    || fail "migrate did not report waiting for the database"
+case "$migrate_log" in *"waiting up to"*) ;; *) fail "migrate did not report waiting for the database" ;; esac
 
 say "api and worker (restart unless-stopped, as in compose.yaml)"
 podman run -d --pod "$POD" --name booking-smoke-api --restart unless-stopped "${APP_ENV[@]}" \
     "$IMAGE" booking api --host 0.0.0.0 --port 8000 --workers 2 --quiet >/dev/null
 podman run -d --pod "$POD" --name booking-smoke-worker --restart unless-stopped "${APP_ENV[@]}" \
-    "$IMAGE" booking worker >/dev/null
+    "${WORKER_ENV[@]}" "$IMAGE" booking worker >/dev/null
 
 wait_until 60 "/ready answers 200" curl -fsS "$API/ready"
 printf '/ready: %s\n' "$(curl -sS -o /dev/null -w '%{http_code}' "$API/ready")"
 podman healthcheck run booking-smoke-api && echo "podman healthcheck run booking-smoke-api: healthy"
+
+say "the worker is alive: its heartbeat in /ready, its metrics port inside the pod"
+wait_until 60 "/ready counts a live worker" workers_alive
+printf '/ready checks.workers: %s\n' "$(workers_alive)"
+wait_until 30 "the worker's metrics port answers" podman exec booking-smoke-api python -c \
+    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/metrics', timeout=2)"
+podman exec booking-smoke-api python -c \
+    "import urllib.request; t = urllib.request.urlopen('http://127.0.0.1:9108/metrics', timeout=2).read().decode(); print('worker /metrics:', len(t.splitlines()), 'lines')"
+metrics_anon="$(curl -sS -o /dev/null -w '%{http_code}' "$API/metrics")"
+metrics_token="$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $METRICS_TOKEN" "$API/metrics")"
+echo "API /metrics: $metrics_anon without the token, $metrics_token with it"
+[ "$metrics_token" = 200 ] || fail "/metrics refused the metrics token"
+[ "$metrics_anon" != 200 ] || fail "/metrics answered a caller without the token"
 
 say "a business (booking seed) and a partner key (booking key create), inside the image"
 BIZ="$(podman exec booking-smoke-api booking seed | sed -n 's/^demo business: //p')"
@@ -225,5 +251,7 @@ wait_until 60 "worker restarted" sh -c \
      && [ \"\$(podman inspect booking-smoke-worker --format '{{.State.Running}}')\" = true ]"
 echo "worker restarts: $before -> $(podman inspect booking-smoke-worker --format '{{.RestartCount}}')"
 curl -fsS -o /dev/null "$API/ready" && echo "/ready still 200"
+wait_until 60 "the restarted worker's heartbeat" workers_alive
+printf '/ready checks.workers after the restart: %s\n' "$(workers_alive)"
 
 say "OK"

@@ -63,12 +63,13 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         info["workers"] = await _workers(redis)
     if all(value == "ok" for value in checks.values()):
         return Response({"status": "ready", "checks": {**checks, **info}})
+    failing = "; ".join(f"{name} {value}" for name, value in checks.items() if value != "ok")
     return problem(
         request,
         503,
         "not-ready",
         "Not ready",
-        "A dependency is unreachable.",
+        f"Not ready: {failing}.",
         headers={"Retry-After": "2"},
         extra={"checks": {**checks, **info}},
     )

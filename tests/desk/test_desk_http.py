@@ -31,6 +31,14 @@ async def test_search_by_reference_phone_and_name(world: World) -> None:
         page = await desk.get("/desk/search", params={"q": typed})
         assert f"/desk/bookings/{booking['id']}" in page.text, typed
         assert f"/desk/bookings/{other['id']}" not in page.text, typed
+    # Names from the third character on; one or two characters find no names.
+    for typed in ("an", "An", "fe"):
+        page = await desk.get("/desk/search", params={"q": typed})
+        assert page.status_code == 200
+        assert f"/desk/bookings/{booking['id']}" not in page.text, typed
+    assert f"/desk/bookings/{booking['id']}" in (
+        await desk.get("/desk/search", params={"q": "ann"})
+    ).text
     nothing = await desk.get("/desk/search", params={"q": "zzzz"})
     assert 'id="no-results"' in nothing.text
     # Without script: the same search is a plain GET form.

@@ -31,6 +31,19 @@ def test_a_name_matches_any_part() -> None:
     assert parse_query("   ").empty
 
 
+def test_a_name_search_starts_from_the_third_character() -> None:
+    # One or two characters of a name find no names (nearly every customer would match).
+    assert parse_query("an").name_like is None
+    assert parse_query(" an ").name_like is None
+    assert parse_query("an").empty
+    assert parse_query("ann").name_like == "%ann%"
+    assert parse_query("a f").name_like == "%a f%"
+    # References and phones are read as before.
+    assert parse_query("K7Q").reference_prefix == "K7Q"
+    assert parse_query("3331", "it").phone_like == "%3331%"
+    assert parse_query("   ").empty
+
+
 def test_free_gaps_are_the_hours_nobody_holds() -> None:
     nine = datetime(2026, 12, 2, 8, tzinfo=UTC)
     hour = timedelta(hours=1)

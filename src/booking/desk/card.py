@@ -21,8 +21,10 @@ from booking.bookings.checks import actor, load_policy
 from booking.bookings.policy import BookingFacts, Decision, decide_change
 from booking.bookings.queries import get_booking
 from booking.bookings.status import is_changeable
+from booking.desk.related import Related, load_journey, load_related
 from booking.errors import NotFound
 from booking.guarantee.sql import STILL_LOST
+from booking.journey.schemas import JourneyEntry
 
 ALTERNATIVES = 6
 SEARCH_DAYS = 14
@@ -41,6 +43,8 @@ class Card:
     history: list[dict[str, Any]] = field(default_factory=list)
     day: date | None = None
     staff_filter: UUID | None = None
+    related: Related = field(default_factory=Related)
+    journey: list[JourneyEntry] = field(default_factory=list)
 
 
 async def load_card(
@@ -132,6 +136,8 @@ async def load_card(
             row["business_id"],
             booking_id,
         )
+        related = await load_related(conn, booking, now)
+    journey = await load_journey(principal, booking_id)
     return Card(
         booking=booking,
         tz=tz,
@@ -144,4 +150,6 @@ async def load_card(
         history=[dict(h) for h in history],
         day=day,
         staff_filter=staff_id,
+        related=related,
+        journey=journey,
     )

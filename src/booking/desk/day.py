@@ -21,6 +21,34 @@ SHOWN_STATUSES = ("held", "pending", "confirmed", "checked_in", "completed", "no
 ACTIVE_STATUSES = frozenset({"held", "pending", "confirmed", "checked_in"})
 MIN_GAP = timedelta(minutes=15)
 
+# The bookings overlapping [$2, $3): the span predicate is the expression of the GiST
+# index booking_business_span_idx, so only the day is read (an index range), never the
+# business's bookings from the first one on (tests/desk/test_day_query.py, EXPLAIN).
+DAY_BOOKINGS_SQL = """
+SELECT b.id, b.staff_id, b.status, b.reference_code, b.version, b.starts_at,
+       b.ends_at, b.blocked_from, b.blocked_until, b.hold_expires_at,
+       c.name AS customer_name, c.phone AS customer_phone,
+       sv.name AS service_name
+FROM booking b
+JOIN customer c ON c.business_id = b.business_id AND c.id = b.customer_id
+JOIN service sv ON sv.business_id = b.business_id AND sv.id = b.service_id
+WHERE b.business_id = $1
+  AND tstzrange(b.starts_at, b.ends_at, '[)') && tstzrange($2, $3, '[)')
+  AND b.status = ANY($4::text[])
+ORDER BY b.starts_at, b.id
+"""
+
+# Time off overlapping the day: the active allocations' GiST (allocation_no_overlap).
+DAY_BLOCKS_SQL = """
+SELECT a.resource_id AS staff_id, lower(a.during) AS starts_at,
+       upper(a.during) AS ends_at, coalesce(t.reason, '') AS reason
+FROM allocation a
+LEFT JOIN time_off t ON t.business_id = a.business_id AND t.id = a.time_off_id
+WHERE a.business_id = $1 AND a.kind = 'block' AND a.active
+  AND a.during && tstzrange($2, $3)
+ORDER BY lower(a.during)
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -100,37 +128,9 @@ async def load_day(principal: Principal, business_id: UUID, day: date, tz: ZoneI
             day.weekday(),
         )
         bookings = await conn.fetch(
-            """
-            SELECT b.id, b.staff_id, b.status, b.reference_code, b.version, b.starts_at,
-                   b.ends_at, b.blocked_from, b.blocked_until, b.hold_expires_at,
-                   c.name AS customer_name, c.phone AS customer_phone,
-                   sv.name AS service_name
-            FROM booking b
-            JOIN customer c ON c.business_id = b.business_id AND c.id = b.customer_id
-            JOIN service sv ON sv.business_id = b.business_id AND sv.id = b.service_id
-            WHERE b.business_id = $1 AND b.starts_at < $3 AND b.ends_at > $2
-              AND b.status = ANY($4::text[])
-            ORDER BY b.starts_at, b.id
-            """,
-            business_id,
-            start,
-            end,
-            list(SHOWN_STATUSES),
+            DAY_BOOKINGS_SQL, business_id, start, end, list(SHOWN_STATUSES)
         )
-        blocks = await conn.fetch(
-            """
-            SELECT a.resource_id AS staff_id, lower(a.during) AS starts_at,
-                   upper(a.during) AS ends_at, coalesce(t.reason, '') AS reason
-            FROM allocation a
-            LEFT JOIN time_off t ON t.business_id = a.business_id AND t.id = a.time_off_id
-            WHERE a.business_id = $1 AND a.kind = 'block' AND a.active
-              AND a.during && tstzrange($2, $3)
-            ORDER BY lower(a.during)
-            """,
-            business_id,
-            start,
-            end,
-        )
+        blocks = await conn.fetch(DAY_BLOCKS_SQL, business_id, start, end)
     risk = await risk_view(principal, business_id, day=day)
     staff: dict[UUID, StaffDay] = {}
     for row in staff_rows:

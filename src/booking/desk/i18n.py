@@ -84,6 +84,15 @@ DESK: dict[str, dict[str, str]] = {
         "book_walk_in": "Book the walk-in",
         "today": "Today",
         "open_card": "Open",
+        "resources": "Rooms and equipment",
+        "class_title": "Class",
+        "class_facts": "{service} with {staff}, {when}: {seats} seat(s) booked here; "
+        "{taken} of {capacity} taken, {left} left.",
+        "class_cancelled": "This class is cancelled.",
+        "visit_title": "The whole visit",
+        "series_title": "Next in this series",
+        "series_none": "No later occurrences.",
+        "journey_title": "Journey",
     },
     "it": {
         "desk_title": "Banco",
@@ -167,5 +176,14 @@ DESK: dict[str, dict[str, str]] = {
         "book_walk_in": "Prenota",
         "today": "Oggi",
         "open_card": "Apri",
+        "resources": "Stanze e attrezzature",
+        "class_title": "Lezione",
+        "class_facts": "{service} con {staff}, {when}: {seats} posto/i prenotati qui; "
+        "{taken} su {capacity} occupati, {left} liberi.",
+        "class_cancelled": "Questa lezione è annullata.",
+        "visit_title": "La visita intera",
+        "series_title": "Le prossime di questa serie",
+        "series_none": "Nessuna data successiva.",
+        "journey_title": "Percorso",
     },
 }

@@ -7,7 +7,9 @@
 * A phone number in any format (``333 123 4567``, ``+39 333-1234567``, ``0039...``) is
   read in the business's country and matched in E.164; a partial one matches any
   number that contains its digits.
-* Anything else with two or more letters matches any part of a customer's name.
+* Anything else matches any part of a customer's name from its third character on
+  (:data:`NAME_MIN_CHARS`): one or two letters would match most customers and the
+  trigram index cannot serve them; references and phones are read as before.
 
 Only the signed-in business's bookings are searched. Pure parsing is in
 :func:`parse_query` (no I/O); :func:`find_bookings` is one query.
@@ -32,6 +34,7 @@ _MAX_CANDIDATES = 64
 _PHONE_CHARS = re.compile(r"^[\d\s+()./-]+$")
 REGION_BY_LOCALE = {"it": "IT", "en": "GB"}
 LIMIT = 10
+NAME_MIN_CHARS = 3  # a name search starts from the third character typed
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ def parse_query(raw: str, locale: str | None = None) -> Query:
             phone_like = f"%{digits}%"
     name_like: str | None = None
     letters = sum(ch.isalpha() for ch in text)
-    if letters >= 2:
+    if letters >= 2 and len(text) >= NAME_MIN_CHARS:
         name_like = f"%{_like_escape(text.lower())}%"
     return Query(references, prefix, phone_like, name_like)
 

@@ -35,6 +35,63 @@ def actor_name(entry: dict[str, Any]) -> str:
     return str(entry["actor_type"])
 
 
+def related_view(card: Card, lang: str, t: dict[str, str]) -> dict[str, Any]:
+    """The card's extras: resources, the class, the whole visit, the series, the journey."""
+    tz = card.tz.key
+    related = card.related
+    session = related.session
+    seats: dict[str, Any] | None = None
+    if session is not None:
+        seats = {
+            "text": t["class_facts"].format(
+                service=session["service_name"],
+                staff=session["staff_name"],
+                when=format_when(session["starts_at"], tz, lang),
+                seats=card.booking.get("seats", 1),
+                taken=session["seats_taken"],
+                capacity=session["capacity"],
+                left=max(session["capacity"] - session["seats_taken"], 0),
+            ),
+            "left": max(session["capacity"] - session["seats_taken"], 0),
+            "room": session["resource_name"] or "",
+            "cancelled": session["status"] == "cancelled",
+        }
+    return {
+        "resources": [f"{r['name']} ({r['kind']})" for r in related.resources],
+        "session": seats,
+        "segments": [
+            {
+                "position": s["position"],
+                "when": format_when(s["starts_at"], tz, lang),
+                "until": f"{s['ends_at'].astimezone(card.tz):%H:%M}",
+                "service": s["service_name"],
+                "staff": s["staff_name"],
+                "resource": s["resource_name"] or "",
+            }
+            for s in related.segments
+        ],
+        "in_series": card.booking.get("series_id") is not None,
+        "next_in_series": [
+            {
+                "id": b["id"],
+                "reference_code": b["reference_code"],
+                "when": format_when(b["starts_at"], tz, lang),
+                "status_word": status_word(t, b["status"]),
+            }
+            for b in related.next_in_series
+        ],
+        "journey": [
+            {
+                "when": format_when(e.at, tz, lang),
+                "touchpoint": e.touchpoint,
+                "by": e.actor.name,
+                "channel": e.channel,
+            }
+            for e in card.journey
+        ],
+    }
+
+
 def card_view(card: Card, lang: str, t: dict[str, str]) -> dict[str, Any]:
     b = card.booking
     tz = card.tz.key
@@ -44,6 +101,7 @@ def card_view(card: Card, lang: str, t: dict[str, str]) -> dict[str, Any]:
     one = timedelta(days=1)
     return {
         "b": b,
+        "more": related_view(card, lang, t),
         "when": format_when(b["starts_at"], tz, lang),
         "status_word": status_word(t, b["status"]),
         "offer_until": format_when(b["offer_expires_at"], tz, lang)
