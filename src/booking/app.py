@@ -39,6 +39,7 @@ from booking.guarantee.controllers import (
 from booking.headers import add_security_headers
 from booking.health import health, ready
 from booking.journey.controllers import JourneyController, JourneyMetricsController
+from booking.journey.page import JourneyPageController
 from booking.journey.replies import on_unmatched_sms
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.privacy.controllers import CustomerController
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             console_static_files(),
             JourneyController,
             JourneyMetricsController,
+            JourneyPageController,
             CalendarFeedController,
             FeedController,
             CalendarConnectionController,

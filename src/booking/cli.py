@@ -266,7 +266,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     asyncio.run(migrate_forwards())
 
-    async def seed() -> tuple[UUID, dict[str, Any], Any]:
+    async def seed() -> tuple[UUID, dict[str, Any], Any, Any]:
         from booking.access.principal import Principal
         from booking.console.session import issue_sign_in
 
@@ -278,9 +278,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             api_key_id=keys["front desk"].id,
             label="Demo desk",
         )
-        return business_id, keys, desk
+        journey = await issue_sign_in(
+            Principal(kind="admin", id="cli"),
+            base_url=settings.public_base_url,
+            api_key_id=keys["manager"].id,
+            label="Demo manager",
+        )
+        return business_id, keys, desk, journey
 
-    business_id, keys, desk = asyncio.run(_with_db(seed))
+    business_id, keys, desk, journey = asyncio.run(_with_db(seed))
     base = f"http://{args.host}:{args.port}"
     print(
         "\n".join(
@@ -293,6 +299,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"  demo business  {business_id} (Salone Bellavista, Europe/Rome)",
                 *[f"  {name + ' key':<14} {key.key}" for name, key in keys.items()],
                 f"  desk sign-in   {desk.link} (code {desk.code}: one use, 15 min)",
+                f"  journey page   {journey.link}&next=%2Fdesk%2Fjourney (manager, code "
+                f"{journey.code}: one use, 15 min)",
                 f"  SMS links      {settings.public_base_url}/b/... ({origin})",
                 f"  SMS            {sms}",
                 "",

@@ -1,4 +1,6 @@
-"""Demo data: a salon in Rome with three staff, three services and a week of bookings.
+"""Demo data: a salon in Rome with three staff, three services, a week of bookings ahead
+and four weeks of past journeys behind (:mod:`booking.demo_history`: changes, lost slots,
+feedback, promises kept and broken, for the manager's journey page).
 
 Idempotent: a second run finds the business and adds nothing but fresh demo keys.
 """
@@ -16,6 +18,7 @@ from booking.availability.context import load_service_context
 from booking.availability.service import search_slots
 from booking.bookings.checks import CustomerInput
 from booking.bookings.placing import create_booking
+from booking.demo_history import seed_history
 from booking.errors import DomainError
 
 DEMO_SLUG = "salone-bellavista"
@@ -104,6 +107,8 @@ async def seed_demo(bookings: int = 24, seed: int = 7) -> UUID:
                     business_id,
                 )
     await _seed_bookings(business_id, bookings, random.Random(seed))
+    async with db.transaction() as conn:
+        await seed_history(conn, business_id, seed)
     return business_id
 
 

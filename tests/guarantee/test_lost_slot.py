@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -59,9 +59,12 @@ async def test_time_off_over_three_bookings_makes_three_offers_nine_holds_three_
         gaps = [abs(datetime.fromisoformat(o["starts_at"]) - lost) for o in offer["options"]]
         assert gaps == sorted(gaps)
         assert all(o["staff_id"] != str(world.staff[0]) for o in offer["options"])
-        # Held for the offer's lifetime (2 h), never past the appointment.
+        # Held for the offer's lifetime: 6 h for an appointment 2 to 4 days away
+        # (docs/journey.md), never past the appointment.
         expires = datetime.fromisoformat(offer["expires_at"])
         assert expires <= lost
+        held_for = expires - datetime.now(UTC)
+        assert timedelta(hours=5, minutes=55) < held_for <= timedelta(hours=6)
     at_risk = await fetch("SELECT id FROM booking WHERE at_risk_since IS NOT NULL")
     assert len(at_risk) == 3
 
@@ -77,7 +80,9 @@ async def test_time_off_over_three_bookings_makes_three_offers_nine_holds_three_
     sent = [r for r in pipeline.fake.requests if "1)" in (r.body or "")]
     assert len(sent) == 3
     body = sent[0].body or ""
-    assert "Risponda 1, 2 o 3" in body
+    assert "Rispondi 1, 2 o 3" in body
+    # The day as well as the hour the held times are released (6 h from now, Rome).
+    assert "Ti teniamo da parte nuovi orari fino a " in body
     assert "/b/bt." in body
     assert "3)" in body
     assert all(m["status"] == "sent" for m in offers_sms)

@@ -112,7 +112,8 @@ async def test_front_desk_risk_view_lists_at_risk_bookings_offers_and_promises(
 
     view = await desk.get(
         f"/v1/businesses/{world.business_id}/front-desk/risk",
-        params={"day": at(3, 0).date().isoformat()},
+        # The offer for an appointment 3 days out holds for 6 h (docs/journey.md).
+        params={"day": at(3, 0).date().isoformat(), "due_within_minutes": 360},
     )
     today = await desk.get(f"/v1/businesses/{world.business_id}/front-desk/risk")
     partner = await world.client("partner").get(
@@ -126,6 +127,6 @@ async def test_front_desk_risk_view_lists_at_risk_bookings_offers_and_promises(
     assert at_risk["open_offer_id"] == body["open_offers"][0]["id"]
     assert len(body["open_offers"][0]["options"]) == 3
     kinds = [p["kind"] for p in body["promises_due_soon"]]
-    assert kinds == ["offer_follow_up"]  # due with the offer (2 h); the consult's is later
+    assert kinds == ["offer_follow_up"]  # due with the offer (6 h); the consult's is later
     assert today.json()["at_risk"] == []
     assert partner.status_code == 403

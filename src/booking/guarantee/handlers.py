@@ -63,7 +63,7 @@ async def _on_offer_created(conn: asyncpg.Connection, event: OutboxEvent) -> lis
     if not options:
         return []
     expires_at = datetime.fromisoformat(str(event.payload["expires_at"]))
-    until = format_when(expires_at, row["time_zone"], locale).rsplit(" ", 1)[-1]
+    until = format_when(expires_at, row["time_zone"], locale)  # the day too, not only the hour
     if event.payload.get("kind") == "earlier_slot":
         template = "waitlist_offer"
         context = {

@@ -2,7 +2,8 @@
 
 Booking templates get name, business, service, staff, when, reference and link
 (see :func:`booking.notifications.service.booking_context`); the extra values
-each one needs are named in its text.
+each one needs are named in its text. ``{until}`` is the day and time the held times
+are released (``mar 2 dic alle 14:30``), in the business's zone. Italian texts use "tu".
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ register_template(
     {
         "en": (
             "{business}: sorry, {staff} cannot see you on {when}. We are holding new times "
-            "for you until {until}: {options}. Reply 1, 2 or 3 to take one, or choose here: {link}"
+            "for you until {until}: {options}. Reply 1, 2 or 3 to take one, or choose here: "
+            "{link}"
         ),
         "it": (
-            "{business}: ci scusi, {staff} non potrà riceverla {when}. Le teniamo da parte "
-            "nuovi orari fino alle {until}: {options}. Risponda 1, 2 o 3 per sceglierne uno, "
-            "oppure scelga qui: {link}"
+            "{business}: ci dispiace, {staff} non potrà riceverti {when}. Ti teniamo da "
+            "parte nuovi orari fino a {until}: {options}. Rispondi 1, 2 o 3 per sceglierne "
+            "uno, oppure scegli qui: {link}"
         ),
     },
 )
@@ -31,8 +33,8 @@ register_template(
             "cannot go ahead as planned; pick any free time here: {link}"
         ),
         "it": (
-            "{business}: gli orari tenuti per lei sono stati rilasciati. La prenotazione di "
-            "{when} non può restare così; scelga un orario libero qui: {link}"
+            "{business}: gli orari tenuti per te sono stati rilasciati. La tua prenotazione "
+            "di {when} non può restare così; scegli un orario libero qui: {link}"
         ),
     },
 )
@@ -45,7 +47,7 @@ register_template(
         ),
         "it": (
             "{business}: nessuna risposta alla proposta di spostamento per la prenotazione "
-            "{reference} ({when}, {service}); orari rilasciati. Chiamate il cliente."
+            "{reference} ({when}, {service}); orari rilasciati. Chiama il cliente."
         ),
     },
 )
@@ -57,9 +59,9 @@ register_template(
             "reply 1 by {until}, or tap {link}. Your booking on {when} stays until you accept."
         ),
         "it": (
-            "{business}: si è liberato un orario prima, {offered} ({service}). È suo se "
-            "risponde 1 entro le {until}, o tocchi {link}. La prenotazione di {when} resta "
-            "finché non accetta."
+            "{business}: si è liberato un orario prima, {offered} ({service}). È tuo se "
+            "rispondi 1 entro {until}, o tocca {link}. La tua prenotazione di {when} resta "
+            "finché non accetti."
         ),
     },
 )
@@ -67,14 +69,14 @@ register_template(
     "offer_reply_nothing_open",
     {
         "en": "There is no open offer to accept. Manage your booking from the link we sent.",
-        "it": "Non ci sono proposte aperte da accettare. Gestisca la prenotazione dal link.",
+        "it": "Non ci sono proposte aperte da accettare. Gestisci la prenotazione dal link.",
     },
 )
 register_template(
     "offer_reply_refused",
     {
         "en": "Sorry, that time is no longer available. Open the link we sent to choose again.",
-        "it": "Spiacenti, quell'orario non è più disponibile. Apra il link per scegliere ancora.",
+        "it": "Ci dispiace, quell'orario non è più disponibile. Apri il link per scegliere ancora.",
     },
 )
 register_template(
@@ -85,7 +87,7 @@ register_template(
             "hear from us by {due}. Ref {reference}. {link}"
         ),
         "it": (
-            "{business}: stiamo lavorando alla sua richiesta per {service} {when}; avrà "
+            "{business}: stiamo lavorando alla tua richiesta per {service} {when}; avrai "
             "una risposta entro {due}. Codice {reference}. {link}"
         ),
     },
@@ -98,8 +100,8 @@ register_template(
             "Reply 1, 2 or 3, or choose here: {link}"
         ),
         "it": (
-            "{business}: le ricordiamo che teniamo da parte nuovi orari fino a {due}. "
-            "Risponda 1, 2 o 3, oppure scelga qui: {link}"
+            "{business}: ti ricordiamo che teniamo da parte nuovi orari fino a {due}. "
+            "Rispondi 1, 2 o 3, oppure scegli qui: {link}"
         ),
     },
 )
@@ -108,7 +110,8 @@ register_template(
     {
         "en": "{business}: we have your message and are working on it; we will answer by {due}.",
         "it": (
-            "{business}: abbiamo il suo messaggio e ce ne stiamo occupando; risposta entro {due}."
+            "{business}: abbiamo il tuo messaggio e ce ne stiamo occupando; ti rispondiamo "
+            "entro {due}."
         ),
     },
 )

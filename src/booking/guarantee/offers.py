@@ -40,7 +40,27 @@ from booking.guarantee.offer_rows import offer_options as _options
 from booking.guarantee.sql import STILL_LOST as STILL_LOST
 from booking.guarantee.waitlist import offer_freed_slot
 
-OFFER_LIFETIME = timedelta(hours=2)
+# How long a lost-slot offer holds its alternatives, by how far off the appointment is
+# (docs/journey.md): the customer of a booking tomorrow must decide within 2 hours so
+# the held times go back to others in time; a week out they get a day to think.
+OFFER_LIFETIMES: tuple[tuple[timedelta, timedelta], ...] = (
+    (timedelta(days=2), timedelta(hours=2)),  # today or tomorrow
+    (timedelta(days=4), timedelta(hours=6)),
+    (timedelta(days=7), timedelta(hours=12)),
+)
+LONGEST_OFFER_LIFETIME = timedelta(hours=24)  # a week or more away
+
+
+def offer_lifetime(now: datetime, starts_at: datetime) -> timedelta:
+    """How long the offer's holds last for an appointment at ``starts_at`` (the offer
+    also ends at the appointment's start, whichever is sooner)."""
+    lead = starts_at - now
+    for closer_than, lifetime in OFFER_LIFETIMES:
+        if lead < closer_than:
+            return lifetime
+    return LONGEST_OFFER_LIFETIME
+
+
 # An offer that would live less than this is pointless: the customer could not act on it.
 MIN_OFFER_WINDOW = timedelta(minutes=5)
 OPTIONS_PER_OFFER = 3
@@ -208,7 +228,7 @@ async def open_lost_slot_offer(
     await withdraw_open_offer(conn, booking["id"], "replaced by a new offer")
     context = await load_service_context(conn, booking["business_id"], booking["service_id"])
     now = datetime.now(UTC)
-    expires_at = min(now + OFFER_LIFETIME, booking["starts_at"])
+    expires_at = min(now + offer_lifetime(now, booking["starts_at"]), booking["starts_at"])
     holds: list[dict[str, Any]] = []
     if expires_at - now >= MIN_OFFER_WINDOW:
         nearby = await alternatives_near(

@@ -32,7 +32,7 @@ from booking import db
 from booking.access.principal import Principal
 from booking.guarantee import events
 from booking.guarantee.sql import STILL_LOST
-from booking.notifications.service import queue_sms
+from booking.notifications.service import confirmation_due_at, queue_sms
 from booking.notifications.templates import format_when
 from booking.outbox.dispatch import FollowUpJob
 
@@ -285,7 +285,7 @@ async def record_pending_confirmation(
     )
     if row is None or row["starts_at"] <= made_at:
         return
-    due_at = min(made_at + timedelta(minutes=row["confirm_within_minutes"]), row["starts_at"])
+    due_at = confirmation_due_at(made_at, row["confirm_within_minutes"], row["starts_at"])
     await make(
         conn,
         business_id=row["business_id"],

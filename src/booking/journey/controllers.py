@@ -8,15 +8,18 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from booking.access.guards import requires
 from booking.access.principal import Principal
+from booking.catalog.audit import etag_of
+from booking.catalog.controllers import ETAG, MANAGERS, IfMatch
 from booking.errors import Forbidden
-from booking.journey import feedback, metrics, timeline
+from booking.journey import feedback, metrics, settings_api, timeline
 from booking.journey.schemas import FeedbackIn, FeedbackOut, Journey
+from booking.journey.settings_api import FeedbackSettings, FeedbackSettingsPatch
 from booking.wire_time import localize
 
 
@@ -102,3 +105,42 @@ class JourneyMetricsController(Controller):
         last: Annotated[date, QueryParameter(name="to")],
     ) -> dict[str, Any]:
         return await metrics.journey_metrics(principal, business_id, first, last)
+
+    @get(
+        "/feedback-settings",
+        summary="The feedback question's wording (IT/EN), delay and callback time",
+        description=(
+            "`delay_minutes` after a completed visit the question is sent; a score of 2 or "
+            "less is a promise to call back within `callback_within_minutes`. `wording`: the "
+            "business's own text per language (null: the built-in text in `built_in`)."
+        ),
+        opt=MANAGERS,
+        response_headers=[ETAG],
+    )
+    async def get_feedback_settings(
+        self, business_id: FromPath[UUID], principal: NamedDependency[Principal]
+    ) -> Response[FeedbackSettings]:
+        out = await settings_api.get_settings(principal, business_id)
+        return Response(out, headers={"ETag": etag_of(out)})
+
+    @patch(
+        "/feedback-settings",
+        summary="Change the feedback wording, delay or callback time (managers)",
+        description=(
+            "Fields left out stay as they are; a language set to null goes back to the "
+            "built-in text. Texts use only {business}, {name}, {service}, {link} (else 422). "
+            "Send the ETag you read in If-Match (412 when it changed). Audited "
+            "(GET .../audit?entity=business)."
+        ),
+        opt=MANAGERS,
+        response_headers=[ETAG],
+    )
+    async def patch_feedback_settings(
+        self,
+        business_id: FromPath[UUID],
+        data: JSONBody[FeedbackSettingsPatch],
+        principal: NamedDependency[Principal],
+        if_match: IfMatch,
+    ) -> Response[FeedbackSettings]:
+        out = await settings_api.patch_settings(principal, business_id, data, if_match)
+        return Response(out, headers={"ETag": etag_of(out)})

@@ -102,7 +102,7 @@ _BOOKING_FOR_SMS = """
     SELECT b.id, b.business_id, b.status, b.starts_at, b.reference_code, b.customer_id,
            c.name AS customer_name, c.phone, c.locale AS customer_locale, c.sms_consent,
            biz.name AS business_name, biz.time_zone, biz.locale AS business_locale,
-           s.name AS service_name, st.name AS staff_name
+           biz.confirm_within_minutes, s.name AS service_name, st.name AS staff_name
     FROM booking b
     JOIN business biz ON biz.id = b.business_id
     JOIN service s ON s.id = b.service_id
@@ -225,6 +225,16 @@ async def queue_sms(
 
 # --------------------------------------------------------------------------- booking events
 
+
+def confirmation_due_at(
+    made_at: datetime, confirm_within_minutes: int, starts_at: datetime
+) -> datetime:
+    """When a pending request will be answered: within the business's confirm_within,
+    and never after the appointment. The pending SMS says it, and the confirmation
+    promise (booking.guarantee.promises) is due then: one definition for both."""
+    return min(made_at + timedelta(minutes=confirm_within_minutes), starts_at)
+
+
 # Which message an outbox topic sends (None: no message, reminders only).
 TOPIC_TEMPLATES: dict[str, str | None] = {
     "booking.created": "booking_confirmed",  # booking_pending when it awaits confirmation
@@ -260,6 +270,11 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
             locale = row["customer_locale"] or row["business_locale"]
             starts_at = datetime.fromisoformat(starts_raw)
             context["when"] = format_when(starts_at, row["time_zone"], locale)
+            if template == "booking_pending":
+                due = confirmation_due_at(
+                    event.created_at, row["confirm_within_minutes"], starts_at
+                )
+                context["due"] = format_when(due, row["time_zone"], locale)
             stale = event.topic != "booking.cancelled" and starts_at <= datetime.now(UTC)
             if not stale:
                 job = await queue_sms(

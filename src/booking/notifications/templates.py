@@ -2,7 +2,9 @@
 
 A template is a ``str.format`` pattern per locale; English is the fallback for
 a locale a template lacks. Other features add their own with
-:func:`register_template` (at import time of their module).
+:func:`register_template` (at import time of their module). Italian texts speak to the
+customer with the informal "tu" everywhere (tests/unit/test_messages_register.py checks
+every registered template).
 """
 
 from __future__ import annotations
@@ -99,12 +101,13 @@ register_template(
     "booking_pending",
     {
         "en": (
-            "{business}: we have your request for {service} on {when}. "
-            "Reply YES to confirm it. Ref {reference}. Manage it: {link}"
+            "{business}: we have your request for {service} on {when}; you will hear from "
+            "us by {due}. Reply YES to confirm it. Ref {reference}. Manage it: {link}"
         ),
         "it": (
-            "{business}: abbiamo ricevuto la richiesta per {service} {when}. "
-            "Rispondi SI per confermarla. Codice {reference}. Gestiscila qui: {link}"
+            "{business}: abbiamo ricevuto la tua richiesta per {service} {when}; ti "
+            "rispondiamo entro {due}. Rispondi SI per confermarla. Codice {reference}. "
+            "Gestiscila qui: {link}"
         ),
     },
 )
@@ -116,7 +119,7 @@ register_template(
             "Manage it: {link}"
         ),
         "it": (
-            "{business}: la prenotazione {reference} è stata spostata a {when} "
+            "{business}: la tua prenotazione {reference} è stata spostata a {when} "
             "({service} con {staff}). Gestiscila qui: {link}"
         ),
     },
@@ -156,7 +159,7 @@ register_template(
         ),
         "it": (
             "{business}: {count} appuntamenti prenotati per {service}, il primo {when}. "
-            "Ognuno ha il suo promemoria. Codice {reference}. Gestiscili qui: {link}"
+            "Per ognuno arriva un promemoria. Codice {reference}. Gestiscili qui: {link}"
         ),
     },
 )
@@ -164,7 +167,9 @@ register_template(
     "booking_cancelled",
     {
         "en": "{business}: your booking {reference} for {when} is cancelled. Details: {link}",
-        "it": "{business}: la prenotazione {reference} di {when} è annullata. Dettagli: {link}",
+        "it": (
+            "{business}: la tua prenotazione {reference} di {when} è annullata. Dettagli: {link}"
+        ),
     },
 )
 register_template(

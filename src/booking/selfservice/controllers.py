@@ -21,6 +21,7 @@ from booking.errors import DomainError
 from booking.notifications.templates import format_day, format_when
 from booking.selfservice import service
 from booking.selfservice.i18n import pick_language, words
+from booking.selfservice.journey_view import customer_journey
 from booking.settings import Settings
 
 _env = Environment(
@@ -114,6 +115,7 @@ async def _page(
         waitlist=page.waitlist,
         waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
         feedback=page.feedback,
+        journey=await customer_journey(b["id"], b["business_id"], chosen),
     )
 
 
