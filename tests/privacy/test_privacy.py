@@ -17,6 +17,7 @@ from tests.support import World, at
 NAME = "Ottavia Quaglierini"
 PHONE = "+393339876543"
 SECRET_TEXT = "il codice del cancello e 4471"
+FEEDBACK_TEXT = "la signora alla cassa mi conosce da anni"
 
 
 async def _scan(value: str) -> dict[str, int]:
@@ -89,6 +90,12 @@ async def test_export_then_erase_round_trip(world: World) -> None:
             "VALUES ('SM1', $1, '+15550000000', $2, $3)",
             PHONE, SECRET_TEXT, booking_id,
         )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO feedback (business_id, booking_id, status, ask_at, asked_at, score, "
+            "comment, channel, received_at) VALUES ($1, $2, 'received', now(), now(), 2, $3, "
+            "'sms', now())",
+            world.business_id, UUID(second.json()["id"]), FEEDBACK_TEXT,
+        )  # fmt: skip
     # An open offer: the first booking's staff member leaves, the guarantee offers holds.
     off = await manager.patch(
         f"/v1/businesses/{world.business_id}/staff/{world.staff[0]}", json={"active": False}
@@ -127,7 +134,13 @@ async def test_export_then_erase_round_trip(world: World) -> None:
     assert [o["status"] for o in document["offers"]] == ["open"]
     assert document["offers"][0]["options"]
     assert {p["kind"] for p in document["promises"]} >= {"reply"}
-    for value in (NAME, PHONE, SECRET_TEXT):
+    assert [(f["score"], f["comment"]) for f in document["feedback"]] == [(2, FEEDBACK_TEXT)]
+    journeys = document["journeys"]
+    assert set(journeys) == {str(booking_id), second.json()["id"]}
+    touchpoints = [e["touchpoint"] for e in journeys[str(booking_id)]]
+    assert "booking.created" in touchpoints
+    assert "booking.at_risk" in touchpoints  # the staff member left: the lost-slot offer
+    for value in (NAME, PHONE, SECRET_TEXT, FEEDBACK_TEXT):
         assert await _scan(value), value  # present somewhere before the erasure
 
     before = await _counts(world.business_id, customer_id)
@@ -144,12 +157,12 @@ async def test_export_then_erase_round_trip(world: World) -> None:
     assert counts["messages"] == 1
     assert counts["messages_received"] == 1
 
-    for value in (NAME, PHONE, SECRET_TEXT):
+    for value in (NAME, PHONE, SECRET_TEXT, FEEDBACK_TEXT):
         assert await _scan(value) == {}, value  # nowhere in the database any more
     after_export = await manager.get(f"{base}/export")
     assert after_export.status_code == 200
     text = json.dumps(after_export.json())
-    for value in (NAME, PHONE, SECRET_TEXT, "confermato"):
+    for value in (NAME, PHONE, SECRET_TEXT, FEEDBACK_TEXT, "confermato"):
         assert value not in text
     after = after_export.json()
     assert after["customer"]["name"] == "Erased customer"
@@ -163,6 +176,11 @@ async def test_export_then_erase_round_trip(world: World) -> None:
     assert [len(b["history"]) for b in after["bookings"]] == [
         len(b["history"]) for b in document["bookings"]
     ]
+    assert [f["score"] for f in after["feedback"]] == [2]  # the score still counts
+    for key, entries in journeys.items():  # the journey keeps every touchpoint it had;
+        # the erasure adds its own (the open offer withdrawn, its holds released)
+        kept = [(e["touchpoint"], e["at"]) for e in after["journeys"][key][: len(entries)]]
+        assert kept == [(e["touchpoint"], e["at"]) for e in entries]
     async with db.connection() as conn:
         closed = await conn.fetchrow(
             "SELECT status FROM reschedule_offer WHERE id = $1", offer["id"]

@@ -17,7 +17,7 @@ Erasure runs in one transaction, under the customer's row lock:
 * the customer becomes ``Erased customer`` with a placeholder phone in the reserved
   ``+999`` range (unique per customer, never a subscriber), no SMS consent, and
   ``erased_at``; message and inbound-SMS bodies become empty and their numbers the
-  placeholder; booking notes empty;
+  placeholder; booking notes and feedback comments empty (scores kept for the counts);
 * one ``catalog_audit`` row (entity ``customer``, action ``erased``) with the actor and
   the counts, never the erased values. An export is logged the same way (``exported``).
 
@@ -30,8 +30,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
+import msgspec
 
 from booking import db
 from booking.access.principal import Principal
@@ -39,6 +41,7 @@ from booking.catalog import audit
 from booking.customers import normalize_phone
 from booking.errors import NotFound
 from booking.guarantee.offers import withdraw_open_offer
+from booking.journey.timeline import JOURNEY_SQL, entry_of
 
 ERASED_NAME = "Erased customer"
 ERASED_WHY = "customer data erased"
@@ -174,8 +177,29 @@ async def _document(conn: asyncpg.Connection, customer: asyncpg.Record) -> dict[
                 phone,
             )
         ),
+        "feedback": await of_bookings(
+            "SELECT booking_id, status, ask_at, asked_at, not_asked_reason, score, comment, "
+            "channel, received_at, called_back_at FROM feedback "
+            "WHERE business_id = $1 AND booking_id = ANY($2) ORDER BY ask_at, id"
+        ),
+        "journeys": await _journeys(conn, business_id, ids),
     }
     return sections
+
+
+async def _journeys(
+    conn: asyncpg.Connection, business_id: UUID, ids: list[UUID]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each booking's journey as the business sees it (the same source as the API)."""
+    zone = await conn.fetchval("SELECT time_zone FROM business WHERE id = $1", business_id)
+    tz = ZoneInfo(zone)
+    journeys: dict[str, list[dict[str, Any]]] = {}
+    for booking_id in ids:
+        rows = await conn.fetch(JOURNEY_SQL, booking_id)
+        journeys[str(booking_id)] = [
+            msgspec.to_builtins(entry_of(row, "business", tz)) for row in rows
+        ]
+    return journeys
 
 
 async def export_customer(
@@ -251,6 +275,11 @@ async def erase(
             "UPDATE inbound_message SET body = '', from_phone = $3 "
             "WHERE booking_id = ANY($1) OR from_phone = $2",
             (ids, phone, ghost),
+        ),
+        "feedback_comments": (
+            "UPDATE feedback SET comment = '' WHERE business_id = $1 AND booking_id = ANY($2) "
+            "AND comment <> ''",
+            (business_id, ids),
         ),
         "booking_notes": (
             "UPDATE booking SET notes = '' WHERE business_id = $1 AND id = ANY($2) AND notes <> ''",
