@@ -9,6 +9,7 @@ from uuid import UUID
 from booking import db
 from booking.access.principal import Principal
 from booking.calendars import fetch
+from booking.calendars.credentials import seal_password
 from booking.calendars.sync import CONNECTION_COLUMNS, SyncReport, sync_connection
 from booking.errors import InvalidInput, NotFound
 from booking.outbound import OutboundPolicy, Refused
@@ -56,7 +57,7 @@ async def connect(
         row = await conn.fetchrow(
             f"""
             INSERT INTO calendar_connection AS c (business_id, staff_id, kind, url, username,
-                password, email, write_back, created_by)
+                password_sealed, email, write_back, created_by)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {CONNECTION_COLUMNS}
             """,
             business_id,
@@ -64,7 +65,7 @@ async def connect(
             kind,
             target,
             username,
-            password,
+            seal_password(password),
             email,
             write_back,
             principal.actor_label,

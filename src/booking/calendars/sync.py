@@ -35,6 +35,7 @@ from booking import db
 from booking.access.principal import SYSTEM
 from booking.bookings.store import BOOKING_COLUMNS
 from booking.calendars import busy, fetch
+from booking.calendars.credentials import password_of
 from booking.errors import NotFound
 from booking.guarantee.offers import open_lost_slot_offer
 from booking.outbound import OutboundPolicy
@@ -67,7 +68,7 @@ CONNECTION_COLUMNS = (
 
 async def _load(conn: asyncpg.Connection, business_id: UUID, connection_id: UUID) -> Any:
     row = await conn.fetchrow(
-        f"SELECT {CONNECTION_COLUMNS}, c.password, b.time_zone FROM calendar_connection c "
+        f"SELECT {CONNECTION_COLUMNS}, c.password_sealed, b.time_zone FROM calendar_connection c "
         "JOIN business b ON b.id = c.business_id WHERE c.business_id = $1 AND c.id = $2",
         business_id,
         connection_id,
@@ -83,7 +84,7 @@ async def _read_source(
     if connection["kind"] == "ics":
         return await fetch.fetch_ics(policy, connection["url"], version)
     return await fetch.fetch_caldav(
-        policy, connection["url"], connection["username"], connection["password"], version
+        policy, connection["url"], connection["username"], password_of(connection), version
     )
 
 

@@ -24,6 +24,7 @@ from arq import Retry
 
 from booking import db
 from booking.calendars import fetch
+from booking.calendars.credentials import password_of
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 
 WRITE_JOB = "calendar_write_back"
@@ -86,13 +87,13 @@ async def _plan(business_id: UUID, booking_id: UUID) -> tuple[Any, list[Any], li
             booking_id,
         )
         targets = await conn.fetch(
-            "SELECT id, url, username, password FROM calendar_connection "
+            "SELECT id, url, username, password_sealed FROM calendar_connection "
             "WHERE business_id = $1 AND write_back AND staff_id = $2",
             business_id,
             booking["staff_id"] if booking is not None else None,
         )
         written = await conn.fetch(
-            "SELECT w.connection_id, w.version, c.url, c.username, c.password "
+            "SELECT w.connection_id, w.version, c.url, c.username, c.password_sealed "
             "FROM calendar_written w JOIN calendar_connection c "
             "ON c.business_id = w.business_id AND c.id = w.connection_id "
             "WHERE w.business_id = $1 AND w.booking_id = $2",
@@ -113,7 +114,12 @@ async def write_back(business_id: UUID, booking_id: UUID) -> dict[str, int]:
         ics = booking_ics(booking)
         for target in targets:
             await asyncio.to_thread(
-                fetch.write_event, target["url"], target["username"], target["password"], href, ics
+                fetch.write_event,
+                target["url"],
+                target["username"],
+                password_of(target),
+                href,
+                ics,
             )
             async with db.connection() as conn:
                 await conn.execute(
@@ -133,7 +139,7 @@ async def write_back(business_id: UUID, booking_id: UUID) -> dict[str, int]:
         if row["connection_id"] in keep:
             continue
         await asyncio.to_thread(
-            fetch.delete_event, row["url"], row["username"], row["password"], href
+            fetch.delete_event, row["url"], row["username"], password_of(row), href
         )
         async with db.connection() as conn:
             await conn.execute(
