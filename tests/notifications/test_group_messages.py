@@ -32,7 +32,9 @@ async def test_class_visit_and_series_each_send_one_message(
     assert series.status_code == 201, series.text
     await drain(pipeline)
 
-    messages = await fetch("SELECT template, locale, to_phone, body FROM message ORDER BY created_at")
+    messages = await fetch(
+        "SELECT template, locale, to_phone, body FROM message ORDER BY created_at"
+    )
     by_template: dict[str, list[dict[str, object]]] = {}
     for message in messages:
         by_template.setdefault(str(message["template"]), []).append(message)
