@@ -29,7 +29,7 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
 )
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-ACTIONS = ("confirm", "cancel", "change", "accept", "waitlist", "feedback")
+ACTIONS = ("confirm", "cancel", "cancel_following", "change", "accept", "waitlist", "feedback")
 
 
 def _html(template: str, http_status: int = 200, **values: Any) -> Response[str]:
@@ -115,6 +115,23 @@ async def _page(
         waitlist=page.waitlist,
         waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
         feedback=page.feedback,
+        segments=[
+            {**g, "when": format_when(g["starts_at"], tz, chosen)} for g in page.segments
+        ],
+        session=(
+            {
+                **page.session,
+                "when": format_when(page.session["starts_at"], tz, chosen),
+                "left": page.session["capacity"] - page.session["seats_taken"],
+            }
+            if page.session
+            else None
+        ),
+        seats=b["seats"],
+        series=[
+            {**o, "when": format_when(o["starts_at"], tz, chosen), "this": o["id"] == b["id"]}
+            for o in page.series
+        ],
         journey=await customer_journey(b["id"], b["business_id"], chosen),
     )
 
@@ -243,6 +260,16 @@ class SelfServiceController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "cancel")
+
+    @post("/cancel-following", opt=PUBLIC, status_code=303)
+    async def cancel_following(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        """A series: cancel this appointment and every later one."""
+        return await _act(request, settings, token, "cancel_following")
 
     @post("/change", opt=PUBLIC, status_code=303)
     async def change(

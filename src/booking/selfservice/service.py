@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -33,12 +33,14 @@ from booking.availability.service import search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.checks import load_policy
 from booking.bookings.policy import BookingFacts, check_changeable, decide_change
+from booking.bookings.status import ACTIVE
 from booking.bookings.store import BOOKING_COLUMNS
 from booking.bookings.transitions import transition
 from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
 from booking.guarantee.sql import STILL_LOST
 from booking.journey import feedback
+from booking.series.service import cancel_following
 
 SEARCH_DAYS = 14  # without a chosen day: the first day with free times in this range
 BROWSE_DAYS = 60  # the day picker goes this far ahead (within the search API's limit)
@@ -129,11 +131,15 @@ class PageModel:
     browse: Browse | None = None
     may_move: bool = True  # the change policy lets the customer pick another time
     feedback: dict[str, Any] | None = None  # a completed visit's question (status, score)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # a visit's services
+    session: dict[str, Any] | None = None  # a class: its time, seats, places left
+    series: list[dict[str, Any]] = field(default_factory=list)  # this and later occurrences
 
 
 _PAGE_BOOKING = f"""
     SELECT b.id, b.business_id, b.status, b.starts_at, b.ends_at, b.reference_code,
-           b.service_id, b.staff_id, b.at_risk_since, b.version,
+           b.service_id, b.staff_id, b.at_risk_since, b.version, b.is_sequence,
+           b.session_id, b.seats, b.series_id,
            biz.name AS business_name, biz.address, biz.time_zone, biz.locale AS business_locale,
            biz.customer_may_confirm, s.name AS service_name, st.name AS staff_name,
            c.locale AS customer_locale, c.name AS customer_name,
@@ -173,6 +179,9 @@ async def load_page(
                 now=now,
             ).allowed
         )
+        segments, session, series = await _parts(conn, booking)
+        if segments or session is not None:
+            may_move = False  # a visit or a class moves as a whole: not with this picker
         alternatives: list[dict[str, Any]] = []
         browse: Browse | None = None
         if may_move:
@@ -193,7 +202,59 @@ async def load_page(
         browse=browse,
         may_move=may_move,
         feedback=dict(asked) if asked else None,
+        segments=segments,
+        session=session,
+        series=series,
     )
+
+
+SERIES_SHOWN = 10
+
+
+async def _parts(
+    conn: asyncpg.Connection, booking: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[dict[str, Any]]]:
+    """What the booking is made of: a visit's segments, a class, a series' occurrences
+    from this one on (at most :data:`SERIES_SHOWN`)."""
+    segments: list[dict[str, Any]] = []
+    if booking["is_sequence"]:
+        segments = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT g.position, g.starts_at, g.ends_at, s.name AS service_name, "
+                "st.name AS staff_name FROM booking_segment g "
+                "JOIN service s ON s.business_id = g.business_id AND s.id = g.service_id "
+                "JOIN staff st ON st.business_id = g.business_id AND st.id = g.staff_id "
+                "WHERE g.business_id = $1 AND g.booking_id = $2 ORDER BY g.position",
+                booking["business_id"],
+                booking["id"],
+            )
+        ]
+    session = None
+    if booking["session_id"] is not None:
+        row = await conn.fetchrow(
+            "SELECT starts_at, ends_at, capacity, seats_taken, status FROM session "
+            "WHERE business_id = $1 AND id = $2",
+            booking["business_id"],
+            booking["session_id"],
+        )
+        session = dict(row) if row else None
+    series: list[dict[str, Any]] = []
+    if booking["series_id"] is not None:
+        series = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT id, starts_at, reference_code, status FROM booking "
+                "WHERE business_id = $1 AND series_id = $2 AND starts_at >= $3 "
+                "AND status = ANY($4::text[]) ORDER BY starts_at, id LIMIT $5",
+                booking["business_id"],
+                booking["series_id"],
+                booking["starts_at"],
+                list(ACTIVE),
+                SERIES_SHOWN,
+            )
+        ]
+    return segments, session, series
 
 
 async def _free_times(
@@ -276,6 +337,8 @@ async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
         )
     elif action == "cancel":
         await transition(who, booking_id, "cancel", reason="cancelled by the customer")
+    elif action == "cancel_following":
+        await cancel_following(who, booking_id, "cancelled by the customer (this and later)")
     elif action == "change":
         try:
             starts_at = datetime.fromisoformat(form.get("starts_at", ""))
