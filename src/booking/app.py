@@ -40,7 +40,7 @@ from booking.headers import add_security_headers
 from booking.health import health, ready
 from booking.journey.controllers import JourneyController, JourneyMetricsController
 from booking.journey.replies import on_unmatched_sms
-from booking.marketplace.controllers import ActionsCenterController
+from booking.marketplace.controllers import ActionsCenterController, ListingController
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.privacy.controllers import CustomerController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SeriesController,
             SequenceController,
             ActionsCenterController,
+            ListingController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

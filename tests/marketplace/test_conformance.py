@@ -56,7 +56,8 @@ async def create(
     return dict(response.json())
 
 
-async def test_health_check_needs_the_partner_password(world: World) -> None:
+async def test_health_check_needs_the_partner_password(listed: World) -> None:
+    world = listed
     assert (await ac(world).get("/actions-center/v3/HealthCheck/")).status_code == 200
     wrong = await ac(world, password="bk_wrong").get("/actions-center/v3/HealthCheck/")
     assert wrong.status_code == 401
@@ -65,7 +66,8 @@ async def test_health_check_needs_the_partner_password(world: World) -> None:
     assert staff.status_code == 401
 
 
-async def test_lookup_create_list_status_reschedule_cancel(world: World) -> None:
+async def test_lookup_create_list_status_reschedule_cancel(listed: World) -> None:
+    world = listed
     client = ac(world)
     slots = [
         slot(world, 2, 9 + i // 2, 30 * (i % 2), resource_ids={"party_size": 1}) for i in range(8)
@@ -133,7 +135,8 @@ async def test_lookup_create_list_status_reschedule_cancel(world: World) -> None
     assert state.json()["booking_status"] == "CANCELED"
 
 
-async def test_idempotency_token_returns_the_same_answer_concurrently_too(world: World) -> None:
+async def test_idempotency_token_returns_the_same_answer_concurrently_too(listed: World) -> None:
+    world = listed
     client = ac(world)
     the_slot = slot(world, 2, 11)
     answers = await asyncio.gather(*(create(client, the_slot, "same-token") for _ in range(6)))
@@ -143,7 +146,8 @@ async def test_idempotency_token_returns_the_same_answer_concurrently_too(world:
     assert await booking_count() == 1
 
 
-async def test_slot_taken_meanwhile_is_slot_unavailable(world: World) -> None:
+async def test_slot_taken_meanwhile_is_slot_unavailable(listed: World) -> None:
+    world = listed
     client = ac(world)
     the_slot = slot(world, 2, 12, resources={"staff_id": str(world.staff[0])})
     assert "booking" in await create(client, the_slot, "a", 1)
@@ -154,7 +158,8 @@ async def test_slot_taken_meanwhile_is_slot_unavailable(world: World) -> None:
     assert await booking_count() == 1
 
 
-async def test_a_lease_that_expired_is_lease_expired(world: World) -> None:
+async def test_a_lease_that_expired_is_lease_expired(listed: World) -> None:
+    world = listed
     client = ac(world)
     the_slot = slot(world, 2, 15)
     leased = await client.post(
@@ -180,7 +185,8 @@ async def test_a_lease_that_expired_is_lease_expired(world: World) -> None:
     assert response.json()["booking_failure"]["cause"] == "LEASE_EXPIRED"
 
 
-async def test_a_live_lease_becomes_the_booking(world: World) -> None:
+async def test_a_live_lease_becomes_the_booking(listed: World) -> None:
+    world = listed
     client = ac(world)
     the_slot = slot(world, 2, 16)
     lease = (
@@ -199,7 +205,8 @@ async def test_a_live_lease_becomes_the_booking(world: World) -> None:
     assert made.json()["booking"]["status"] == "CONFIRMED"
 
 
-async def test_bad_input_is_answered_and_changes_nothing(world: World) -> None:
+async def test_bad_input_is_answered_and_changes_nothing(listed: World) -> None:
+    world = listed
     client = ac(world)
     past = slot(world, -1, 10)
     odd = slot(world, 2, 10, duration_sec="1234")
@@ -237,7 +244,8 @@ async def test_bad_input_is_answered_and_changes_nothing(world: World) -> None:
     assert await booking_count() == 0
 
 
-async def test_a_partner_reaches_only_its_businesses_and_bookings(world: World) -> None:
+async def test_a_partner_reaches_only_its_businesses_and_bookings(listed: World) -> None:
+    world = listed
     made = await create(ac(world), slot(world, 2, 10), "iso", 1)
     other = ac(world, "partner_b")
     theirs = dict(slot(world, 2, 11), merchant_id=str(world.other_business_id))

@@ -9,18 +9,23 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
+from msgspec import Struct
 
-from booking.access.guards import PUBLIC
+from booking.access.guards import PUBLIC, requires
 from booking.access.principal import Principal
 from booking.access.service import authenticate
 from booking.errors import MalformedRequest, Unauthenticated
 from booking.idempotency import service as idempotency
-from booking.marketplace import service, wire
+from booking.marketplace import listing, service, wire
 from booking.settings import Settings
 
+STAFF_ONLY = requires(kinds=("admin", "staff"))  # the service checks the manager role
 Method = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -82,10 +87,64 @@ async def _run(request: Request[Any, Any, Any], method: Method, *, idempotent: b
     return Response(content=answer, status_code=HTTP_200_OK, media_type="application/json")
 
 
+class ListingBody(Struct):
+    partner_id: UUID
+    feed_horizon_days: int = 30
+    notification_base_url: str | None = None
+
+
+class ListingOut(Struct):
+    business_id: UUID
+    partner_id: UUID
+    feed_horizon_days: int
+    notification_base_url: str | None
+
+
+class ListingController(Controller):
+    """A manager lists the business on the Actions Center for a partner."""
+
+    path = "/v1/businesses/{business_id:uuid}/marketplaces/actions-center"
+    tags = ["marketplace"]
+
+    @put(summary="List the business on the Actions Center (managers)", opt=STAFF_ONLY)
+    async def enable(
+        self,
+        business_id: FromPath[UUID],
+        data: JSONBody[ListingBody],
+        principal: NamedDependency[Principal],
+    ) -> ListingOut:
+        row = await listing.enable(
+            principal,
+            business_id,
+            data.partner_id,
+            horizon_days=data.feed_horizon_days,
+            notification_base_url=data.notification_base_url,
+        )
+        return ListingOut(**row)
+
+    @delete("/{partner_id:uuid}", summary="Stop listing the business (managers)", opt=STAFF_ONLY)
+    async def disable(
+        self,
+        business_id: FromPath[UUID],
+        partner_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+    ) -> None:
+        await listing.disable(principal, business_id, partner_id)
+
+
 class ActionsCenterController(Controller):
     path = "/actions-center/v3"
     tags = ["marketplace"]
     opt = PUBLIC  # its own credential: HTTP Basic, checked by every handler
+
+    @get("/feeds/{name:str}", summary="The partner's merchant, service or availability feed")
+    async def feed(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
+        principal = await basic_principal(request)
+        assert principal.partner_id is not None
+        settings: Settings = request.app.state.settings
+        kind = name.removesuffix(".json")
+        body = await listing.read_feed(settings.marketplace_feed_dir, principal.partner_id, kind)
+        return Response(content=body, media_type="application/json")
 
     @get("/HealthCheck/", summary="HealthCheck (v3)")
     async def health_check(self, request: Request[Any, Any, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from booking.errors import (
     SlotTaken,
 )
 from booking.marketplace import wire
+from booking.marketplace.listing import is_listed
 from booking.marketplace.wire import SlotRef
 
 USER_TAG = "actions_center_user_id="
@@ -36,6 +37,8 @@ async def _service_duration(principal: Principal, slot: SlotRef) -> tuple[UUID, 
     assert service is not None
     principal.require_business(business)  # another tenant's merchant looks missing
     async with db.connection() as conn:
+        if not await is_listed(conn, business, principal.partner_id):
+            raise NotFound("No such merchant.")  # not listed for this partner
         minutes = await conn.fetchval(
             "SELECT duration_minutes FROM service WHERE business_id = $1 AND id = $2 AND active",
             business,
