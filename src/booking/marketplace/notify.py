@@ -51,7 +51,8 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
     if booking is None:
         return []
     # The partner's own UpdateBooking is its answer already; tell it what others did.
-    if str(event.payload.get("actor", "")) == f"partner:{booking['partner_id']}":
+    # (A partner changes only its own bookings, so a partner actor here is this one.)
+    if str(event.payload.get("actor", "")).startswith("partner:"):
         return []
     return [
         FollowUpJob(
