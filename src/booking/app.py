@@ -41,6 +41,7 @@ from booking.health import health, ready
 from booking.journey.controllers import JourneyController, JourneyMetricsController
 from booking.journey.page import JourneyPageController
 from booking.journey.replies import on_unmatched_sms
+from booking.marketplace.controllers import ActionsCenterController, ListingController
 from booking.notifications.controllers import MessageController, TwilioWebhookController
 from booking.privacy.controllers import CustomerController
 from booking.problems import EXCEPTION_HANDLERS, document_problems
@@ -75,6 +76,7 @@ TAGS = [
         description="Lost-slot reschedule offers, earlier-slot waitlist, promises, risk view.",
     ),
     Tag(name="calendars", description="Staff calendar feeds out, busy times in."),
+    Tag(name="marketplace", description="Actions Center booking server (REST v3)."),
 ]
 
 
@@ -179,6 +181,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SeatMoveController,
             SeriesController,
             SequenceController,
+            ActionsCenterController,
+            ListingController,
         ],
         dependencies={
             "principal": Provide(provide_principal),

@@ -181,9 +181,11 @@ class OutboundPolicy:
 
     # --- requests -------------------------------------------------------------------------
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-        """POST ``body``; connects only to checked addresses, never follows a redirect and
-        never reads the answer's body."""
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, method: str = "POST"
+    ) -> Outcome:
+        """POST (or ``method``, e.g. PATCH) ``body``; connects only to checked addresses,
+        never follows a redirect and never reads the answer's body."""
         try:
             self.check_url(url)
         except Refused as exc:
@@ -197,7 +199,9 @@ class OutboundPolicy:
                 aiohttp.ClientSession(
                     connector=connector, timeout=timeout, trust_env=False
                 ) as session,
-                session.post(url, data=body, headers=headers, allow_redirects=False) as resp,
+                session.request(
+                    method, url, data=body, headers=headers, allow_redirects=False
+                ) as resp,
             ):
                 status = resp.status
         except Refused as exc:

@@ -100,6 +100,10 @@ class Settings:
     # Local development, tests and the demo allow http and loopback/private addresses.
     outbound_allow_http: bool = False
     outbound_allow_private: bool = False
+    # Marketplaces (booking.marketplace): where booking notifications go (the Maps Booking
+    # API; a listing may name its own) and the directory the feeds are written to.
+    marketplace_notify_url: str = "https://mapsbooking.googleapis.com"
+    marketplace_feed_dir: str = ""  # "" = <tmp>/booking-marketplace-feeds
     # Request bodies: bytes (counted as they arrive) and JSON nesting depth (booking.limits).
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
@@ -155,6 +159,10 @@ class Settings:
             outbound_allow_private=_env_bool(
                 "BOOKING_OUTBOUND_ALLOW_PRIVATE", cls.outbound_allow_private
             ),
+            marketplace_notify_url=_env(
+                "BOOKING_MARKETPLACE_NOTIFY_URL", cls.marketplace_notify_url
+            ),
+            marketplace_feed_dir=_env("BOOKING_MARKETPLACE_FEED_DIR", cls.marketplace_feed_dir),
             max_body_bytes=_env_int("BOOKING_MAX_BODY_BYTES", cls.max_body_bytes),
             max_json_depth=_env_int("BOOKING_MAX_JSON_DEPTH", cls.max_json_depth),
             header_timeout_seconds=_env_int(

@@ -19,6 +19,7 @@ from booking.guarantee import jobs as guarantee_jobs
 from booking.idempotency.jobs import purge_idempotency_records
 from booking.journey import feedback as journey_feedback
 from booking.journey import jobs as journey_jobs
+from booking.marketplace import notify as marketplace_notify
 from booking.notifications import jobs as sms_jobs
 from booking.notifications import service as sms_service
 from booking.outbox import jobs as outbox_jobs
@@ -43,6 +44,7 @@ OUTBOX_HANDLERS: tuple[Handler, ...] = (
     journey_feedback.on_event,  # feedback after the visit; low scores -> callback promise
     webhook_service.deliveries_for_event,
     calendar_writeback.on_booking_event,
+    marketplace_notify.on_booking_event,  # feeds changed; booking notifications
 )
 
 
@@ -111,6 +113,7 @@ CRON_JOBS += [
 # Staff calendars (docs/calendars.md): outside calendars synced when due; write-back jobs
 # come from the outbox.
 FUNCTIONS += [calendar_jobs.calendar_write_back]
+FUNCTIONS += [marketplace_notify.marketplace_notify]
 CRON_JOBS += [
     cron(calendar_jobs.sync_due_calendars, second={25}, run_at_startup=True, unique=True),
 ]

@@ -1,0 +1,191 @@
+"""Actions Center v3 beside our own REST, in one run (issue 16).
+
+BatchAvailabilityLookup for 20 staff x 7 days of slots vs GET .../availability for the
+same 7 days; CreateBooking at 16 clients vs POST .../bookings at 16 clients.
+Usage: nice -n 10 python -m bench.marketplace [--rounds 10] [--per-client 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from bench.seed import ROME, seeded_database
+from bench.server import running_api
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _partner(url: str, businesses: list[UUID]) -> str:
+    from booking import db
+    from booking.access.service import create_api_key, create_partner
+
+    await db.start_pool(url, 1, 2)
+    try:
+        partner = await create_partner("Actions Center bench")
+        key = await create_api_key(
+            kind="partner",
+            partner_id=partner,
+            business_ids=businesses,
+            scopes=[
+                "availability:read",
+                "bookings:read",
+                "bookings:write",
+                "bookings:change",
+                "bookings:cancel",
+            ],
+            name="bench",
+            rate_limit_per_minute=0,
+        )
+        async with db.connection() as conn:
+            for business in businesses:
+                await conn.execute(
+                    "INSERT INTO marketplace_listing (business_id, partner_id) VALUES ($1, $2)",
+                    business,
+                    partner,
+                )
+        return key.key
+    finally:
+        await db.close_pool()
+
+
+async def _minutes(url: str, service_id: UUID) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval("SELECT duration_minutes FROM service WHERE id = $1", service_id)
+        )
+    finally:
+        await conn.close()
+
+
+async def main(rounds: int, per_client: int) -> None:
+    url, redis_url, world = await seeded_database("booking_bench_market", 500)
+    key = await _partner(url, [world.search.business_id, world.writes.business_id])
+    basic = base64.b64encode(f"ac:{key}".encode()).decode()
+    with running_api(url, redis_url) as base:
+        ac = httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Basic {basic}"}, timeout=60
+        )
+        rest = httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+        search = world.search
+        start_day = world.first_day
+        minutes = await _minutes(url, search.service_id)
+        grid: list[dict[str, Any]] = []
+        for d in range(7):
+            moment = datetime.combine(start_day + timedelta(days=d), datetime.min.time(), ROME)
+            moment = moment.replace(hour=9)
+            while moment.hour < 18:
+                for member in search.staff:
+                    grid.append(
+                        {
+                            "service_id": str(search.service_id),
+                            "start_sec": str(int(moment.timestamp())),
+                            "duration_sec": str(minutes * 60),
+                            "resource_ids": {"staff_id": str(member)},
+                        }
+                    )
+                moment += timedelta(minutes=15)
+        lookup_body = {"merchant_id": str(search.business_id), "slot_time": grid}
+        frm = datetime.combine(start_day, datetime.min.time(), ROME)
+        params = {
+            "service_id": str(search.service_id),
+            "from": frm.isoformat(),
+            "to": (frm + timedelta(days=7)).isoformat(),
+        }
+        ac_times: list[float] = []
+        rest_times: list[float] = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            r = await ac.post("/actions-center/v3/BatchAvailabilityLookup/", json=lookup_body)
+            ac_times.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text[:300]
+            t = time.perf_counter()
+            r = await rest.get(f"/v1/businesses/{search.business_id}/availability", params=params)
+            rest_times.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text[:300]
+        print(
+            f"lookup {len(grid)} slots: v3 p50 {pct(ac_times, 0.5):.1f} ms p99 "
+            f"{pct(ac_times, 0.99):.1f} ms | REST p50 {pct(rest_times, 0.5):.1f} ms p99 "
+            f"{pct(rest_times, 0.99):.1f} ms | ratio p50 "
+            f"{pct(ac_times, 0.5) / pct(rest_times, 0.5):.2f}"
+        )
+
+        writes = world.writes
+        write_minutes = await _minutes(url, writes.service_id)
+        day0 = world.first_day + timedelta(days=1)
+
+        async def client(n: int, v3: bool, out: list[float]) -> None:
+            for i in range(per_client):
+                when = datetime.combine(
+                    day0 + timedelta(days=i + (0 if v3 else per_client)), datetime.min.time(), ROME
+                ).replace(hour=8)
+                staff = writes.staff[n]
+                phone = f"+39333{int(v3)}{n:02d}{i:04d}"
+                t = time.perf_counter()
+                if v3:
+                    r = await ac.post(
+                        "/actions-center/v3/CreateBooking/",
+                        json={
+                            "slot": {
+                                "merchant_id": str(writes.business_id),
+                                "service_id": str(writes.service_id),
+                                "start_sec": str(int(when.timestamp())),
+                                "duration_sec": str(write_minutes * 60),
+                                "resources": {"staff_id": str(staff)},
+                            },
+                            "user_information": {
+                                "user_id": f"u{n}-{i}",
+                                "given_name": "B",
+                                "telephone": phone,
+                            },
+                            "idempotency_token": f"bench-{n}-{i}",
+                        },
+                    )
+                    ok = r.status_code == 200 and "booking" in r.json()
+                else:
+                    r = await rest.post(
+                        f"/v1/businesses/{writes.business_id}/bookings",
+                        json={
+                            "service_id": str(writes.service_id),
+                            "starts_at": when.isoformat(),
+                            "staff_id": str(staff),
+                            "customer": {"name": "B", "phone": phone},
+                        },
+                    )
+                    ok = r.status_code == 201
+                out.append(time.perf_counter() - t)
+                assert ok, r.text[:300]
+
+        for v3 in (True, False):
+            out: list[float] = []
+            await asyncio.gather(*(client(n, v3, out) for n in range(16)))
+            label = "v3 CreateBooking" if v3 else "REST POST bookings"
+            print(
+                f"{label} x16 clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
+                f"p99 {pct(out, 0.99):.1f} ms"
+            )
+        await ac.aclose()
+        await rest.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-client", type=int, default=10)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.rounds, arguments.per_client))

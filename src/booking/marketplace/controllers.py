@@ -1,0 +1,202 @@
+"""HTTP for the Actions Center booking server, REST v3: POST /v3/<Method>/ under
+``/actions-center``, HTTP Basic auth (password = the partner's API key)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK
+from msgspec import Struct
+
+from booking.access.guards import PUBLIC, requires
+from booking.access.principal import Principal
+from booking.access.service import authenticate
+from booking.errors import MalformedRequest, Unauthenticated
+from booking.idempotency import service as idempotency
+from booking.marketplace import listing, service, wire
+from booking.settings import Settings
+
+STAFF_ONLY = requires(kinds=("admin", "staff"))  # the service checks the manager role
+Method = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def basic_principal(request: Request[Any, Any, Any]) -> Principal:
+    raw = request.headers.get("authorization") or ""
+    scheme, _, value = raw.partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthenticated("Send HTTP Basic credentials.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("Unreadable Basic credentials.") from None
+    _user, sep, password = decoded.partition(":")
+    if not sep or not password:
+        raise Unauthenticated("Unreadable Basic credentials.")
+    settings: Settings = request.app.state.settings
+    principal = await authenticate(password, settings.link_secrets)
+    if principal.kind != "partner":
+        raise Unauthenticated("These credentials are not a partner's.")
+    return principal
+
+
+def _json(body: dict[str, Any]) -> Response[bytes]:
+    return Response(
+        content=json.dumps(body).encode(), status_code=HTTP_200_OK, media_type="application/json"
+    )
+
+
+async def _run(request: Request[Any, Any, Any], method: Method, *, idempotent: bool) -> Any:
+    principal = await basic_principal(request)
+    raw = await request.body()
+    body = wire.parse_body(raw)
+    token = body.get("idempotency_token") if idempotent else None
+    if token is None:
+        return _json(await method(principal, body))
+    if not isinstance(token, str) or not 1 <= len(token) <= 255:
+        raise MalformedRequest("idempotency_token must be a string.", field="idempotency_token")
+    subject = f"actions-center:{principal.id}"
+    path = request.url.path
+    for _ in range(200):  # a concurrent twin: wait for its answer (at most ~10 s)
+        outcome = await idempotency.claim(subject, token, "POST", path, raw)
+        if isinstance(outcome, idempotency.StoredAnswer):
+            return Response(
+                content=outcome.body,
+                status_code=outcome.status_code,
+                media_type="application/json",
+            )
+        if isinstance(outcome, idempotency.Claimed):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise MalformedRequest("The same idempotency_token is still being processed.")
+    try:
+        answer = json.dumps(await method(principal, body)).encode()
+    except BaseException:
+        await asyncio.shield(idempotency.release(subject, token, outcome.owner))
+        raise
+    await idempotency.complete(subject, token, outcome.owner, 200, {}, answer)
+    return Response(content=answer, status_code=HTTP_200_OK, media_type="application/json")
+
+
+class ListingBody(Struct):
+    partner_id: UUID
+    feed_horizon_days: int = 30
+    notification_base_url: str | None = None
+
+
+class ListingOut(Struct):
+    business_id: UUID
+    partner_id: UUID
+    feed_horizon_days: int
+    notification_base_url: str | None
+
+
+class ListingController(Controller):
+    """A manager lists the business on the Actions Center for a partner."""
+
+    path = "/v1/businesses/{business_id:uuid}/marketplaces/actions-center"
+    tags = ["marketplace"]
+
+    @put(summary="List the business on the Actions Center (managers)", opt=STAFF_ONLY)
+    async def enable(
+        self,
+        business_id: FromPath[UUID],
+        data: JSONBody[ListingBody],
+        principal: NamedDependency[Principal],
+    ) -> ListingOut:
+        row = await listing.enable(
+            principal,
+            business_id,
+            data.partner_id,
+            horizon_days=data.feed_horizon_days,
+            notification_base_url=data.notification_base_url,
+        )
+        return ListingOut(**row)
+
+    @delete("/{partner_id:uuid}", summary="Stop listing the business (managers)", opt=STAFF_ONLY)
+    async def disable(
+        self,
+        business_id: FromPath[UUID],
+        partner_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+    ) -> None:
+        await listing.disable(principal, business_id, partner_id)
+
+
+class ActionsCenterController(Controller):
+    path = "/actions-center/v3"
+    tags = ["marketplace"]
+    opt = PUBLIC  # its own credential: HTTP Basic, checked by every handler
+
+    @get("/feeds/{name:str}", summary="The partner's merchant, service or availability feed")
+    async def feed(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
+        principal = await basic_principal(request)
+        assert principal.partner_id is not None
+        settings: Settings = request.app.state.settings
+        kind = name.removesuffix(".json")
+        body = await listing.read_feed(settings.marketplace_feed_dir, principal.partner_id, kind)
+        return Response(content=body, media_type="application/json")
+
+    @get("/HealthCheck/", summary="HealthCheck (v3)")
+    async def health_check(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        await basic_principal(request)
+        return {}
+
+    @post("/BatchAvailabilityLookup/", summary="BatchAvailabilityLookup (v3)", status_code=200)
+    async def batch_availability_lookup(self, request: Request[Any, Any, Any]) -> Any:
+        async def method(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+            merchant = body.get("merchant_id")
+            raw_slots = body.get("slot_time")
+            if not isinstance(raw_slots, list) or not isinstance(merchant, str):
+                raise MalformedRequest("merchant_id and slot_time are required.")
+            slots = [
+                wire.parse_slot(raw, merchant, field=f"slot_time[{i}]")
+                for i, raw in enumerate(raw_slots)
+            ]
+            free = await service.lookup(principal, slots)
+            return {
+                "slot_time_availability": [
+                    {"slot_time": raw, "available": ok}
+                    for raw, ok in zip(raw_slots, free, strict=True)
+                ]
+            }
+
+        return await _run(request, method, idempotent=False)
+
+    @post("/CheckAvailability/", summary="CheckAvailability (v3)", status_code=200)
+    async def check_availability(self, request: Request[Any, Any, Any]) -> Any:
+        async def method(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+            slot = wire.parse_slot(body.get("slot"))
+            (free,) = await service.lookup(principal, [slot])
+            return {"slot": body["slot"], "count_available": 1 if free else 0}
+
+        return await _run(request, method, idempotent=False)
+
+    @post("/CreateLease/", summary="CreateLease (v3): a hold", status_code=200)
+    async def create_lease(self, request: Request[Any, Any, Any]) -> Any:
+        return await _run(request, service.create_lease, idempotent=False)
+
+    @post("/CreateBooking/", summary="CreateBooking (v3)", status_code=200)
+    async def create_booking(self, request: Request[Any, Any, Any]) -> Any:
+        return await _run(request, service.create, idempotent=True)
+
+    @post("/UpdateBooking/", summary="UpdateBooking (v3): cancel or reschedule", status_code=200)
+    async def update_booking(self, request: Request[Any, Any, Any]) -> Any:
+        return await _run(request, service.update, idempotent=True)
+
+    @post("/GetBookingStatus/", summary="GetBookingStatus (v3)", status_code=200)
+    async def get_booking_status(self, request: Request[Any, Any, Any]) -> Any:
+        return await _run(request, service.status, idempotent=False)
+
+    @post("/ListBookings/", summary="ListBookings (v3)", status_code=200)
+    async def list_bookings(self, request: Request[Any, Any, Any]) -> Any:
+        return await _run(request, service.list_for_user, idempotent=False)

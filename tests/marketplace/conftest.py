@@ -1,0 +1,17 @@
+"""The world's business listed on the Actions Center for partner A."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import World
+
+
+@pytest.fixture
+async def listed(world: World) -> World:
+    response = await world.client("manager").put(
+        f"/v1/businesses/{world.business_id}/marketplaces/actions-center",
+        json={"partner_id": str(world.partner_id), "feed_horizon_days": 30},
+    )
+    assert response.status_code == 200, response.text
+    return world

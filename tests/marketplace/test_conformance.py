@@ -1,0 +1,263 @@
+"""Conformance of /actions-center/v3 with the booking server REST v3 definitions,
+driven the way the Actions Center's test client drives a booking server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import httpx
+
+from booking import db
+from tests.support import World, at
+
+
+def ac(world: World, who: str = "partner", password: str | None = None) -> httpx.AsyncClient:
+    secret = password if password is not None else world.keys[who]
+    basic = base64.b64encode(f"actions-center:{secret}".encode()).decode()
+    return world.client(None, headers={"Authorization": f"Basic {basic}"})
+
+
+def slot(world: World, days: int, hour: int, minute: int = 0, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "merchant_id": str(world.business_id),
+        "service_id": str(world.cut),
+        "start_sec": str(int(at(days, hour, minute).timestamp())),
+        "duration_sec": "1800",
+    }
+    body.update(extra)
+    return body
+
+
+def user(n: int = 1) -> dict[str, Any]:
+    return {
+        "user_id": f"user-{n}",
+        "given_name": "Ada",
+        "family_name": f"Lovelace{n}",
+        "telephone": f"+3933312345{n:02d}",
+        "email": f"ada{n}@example.com",
+    }
+
+
+async def booking_count() -> int:
+    async with db.connection() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM booking"))
+
+
+async def create(
+    client: httpx.AsyncClient, the_slot: dict[str, Any], token: str, n: int = 1
+) -> dict[str, Any]:
+    response = await client.post(
+        "/actions-center/v3/CreateBooking/",
+        json={"slot": the_slot, "user_information": user(n), "idempotency_token": token},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_health_check_needs_the_partner_password(listed: World) -> None:
+    world = listed
+    assert (await ac(world).get("/actions-center/v3/HealthCheck/")).status_code == 200
+    wrong = await ac(world, password="bk_wrong").get("/actions-center/v3/HealthCheck/")
+    assert wrong.status_code == 401
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    staff = await ac(world, "front_desk").get("/actions-center/v3/HealthCheck/")
+    assert staff.status_code == 401
+
+
+async def test_lookup_create_list_status_reschedule_cancel(listed: World) -> None:
+    world = listed
+    client = ac(world)
+    slots = [
+        slot(world, 2, 9 + i // 2, 30 * (i % 2), resource_ids={"party_size": 1}) for i in range(8)
+    ]
+    found = await client.post(
+        "/actions-center/v3/BatchAvailabilityLookup/",
+        json={
+            "merchant_id": str(world.business_id),
+            "slot_time": [{k: v for k, v in s.items() if k != "merchant_id"} for s in slots],
+        },
+    )
+    assert found.status_code == 200, found.text
+    answers = found.json()["slot_time_availability"]
+    assert [a["available"] for a in answers] == [True] * 8
+    assert answers[0]["slot_time"]["start_sec"] == slots[0]["start_sec"]
+
+    for s in slots:
+        check = await client.post("/actions-center/v3/CheckAvailability/", json={"slot": s})
+        assert check.status_code == 200
+        assert check.json()["count_available"] == 1
+
+    made = [await create(client, s, f"tok-{i}", i) for i, s in enumerate(slots)]
+    assert all("booking_failure" not in m for m in made), made
+    assert all(m["booking"]["status"] == "CONFIRMED" for m in made)
+    first = made[0]["booking"]
+    assert first["slot"]["start_sec"] == slots[0]["start_sec"]
+    assert first["user_information"]["user_id"] == "user-0"
+
+    listed = await client.post("/actions-center/v3/ListBookings/", json={"user_id": "user-0"})
+    assert [b["booking_id"] for b in listed.json()["bookings"]] == [first["booking_id"]]
+
+    state = await client.post(
+        "/actions-center/v3/GetBookingStatus/", json={"booking_id": first["booking_id"]}
+    )
+    assert state.json()["booking_status"] == "CONFIRMED"
+
+    async with db.connection() as conn:
+        reference = await conn.fetchval(
+            "SELECT reference_code FROM booking WHERE id = $1::uuid", first["booking_id"]
+        )
+    later = slot(world, 3, 14)
+    moved = await client.post(
+        "/actions-center/v3/UpdateBooking/",
+        json={
+            "booking": {"booking_id": first["booking_id"], "slot": later},
+            "idempotency_token": "move-1",
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["booking"]["booking_id"] == first["booking_id"]
+    assert moved.json()["booking"]["slot"]["start_sec"] == later["start_sec"]
+    async with db.connection() as conn:
+        assert reference == await conn.fetchval(
+            "SELECT reference_code FROM booking WHERE id = $1::uuid", first["booking_id"]
+        )
+
+    cancelled = await client.post(
+        "/actions-center/v3/UpdateBooking/",
+        json={"booking": {"booking_id": first["booking_id"], "status": "CANCELED"}},
+    )
+    assert cancelled.json()["booking"]["status"] == "CANCELED"
+    state = await client.post(
+        "/actions-center/v3/GetBookingStatus/", json={"booking_id": first["booking_id"]}
+    )
+    assert state.json()["booking_status"] == "CANCELED"
+
+
+async def test_idempotency_token_returns_the_same_answer_concurrently_too(listed: World) -> None:
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 11)
+    answers = await asyncio.gather(*(create(client, the_slot, "same-token") for _ in range(6)))
+    assert all(a == answers[0] for a in answers)
+    assert "booking" in answers[0]
+    assert await create(client, the_slot, "same-token") == answers[0]
+    assert await booking_count() == 1
+
+
+async def test_slot_taken_meanwhile_is_slot_unavailable(listed: World) -> None:
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 12, resources={"staff_id": str(world.staff[0])})
+    assert "booking" in await create(client, the_slot, "a", 1)
+    again = await create(client, the_slot, "b", 2)
+    assert again["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    same_user = await create(client, the_slot, "c", 1)
+    assert same_user["booking_failure"]["cause"] == "SLOT_ALREADY_BOOKED_BY_USER"
+    assert await booking_count() == 1
+
+
+async def test_a_lease_that_expired_is_lease_expired(listed: World) -> None:
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 15)
+    leased = await client.post(
+        "/actions-center/v3/CreateLease/",
+        json={"lease": {"slot": the_slot, "user_reference": "u1"}},
+    )
+    assert leased.status_code == 200, leased.text
+    lease = leased.json()["lease"]
+    assert int(lease["lease_expiration_time_sec"]) > int(the_slot["start_sec"]) - 3 * 86400
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE booking SET hold_expires_at = now() - interval '1 second' WHERE status = 'held'"
+        )
+    response = await client.post(
+        "/actions-center/v3/CreateBooking/",
+        json={
+            "slot": the_slot,
+            "lease_ref": {"lease_id": lease["lease_id"]},
+            "user_information": user(),
+            "idempotency_token": "lease-1",
+        },
+    )
+    assert response.json()["booking_failure"]["cause"] == "LEASE_EXPIRED"
+
+
+async def test_a_live_lease_becomes_the_booking(listed: World) -> None:
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 16)
+    lease = (
+        await client.post("/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}})
+    ).json()["lease"]
+    made = await client.post(
+        "/actions-center/v3/CreateBooking/",
+        json={
+            "slot": the_slot,
+            "lease_ref": {"lease_id": lease["lease_id"]},
+            "user_information": user(),
+            "idempotency_token": "lease-2",
+        },
+    )
+    assert made.json()["booking"]["booking_id"] == lease["lease_id"].split(".")[0]
+    assert made.json()["booking"]["status"] == "CONFIRMED"
+
+
+async def test_bad_input_is_answered_and_changes_nothing(listed: World) -> None:
+    world = listed
+    client = ac(world)
+    past = slot(world, -1, 10)
+    odd = slot(world, 2, 10, duration_sec="1234")
+    zero = slot(world, 2, 10, resources={"party_size": 0})
+    unknown = dict(slot(world, 2, 10), merchant_id="00000000-0000-0000-0000-000000000000")
+    for bad in (past, odd):
+        answer = await create(client, bad, f"bad-{bad['start_sec']}-{bad['duration_sec']}")
+        assert answer["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    for body, status in (
+        ({"slot": zero, "user_information": user(), "idempotency_token": "z"}, 400),
+        ({"slot": unknown, "user_information": user(), "idempotency_token": "u"}, 404),
+        (
+            {
+                "slot": dict(slot(world, 2, 10), merchant_id="nope"),
+                "user_information": user(),
+                "idempotency_token": "n",
+            },
+            400,
+        ),
+    ):
+        response = await client.post("/actions-center/v3/CreateBooking/", json=body)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    truncated = await client.post(
+        "/actions-center/v3/CreateBooking/",
+        content=b'{"slot": {"merchant_id": "1',
+        headers={"content-type": "application/json"},
+    )
+    assert truncated.status_code == 400
+    lookup = await client.post(
+        "/actions-center/v3/BatchAvailabilityLookup/",
+        json={"merchant_id": str(world.business_id), "slot_time": [past, odd]},
+    )
+    assert [a["available"] for a in lookup.json()["slot_time_availability"]] == [False, False]
+    assert await booking_count() == 0
+
+
+async def test_a_partner_reaches_only_its_businesses_and_bookings(listed: World) -> None:
+    world = listed
+    made = await create(ac(world), slot(world, 2, 10), "iso", 1)
+    other = ac(world, "partner_b")
+    theirs = dict(slot(world, 2, 11), merchant_id=str(world.other_business_id))
+    response = await ac(world).post(
+        "/actions-center/v3/CreateBooking/",
+        json={"slot": theirs, "user_information": user(), "idempotency_token": "x"},
+    )
+    assert response.status_code == 404
+    status = await other.post(
+        "/actions-center/v3/GetBookingStatus/", json={"booking_id": made["booking"]["booking_id"]}
+    )
+    assert status.status_code == 404
+    listed = await other.post("/actions-center/v3/ListBookings/", json={"user_id": "user-1"})
+    assert listed.status_code == 200
+    assert listed.json()["bookings"] == []
