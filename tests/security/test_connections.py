@@ -118,7 +118,8 @@ def test_connections_past_the_cap_get_503(capped_api: StrictApi) -> None:
         problem = over.json()
         assert problem["type"] == "/problems/over-capacity"
         assert problem["status"] == 503
-        assert problem["title"] and problem["detail"]
+        assert problem["title"]
+        assert problem["detail"]
     # The held connections gone, the process serves again.
     for _ in range(100):
         if httpx.get(f"{capped_api.base_url}/health", timeout=GUARD_SECONDS).status_code == 200:
