@@ -294,6 +294,96 @@ def test_openapi_prints_the_document(proc_env: dict[str, str], scratch: Path) ->
     assert "/v1/businesses/{business_id}/bookings" in document["paths"]
 
 
+def _endpoints(env: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    import asyncio
+
+    import asyncpg
+
+    async def fetch() -> dict[str, tuple[str, str | None]]:
+        conn = await asyncpg.connect(env["DATABASE_URL"])
+        try:
+            rows = await conn.fetch(
+                "SELECT url, secret_sealed, previous_secret_sealed FROM webhook_endpoint"
+            )
+        finally:
+            await conn.close()
+        return {r["url"]: (r["secret_sealed"], r["previous_secret_sealed"]) for r in rows}
+
+    return asyncio.run(fetch())
+
+
+def _add_endpoint(env: dict[str, str], url: str, sealed: str, previous: str | None) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def insert() -> None:
+        conn = await asyncpg.connect(env["DATABASE_URL"])
+        try:
+            partner = await conn.fetchval(
+                "INSERT INTO partner (name) VALUES ('reseal') RETURNING id"
+            )
+            await conn.execute(
+                "INSERT INTO webhook_endpoint (partner_id, url, event_types, secret_sealed, "
+                "previous_secret_sealed, previous_secret_expires_at, created_by) "
+                "VALUES ($1, $2, '{booking.created}', $3, $4, now() + interval '1 day', 'test')",
+                partner,
+                url,
+                sealed,
+                previous,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(insert())
+
+
+def test_reseal_secrets_moves_webhook_secrets_to_the_newest_key(
+    migrated: dict[str, str], scratch: Path
+) -> None:
+    """After a new key is put first in BOOKING_ENCRYPTION_KEYS, ``booking reseal-secrets``
+    re-encrypts every stored secret (current and previous) under it and says how many."""
+    from cryptography.fernet import Fernet
+
+    from booking.webhooks import secrets
+
+    old, new, lost = (Fernet.generate_key().decode() for _ in range(3))
+    before = Settings(encryption_keys=old)
+    _add_endpoint(
+        migrated,
+        "https://a.example/hook",
+        secrets.seal("whsec_a", before),
+        secrets.seal("whsec_a_old", before),
+    )
+    _add_endpoint(migrated, "https://b.example/hook", secrets.seal("whsec_b", before), None)
+    rotating = {**migrated, "BOOKING_ENCRYPTION_KEYS": f"{new},{old}"}
+
+    result = run(["reseal-secrets"], rotating, scratch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "resealed 2 webhook endpoints (0 already current)"
+    only_new = Settings(encryption_keys=new)
+    stored = _endpoints(migrated)
+    a_sealed, a_previous = stored["https://a.example/hook"]
+    assert secrets.unseal(a_sealed, only_new) == "whsec_a"
+    assert a_previous is not None
+    assert secrets.unseal(a_previous, only_new) == "whsec_a_old"
+    assert secrets.unseal(stored["https://b.example/hook"][0], only_new) == "whsec_b"
+    assert stored["https://b.example/hook"][1] is None
+
+    again = run(["reseal-secrets"], rotating, scratch)  # nothing left to move
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "resealed 0 webhook endpoints (2 already current)"
+    assert _endpoints(migrated) == stored
+
+    # A secret no configured key opens: counted, left alone, exit status 1.
+    unknown = secrets.seal("whsec_c", Settings(encryption_keys=lost))
+    _add_endpoint(migrated, "https://c.example/hook", unknown, None)
+    failed = run(["reseal-secrets"], rotating, scratch)
+    assert failed.returncode == 1
+    assert "1 webhook endpoints have secrets no key" in failed.stderr
+    assert _endpoints(migrated)["https://c.example/hook"] == (unknown, None)
+
+
 # --------------------------------------------------------------------------- worker
 
 

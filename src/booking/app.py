@@ -58,6 +58,7 @@ from booking.webhooks.controllers import (
     WebhookDeliveryController,
     WebhookEndpointController,
 )
+from booking.wire_rules import StrictStructSchemaPlugin, WireRulesPlugin, learn_allow
 
 log = logging.getLogger("booking.app")
 
@@ -191,7 +192,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[database, redis],
         # Every answer, the router's 404/405 and errors included, gets the security headers.
         before_send=[add_security_headers],
-        plugins=[AccessPlugin()],  # authorization guard, rate limits, Idempotency-Key
+        # Authorization guard, rate limits, Idempotency-Key; then the wire rules (closed
+        # request schemas, complete OPTIONS Allow, RFC 3339 times only: booking.wire_rules).
+        plugins=[AccessPlugin(), WireRulesPlugin(), StrictStructSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         cors_config=CORSConfig(allow_origins=["*"], expose_headers=["ETag", "Retry-After"]),
@@ -200,6 +203,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     app.state.settings = config
+    learn_allow(app)  # OPTIONS answers list the final route table's methods
     # Outermost: a request id, the access log line and the request metrics for every
     # request, 404s and problems from any layer included (booking.telemetry.requests).
     app.asgi_handler = RequestTelemetry(

@@ -8,6 +8,7 @@ booking openapi    print the OpenAPI document to stdout
 booking seed       load the demo data
 booking key create|revoke   manage API keys
 booking sign-in    a one-time sign-in code + link for a staff console (/desk)
+booking reseal-secrets   re-encrypt webhook secrets under the newest encryption key
 """
 
 from __future__ import annotations
@@ -150,6 +151,24 @@ def cmd_key(args: argparse.Namespace) -> int:
 
     issued = asyncio.run(_with_db(create))
     print(json.dumps({"id": str(issued.id), "prefix": issued.prefix, "key": issued.key}))
+    return 0
+
+
+def cmd_reseal_secrets(args: argparse.Namespace) -> int:
+    """After a new key was put first in BOOKING_ENCRYPTION_KEYS: move every stored webhook
+    secret to it, so the old keys can be dropped."""
+    from booking.webhooks.secrets import reseal_stored
+
+    done = asyncio.run(_with_db(reseal_stored))
+    print(f"resealed {done.resealed} webhook endpoints ({done.current} already current)")
+    if done.unreadable:
+        print(
+            f"booking reseal-secrets: error: {done.unreadable} webhook endpoints have secrets "
+            "no key in BOOKING_ENCRYPTION_KEYS opens; put the key they were sealed with back "
+            "in the list (after the newest) and run again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -408,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     sign_in.add_argument("--role", choices=["front_desk", "manager"], default="front_desk")
     sign_in.add_argument("--label", default="", help="the desk's name, e.g. 'Counter 1'")
     sign_in.set_defaults(func=cmd_sign_in)
+
+    reseal = sub.add_parser(
+        "reseal-secrets",
+        help="re-encrypt stored webhook secrets under the newest BOOKING_ENCRYPTION_KEYS key",
+    )
+    reseal.set_defaults(func=cmd_reseal_secrets)
     return parser
 
 

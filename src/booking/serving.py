@@ -10,7 +10,9 @@ byte of each next request on it, the headers must be complete within
 Trickling one byte at a time does not extend the deadline.
 
 The cap on concurrent connections is uvicorn's ``limit_concurrency``: past it, a new
-request gets uvicorn's plain 503 at once instead of queueing. Chosen over another server
+request gets a 503 at once instead of queueing. uvicorn's own 503 is plain text, so the
+protocol makes the same check itself and answers an RFC 9457 problem
+(``/problems/over-capacity``, ``Retry-After: 1``, connection closed). Chosen over another server
 (hypercorn, granian) because uvicorn is already what runs and is tested here, and the one
 missing piece is this small subclass.
 """
@@ -18,10 +20,13 @@ missing piece is this small subclass.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from booking.errors import PROBLEM_BASE
 from booking.settings import get_settings
 
 _TIMEOUT_BODY = b"The request headers did not arrive in time.\n"
@@ -31,13 +36,49 @@ REQUEST_TIMEOUT = (
 ) + _TIMEOUT_BODY
 
 
+OVER_CAPACITY = json.dumps(
+    {
+        "type": PROBLEM_BASE + "over-capacity",
+        "title": "Too many connections",
+        "status": 503,
+        "detail": "This server process is at its connection limit; please retry shortly.",
+    }
+).encode()
+
+
+async def over_capacity(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    """The answer past the connection cap: an RFC 9457 problem, then the connection closes."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(OVER_CAPACITY)).encode()),
+                (b"retry-after", b"1"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": OVER_CAPACITY, "more_body": False})
+
+
 class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing connections whose headers never finish."""
+    """uvicorn's httptools protocol, closing connections whose headers never finish and
+    answering a problem document past the connection cap."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = float(get_settings().header_timeout_seconds)
         self._header_deadline: asyncio.TimerHandle | None = None
+        # The cap is checked here, not by uvicorn (whose 503 is plain text).
+        self.connection_cap: int | None = self.limit_concurrency
+        self.limit_concurrency = None
+
+    def _over_cap(self) -> bool:
+        cap = self.connection_cap
+        return cap is not None and (len(self.connections) >= cap or len(self.tasks) >= cap)
 
     def _arm_header_deadline(self) -> None:
         if self._header_deadline is None and self.header_timeout > 0:
@@ -70,7 +111,16 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
-        super().on_headers_complete()
+        if not self._over_cap():
+            super().on_headers_complete()
+            return
+        self.logger.warning("Exceeded concurrency limit.")
+        # uvicorn starts (or queues) the request cycle with ``self.app`` inside this call.
+        app, self.app = self.app, over_capacity
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
 
 def uvicorn_options() -> dict[str, Any]:

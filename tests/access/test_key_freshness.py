@@ -17,6 +17,7 @@ import pytest
 from booking import db
 from booking.access import key_use
 from booking.access.service import authenticate, create_api_key
+from booking.errors import Unauthenticated
 from tests.support import ROOT, TEST_SECRET, World, free_port
 
 
@@ -110,3 +111,37 @@ async def test_last_used_at_is_written_coalesced_not_per_request(
     second = await last_used()
     assert second[issued.id] > first[issued.id]  # type: ignore[operator]
     assert second[other.id] == first[other.id]
+
+
+async def test_a_failed_revocation_read_keeps_the_key_cache(
+    clean_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database blip during the periodic revoked-key count does not fail authentication:
+    the cached key still authenticates, the read is retried after the interval (not on
+    every request), and a revocation is seen once the read works again."""
+    issued = await create_api_key(kind="admin", name="blip")
+    assert (await authenticate(issued.key, TEST_SECRET)).id == str(issued.id)  # cached
+
+    calls = 0
+
+    async def failing() -> int:
+        nonlocal calls
+        calls += 1
+        raise ConnectionResetError("the database went away")
+
+    real = key_use._count_revoked
+    monkeypatch.setattr(key_use, "_count_revoked", failing)
+    monkeypatch.setattr(key_use, "REVOCATION_CHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(key_use, "_revocations_checked_at", float("-inf"))  # due now
+    for _ in range(20):
+        principal = await authenticate(issued.key, TEST_SECRET)
+        assert principal.id == str(issued.id)
+    assert calls == 1  # one failed read, then the cache until the interval passes
+
+    # The database back, a revocation elsewhere is seen on the next read.
+    monkeypatch.setattr(key_use, "_count_revoked", real)
+    async with db.connection() as conn:
+        await conn.execute("UPDATE api_key SET revoked_at = now() WHERE id = $1", issued.id)
+    monkeypatch.setattr(key_use, "_revocations_checked_at", float("-inf"))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await authenticate(issued.key, TEST_SECRET)

@@ -111,6 +111,15 @@ def test_connections_past_the_cap_get_503(capped_api: StrictApi) -> None:
         # ... and the fourth concurrent one (cap 4, uvicorn counts it too) is refused.
         over = httpx.get(f"{capped_api.base_url}/health", timeout=GUARD_SECONDS)
         assert over.status_code == 503
+        # An RFC 9457 problem like every other error, not uvicorn's plain text.
+        assert over.headers["content-type"] == "application/problem+json"
+        assert over.headers["retry-after"] == "1"
+        assert over.headers["connection"] == "close"
+        problem = over.json()
+        assert problem["type"] == "/problems/over-capacity"
+        assert problem["status"] == 503
+        assert problem["title"]
+        assert problem["detail"]
     # The held connections gone, the process serves again.
     for _ in range(100):
         if httpx.get(f"{capped_api.base_url}/health", timeout=GUARD_SECONDS).status_code == 200:

@@ -8,7 +8,10 @@
   revocation whose transaction started earlier commits an older ``now()``, a count
   always moves. No Redis needed (it still works while Redis is down), no listener
   task, and the bound holds whatever the load: the check runs on the first request
-  after the interval.
+  after the interval. When that read fails (a database blip), the process keeps its
+  cache and looks again after the interval: authentication goes on from the cache
+  (entries still expire after 5 s), instead of every keyed request failing with the
+  read; a revocation made meanwhile is seen on the next successful read.
 * **last_used_at, coalesced.** A request only notes ``key id -> when`` in memory; at
   most every :data:`LAST_USED_FLUSH_SECONDS` one background UPDATE writes every noted
   key (and the app's shutdown writes the rest), so a busy key costs one write per
@@ -59,9 +62,10 @@ async def revocations_moved(now: float) -> bool:
         )
     try:
         count = await asyncio.shield(_check)
-    except Exception:
-        _revocations_checked_at = float("-inf")  # look again on the next request
-        raise
+    except Exception as exc:
+        # Keep the cache; the next request after the interval looks again.
+        log.warning("could not read the revoked-key count; keeping the key cache: %r", exc)
+        return False
     moved = count != _revocations_seen
     _revocations_seen = count
     return moved
