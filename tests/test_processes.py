@@ -338,6 +338,45 @@ def _add_endpoint(env: dict[str, str], url: str, sealed: str, previous: str | No
     asyncio.run(insert())
 
 
+def _add_calendar(env: dict[str, str], sealed: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def insert() -> None:
+        conn = await asyncpg.connect(env["DATABASE_URL"])
+        try:
+            await conn.execute(
+                "WITH b AS (INSERT INTO business (slug, name, time_zone) VALUES "
+                "('reseal', 'Reseal', 'Europe/Rome') RETURNING id), s AS (INSERT INTO staff "
+                "(business_id, name) SELECT id, 'Ada' FROM b RETURNING business_id, id) "
+                "INSERT INTO calendar_connection (business_id, staff_id, kind, url, username, "
+                "password_sealed, created_by) SELECT business_id, id, 'caldav', "
+                "'https://dav.example/c/', 'ada', $1, 'test' FROM s",
+                sealed,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(insert())
+
+
+def _password(env: dict[str, str]) -> str:
+    import asyncio
+
+    import asyncpg
+
+    async def fetch() -> str:
+        conn = await asyncpg.connect(env["DATABASE_URL"])
+        try:
+            value: str = await conn.fetchval("SELECT password_sealed FROM calendar_connection")
+        finally:
+            await conn.close()
+        return value
+
+    return asyncio.run(fetch())
+
+
 def test_reseal_secrets_moves_webhook_secrets_to_the_newest_key(
     migrated: dict[str, str], scratch: Path
 ) -> None:
@@ -356,11 +395,15 @@ def test_reseal_secrets_moves_webhook_secrets_to_the_newest_key(
         secrets.seal("whsec_a_old", before),
     )
     _add_endpoint(migrated, "https://b.example/hook", secrets.seal("whsec_b", before), None)
+    _add_calendar(migrated, secrets.seal("caldav-pw", before))
     rotating = {**migrated, "BOOKING_ENCRYPTION_KEYS": f"{new},{old}"}
 
     result = run(["reseal-secrets"], rotating, scratch)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "resealed 2 webhook endpoints (0 already current)"
+    assert result.stdout.splitlines() == [
+        "resealed 2 webhook endpoints (0 already current)",
+        "resealed 1 calendar passwords (0 already current)",
+    ]
     only_new = Settings(encryption_keys=new)
     stored = _endpoints(migrated)
     a_sealed, a_previous = stored["https://a.example/hook"]
@@ -372,8 +415,12 @@ def test_reseal_secrets_moves_webhook_secrets_to_the_newest_key(
 
     again = run(["reseal-secrets"], rotating, scratch)  # nothing left to move
     assert again.returncode == 0, again.stderr
-    assert again.stdout.strip() == "resealed 0 webhook endpoints (2 already current)"
+    assert again.stdout.splitlines() == [
+        "resealed 0 webhook endpoints (2 already current)",
+        "resealed 0 calendar passwords (1 already current)",
+    ]
     assert _endpoints(migrated) == stored
+    assert secrets.unseal(_password(migrated), only_new) == "caldav-pw"
 
     # A secret no configured key opens: counted, left alone, exit status 1.
     unknown = secrets.seal("whsec_c", Settings(encryption_keys=lost))

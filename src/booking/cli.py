@@ -8,7 +8,7 @@ booking openapi    print the OpenAPI document to stdout
 booking seed       load the demo data
 booking key create|revoke   manage API keys
 booking sign-in    a one-time sign-in code + link for a staff console (/desk)
-booking reseal-secrets   re-encrypt webhook secrets under the newest encryption key
+booking reseal-secrets   re-encrypt webhook secrets and CalDAV passwords under the newest key
 """
 
 from __future__ import annotations
@@ -156,20 +156,28 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 def cmd_reseal_secrets(args: argparse.Namespace) -> int:
     """After a new key was put first in BOOKING_ENCRYPTION_KEYS: move every stored webhook
-    secret to it, so the old keys can be dropped."""
+    secret and CalDAV password to it, so the old keys can be dropped."""
+    from booking.calendars.credentials import reseal_passwords
     from booking.webhooks.secrets import reseal_stored
 
     done = asyncio.run(_with_db(reseal_stored))
+    passwords = asyncio.run(_with_db(reseal_passwords))
     print(f"resealed {done.resealed} webhook endpoints ({done.current} already current)")
-    if done.unreadable:
-        print(
-            f"booking reseal-secrets: error: {done.unreadable} webhook endpoints have secrets "
-            "no key in BOOKING_ENCRYPTION_KEYS opens; put the key they were sealed with back "
-            "in the list (after the newest) and run again",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    print(
+        f"resealed {passwords.resealed} calendar passwords ({passwords.current} already current)"
+    )
+    failed = False
+    for count, what in ((done.unreadable, "webhook endpoints have secrets"),
+                        (passwords.unreadable, "calendar connections have passwords")):  # fmt: skip
+        if count:
+            failed = True
+            print(
+                f"booking reseal-secrets: error: {count} {what} no key in "
+                "BOOKING_ENCRYPTION_KEYS opens; put the key they were sealed with back in the "
+                "list (after the newest) and run again",
+                file=sys.stderr,
+            )
+    return 1 if failed else 0
 
 
 def cmd_sign_in(args: argparse.Namespace) -> int:
@@ -430,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     reseal = sub.add_parser(
         "reseal-secrets",
-        help="re-encrypt stored webhook secrets under the newest BOOKING_ENCRYPTION_KEYS key",
+        help="re-encrypt stored webhook secrets and CalDAV passwords under the newest "
+        "BOOKING_ENCRYPTION_KEYS key",
     )
     reseal.set_defaults(func=cmd_reseal_secrets)
     return parser
