@@ -129,7 +129,7 @@ async def _real_ids(world: World) -> dict[str, str]:
             world.cut,
             world.staff[0],
         )
-    ids = {
+    return {
         "business_id": str(world.business_id),
         "booking_id": str(message_booking),
         "hold_id": str(hold.json()["hold"]["id"]),
@@ -147,7 +147,6 @@ async def _real_ids(world: World) -> dict[str, str]:
         "offer_id": str(offer_id),
         "partner_id": str(world.partner_id),
     }
-    return ids
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
