@@ -22,8 +22,11 @@ from tests.support import World, at
 # session cookie is their credential: tests/console/test_console_routes.py checks every route).
 # /metrics takes no API key: its own operator check (a token, or loopback) guards it
 # (tests/telemetry/test_metrics.py).
+# actions-center/v3: the marketplace protocol's own credential (HTTP Basic, a partner key
+# as the password), checked by every handler; the 401 walk below holds them to it.
 PUBLIC_ALLOWED = re.compile(
-    r"^/(|health|ready|metrics|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*|desk(/.*)?|console/static/.*|feeds/.*)$"
+    r"^/(|health|ready|metrics|schema(/.*)?|v1/twilio/.*|v1/public/.*|b/.*|desk(/.*)?"
+    r"|console/static/.*|feeds/.*|actions-center/v3/.*)$"
 )
 
 
