@@ -104,7 +104,14 @@ def test_the_fuzzing_got_past_authentication_into_the_handlers() -> None:
         pytest.skip("the schemathesis test did not run in this session")
     unauthenticated = {op: dict(codes) for op, codes in _seen.items() if codes[401]}
     public = {"/health", "/ready", "/v1/twilio/inbound", "/v1/twilio/status"}
-    assert {op for op in unauthenticated if op.split(" ", 1)[1] not in public} == set()
+    # The Actions Center protocol has its own credential (HTTP Basic with a partner key),
+    # which the fuzzer does not send; tests/marketplace drives those operations.
+    own_credential = "/actions-center/"
+    assert {
+        op
+        for op in unauthenticated
+        if op.split(" ", 1)[1] not in public and not op.split(" ", 1)[1].startswith(own_credential)
+    } == set()
     succeeded = [op for op, codes in _seen.items() if any(200 <= c < 300 for c in codes)]
     # Random ids mostly meet 404s; the real business and booking ids get a good
     # share of operations through to a 2xx (16 of 41 when this was written).
