@@ -4,10 +4,6 @@ the reason; once the worker relays the row, /ready is ready again."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,7 +12,8 @@ import pytest
 from booking import db
 from tests.guarantee.helpers import book, drain
 from tests.notifications.fixtures import Pipeline
-from tests.support import ROOT, World, free_port
+from tests.security.conftest import own_api
+from tests.support import World
 
 MAX_AGE = 5  # seconds, the limit of the API process started here
 
@@ -24,35 +21,8 @@ MAX_AGE = 5  # seconds, the limit of the API process started here
 @pytest.fixture(scope="module")
 def strict_api(database_url: str) -> Iterator[str]:
     """An API process whose outbox-age limit is MAX_AGE seconds (the default is 60)."""
-    port = free_port()
-    env = dict(os.environ, BOOKING_READY_OUTBOX_MAX_AGE_SECONDS=str(MAX_AGE))
-    log_path = ROOT / ".local" / "test-api-ready.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "booking.cli", "api", "--port", str(port), "--quiet"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("API did not start:\n" + log_path.read_text()[-3000:])
-        time.sleep(0.1)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with own_api("ready", BOOKING_READY_OUTBOX_MAX_AGE_SECONDS=str(MAX_AGE)) as api:
+        yield api.base_url
 
 
 async def _age_outbox(seconds: int) -> int:
