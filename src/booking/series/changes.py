@@ -73,8 +73,7 @@ async def _change_once(
     new_start: datetime,
     expected_version: int | None,
 ) -> tuple[UUID, list[dict[str, Any]]]:
-    outcomes: list[Outcome] = []
-    original: dict[int, asyncpg.Record] = {}  # id(outcome) -> the occurrence before
+    moves: list[tuple[asyncpg.Record, Outcome]] = []  # (the occurrence before, its move)
     moved: list[asyncpg.Record] = []
     try:
         async with db.transaction() as conn:
@@ -107,21 +106,20 @@ async def _change_once(
                 outcome = Outcome(starts_at=targets[row["id"]], row=updated)
                 if updated is None:
                     outcome.reason = "That time is taken."
-                outcomes.append(outcome)
-                original[id(outcome)] = row
+                moves.append((row, outcome))
                 if updated is not None:
                     moved.append(updated)
             if len(moved) < len(rows):
                 raise _Refused
     except _Refused:
-        await _add_alternatives(context, principal, outcomes)
-        outcomes.sort(key=lambda o: o.starts_at)
+        await _add_alternatives(context, principal, [o for _, o in moves])
+        moves.sort(key=lambda move: move[1].starts_at)
         raise SeriesConflict(
             "Some occurrences cannot move there; nothing was changed.",
-            occurrences=[_json(o, original[id(o)], context.tz, rolled_back=True) for o in outcomes],
+            occurrences=[_json(o, before, context.tz, rolled_back=True) for before, o in moves],
         ) from None
-    outcomes.sort(key=lambda o: o.starts_at)
-    return this["series_id"], [_json(o, original[id(o)], context.tz) for o in outcomes]
+    moves.sort(key=lambda move: move[1].starts_at)
+    return this["series_id"], [_json(o, before, context.tz) for before, o in moves]
 
 
 class _Refused(Exception):
