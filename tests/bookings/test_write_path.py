@@ -90,6 +90,24 @@ async def test_time_off_skips_to_the_next_member_of_staff_and_refuses_the_named_
     assert anyone.json()["staff_id"] != str(world.staff[0])
 
 
+async def test_a_refused_booking_writes_nothing_not_even_its_customer(world: World) -> None:
+    desk = world.client("front_desk")
+    url = f"/v1/businesses/{world.business_id}/bookings"
+    for index, _ in enumerate(world.staff):
+        phone = f"+39333100000{index}"
+        made = await desk.post(url, json=world.booking_body(at(4, 10), phone=phone))
+        assert made.status_code == 201, made.text
+    async with db.connection() as conn:
+        before = await conn.fetchval("SELECT count(*) FROM customer")
+    refused = await desk.post(url, json=world.booking_body(at(4, 10), phone="+393339000111"))
+    assert refused.status_code == 409, refused.text
+    async with db.connection() as conn:
+        after = await conn.fetchval("SELECT count(*) FROM customer")
+        stranger = await conn.fetchval("SELECT 1 FROM customer WHERE phone = '+393339000111'")
+    assert after == before
+    assert stranger is None
+
+
 async def test_a_move_skips_staff_with_time_off(world: World) -> None:
     desk = world.client("front_desk")
     made = await desk.post(

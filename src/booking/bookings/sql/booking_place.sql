@@ -4,17 +4,20 @@
 -- * p_config_version: when given, refuse (SQLSTATE BK001) unless it is still the
 --   business's: the caller's remembered rules are current.
 -- * stale holds on the candidate resources are expired (booking_expire_holds_on);
--- * which candidates a committed allocation holds at that time is read once, in one
---   statement (an index probe each); when no combination is left the answer is "no
---   row" at once, before any write - the losers of a race on the last combination
---   hear it without trying 20 staff x 5 cabins one by one;
--- * the customer (name, E.164 phone, locale; validated by the caller) is upserted;
 -- * combinations are tried in order: each member of p_staff_ids with each of
---   p_resource_ids (or with none when p_resource_ids is empty), skipping the held
---   ones. The row's allocations are written by its trigger (booking_allocations_sync);
---   allocation_no_overlap refusing one (23P01) moves on to the next combination (a
---   refused resource is skipped for the remaining staff too), a reference-code clash
---   retries with the next of p_codes.
+--   p_resource_ids (or with none when p_resource_ids is empty). Each candidate is
+--   probed once, on its own (an index probe on allocation_no_overlap with its id), and
+--   only until the first free combination: a held one is skipped, a refused resource
+--   is skipped for the remaining staff too, and once every resource is held the answer
+--   is "no row" at once - the losers of a race on the last cabin hear it without trying
+--   20 staff x 5 cabins. (2026-12-02T01:05 read every candidate in one statement; that
+--   join let the planner scan the business's allocations when its statistics were
+--   stale, about 1 ms per booking even with one candidate.)
+-- * the customer (name, E.164 phone, locale; validated by the caller) is upserted just
+--   before the first insert, never by a caller that gets no row;
+-- * the row's allocations are written by its trigger (booking_allocations_sync);
+--   allocation_no_overlap refusing one (23P01) moves on to the next combination, a
+--   reference-code clash retries with the next of p_codes.
 -- * the history event and, when p_outbox_payload is given, the outbox row are
 --   appended as booking.bookings.store.record_event writes them.
 -- No row when every combination is taken.
@@ -43,7 +46,9 @@ AS $$
         v_code integer := 1;
         v_row booking;
         v_found boolean := false;
-        v_held uuid[];
+        v_held uuid[] := '{}';  -- candidates found held (probed or refused)
+        v_free uuid[] := '{}';  -- resources probed free
+        v_customer_due boolean := p_customer_phone IS NOT NULL;
         v_detail text;
         v_constraint text;
     BEGIN
@@ -55,27 +60,33 @@ AS $$
         END IF;
         PERFORM booking_expire_holds_on(
             p_business_id, p_staff_ids || p_resource_ids, v_during);
-        v_held := ARRAY(
-            SELECT candidate FROM unnest(p_staff_ids || p_resource_ids) AS candidate
-            WHERE EXISTS (
-                SELECT 1 FROM allocation WHERE business_id = p_business_id
-                  AND resource_id = candidate AND active AND during && v_during));
-        IF p_staff_ids <@ v_held
-           OR (cardinality(p_resource_ids) > 0 AND p_resource_ids <@ v_held) THEN
-            RETURN;
-        END IF;
-        IF p_customer_phone IS NOT NULL THEN
-            INSERT INTO customer (business_id, name, phone, locale)
-            VALUES (p_business_id, p_customer_name, p_customer_phone, p_customer_locale)
-            ON CONFLICT (business_id, phone) DO UPDATE SET locale = EXCLUDED.locale
-            RETURNING id INTO v_customer;
-        END IF;
         <<staff_loop>>
         FOREACH v_staff IN ARRAY p_staff_ids LOOP
-            CONTINUE WHEN v_staff = ANY (v_held);
+            EXIT WHEN cardinality(p_resource_ids) > 0 AND p_resource_ids <@ v_held;
+            CONTINUE WHEN EXISTS (
+                SELECT 1 FROM allocation WHERE business_id = p_business_id
+                  AND resource_id = v_staff AND active AND during && v_during);
             <<resource_loop>>
             FOREACH v_resource IN ARRAY v_resources LOOP
                 CONTINUE WHEN v_resource = ANY (v_held);
+                IF v_resource IS NOT NULL AND NOT v_resource = ANY (v_free) THEN
+                    IF EXISTS (
+                        SELECT 1 FROM allocation WHERE business_id = p_business_id
+                          AND resource_id = v_resource AND active AND during && v_during)
+                    THEN
+                        v_held := v_held || v_resource;
+                        CONTINUE resource_loop;
+                    END IF;
+                    v_free := v_free || v_resource;
+                END IF;
+                IF v_customer_due THEN
+                    INSERT INTO customer (business_id, name, phone, locale)
+                    VALUES (p_business_id, p_customer_name, p_customer_phone,
+                        p_customer_locale)
+                    ON CONFLICT (business_id, phone) DO UPDATE SET locale = EXCLUDED.locale
+                    RETURNING id INTO v_customer;
+                    v_customer_due := false;
+                END IF;
                 LOOP  -- reference codes are random: a clash retries with the next code
                     BEGIN
                         INSERT INTO booking (business_id, staff_id, resource_id, service_id,
