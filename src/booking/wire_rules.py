@@ -127,10 +127,13 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def refuse_numeric_times(
+async def refuse_numeric_times(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Guard: a datetime parameter given as a number is unreadable, not a Unix time."""
+    """Guard: a datetime parameter given as a number is unreadable, not a Unix time.
+
+    A coroutine on purpose: Litestar runs a plain-function guard in its thread pool, a
+    hop that cost every request of the API (about 0.1-0.3 ms and GIL churn under load)."""
     errors: list[dict[str, str]] = []
     for where, name in time_parameters(handler):
         if where == "query":
