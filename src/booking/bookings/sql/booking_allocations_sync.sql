@@ -10,6 +10,7 @@
 -- (booking_segment_sync); a status change of the row flips them all.
 CREATE OR REPLACE FUNCTION booking_allocations_sync() RETURNS trigger
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     DECLARE
         v_during tstzrange := tstzrange(NEW.blocked_from, NEW.blocked_until, '[)');

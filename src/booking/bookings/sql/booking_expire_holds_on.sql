@@ -5,6 +5,7 @@ CREATE OR REPLACE FUNCTION booking_expire_holds_on(
     p_business_id uuid, p_resource_ids uuid[], p_during tstzrange
 ) RETURNS void
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     BEGIN
         WITH released AS (

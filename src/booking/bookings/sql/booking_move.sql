@@ -19,6 +19,7 @@ CREATE OR REPLACE FUNCTION booking_move(
     p_count_change boolean DEFAULT true
 ) RETURNS SETOF booking
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     DECLARE
         v_during tstzrange := tstzrange(p_blocked_from, p_blocked_until, '[)');

@@ -35,6 +35,7 @@ CREATE OR REPLACE FUNCTION booking_place(
     p_config_version bigint DEFAULT NULL
 ) RETURNS SETOF booking
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     DECLARE
         v_customer uuid := p_customer_id;

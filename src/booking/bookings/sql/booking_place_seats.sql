@@ -21,6 +21,7 @@ CREATE OR REPLACE FUNCTION booking_place_seats(
     p_notes text DEFAULT '', p_outbox_payload jsonb DEFAULT NULL
 ) RETURNS SETOF booking
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     DECLARE
         v_customer uuid := p_customer_id;

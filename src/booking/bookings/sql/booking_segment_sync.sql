@@ -5,6 +5,7 @@
 -- booking_allocations_sync). The booking row of a sequence holds nothing itself.
 CREATE OR REPLACE FUNCTION booking_segment_sync() RETURNS trigger
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     DECLARE
         v_active boolean;

@@ -8,6 +8,7 @@
 -- sessions in id order so two opposite moves cannot deadlock.
 CREATE OR REPLACE FUNCTION session_seats_sync() RETURNS trigger
     LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan  -- planned once per connection (docs/decisions.md)
 AS $$
     DECLARE
         v_old integer := 0;
