@@ -278,3 +278,44 @@ async def test_time_off_is_refused_by_the_database_for_cabin_services_too(world:
         json=_book(world, at(7, 10), 1, staff=world.staff[0]),
     )
     assert refused.status_code == 409, refused.text
+
+
+_PLACE = """
+    SELECT id FROM booking_place(
+        p_business_id => $1, p_service_id => $2, p_staff_ids => $3, p_resource_ids => $4,
+        p_starts_at => $5, p_ends_at => $6, p_blocked_from => $5, p_blocked_until => $6,
+        p_status => 'confirmed', p_channel => 'front_desk', p_codes => $7,
+        p_event => 'booking.created', p_actor_type => 'staff', p_actor_id => 'test',
+        p_created_by => 'test', p_customer_name => 'Walk In', p_customer_phone => $8,
+        p_customer_locale => 'it')
+"""
+
+
+async def test_a_second_writer_of_a_cabin_queues_on_its_write_lock_not_in_the_constraint(
+    world: World,
+) -> None:
+    # Two writers of one cabin that both reach allocation_no_overlap's check wait for
+    # each other there (a deadlock broken only after deadlock_timeout, 1 s); the second
+    # writer must instead wait on allocation_write_lock before it writes anything.
+    (cabin,) = await _cabins(world, 1)
+    starts, ends = at(5, 15), at(5, 15, 30)
+    async with db.connection() as first, db.connection() as second:
+        second_pid = await second.fetchval("SELECT pg_backend_pid()")
+        transaction = first.transaction()
+        await transaction.start()
+        args = (world.business_id, world.cut, [world.staff[0]], [cabin], starts, ends)
+        assert await first.fetchval(_PLACE, *args, ["TESTAA"], "+393331110001") is not None
+        other = (world.business_id, world.cut, [world.staff[1]], [cabin], starts, ends)
+        waiting = asyncio.create_task(second.fetchval(_PLACE, *other, ["TESTBB"], "+393331110002"))
+        waits_on = None
+        async with db.connection() as watcher:
+            for _ in range(100):
+                waits_on = await watcher.fetchval(
+                    "SELECT wait_event FROM pg_stat_activity WHERE pid = $1", second_pid
+                )
+                if waits_on in {"advisory", "transactionid"}:
+                    break
+                await asyncio.sleep(0.05)
+        await transaction.commit()
+        assert await waiting is None  # the cabin is taken: no row, nothing written
+    assert waits_on == "advisory"

@@ -5,8 +5,9 @@
 --
 -- Stale holds on the candidates are expired first; combinations (each of p_staff_ids
 -- with each of p_resource_ids, or with none) are tried in order, 23P01 moving on to the
--- next. p_changes holds the start, end and service changes known before the move; the
--- staff and resource changes are added here, once known. Then the booking.changed
+-- next; each attempt first takes allocation_write_lock on its combination. p_changes
+-- holds the start, end and service changes known before the move; the staff and
+-- resource changes are added here, once known. Then the booking.changed
 -- history event and outbox row. No row when every combination is taken.
 CREATE OR REPLACE FUNCTION booking_move(
     p_booking_id uuid, p_business_id uuid, p_service_id uuid,
@@ -42,6 +43,7 @@ AS $$
             <<resource_loop>>
             FOREACH v_resource IN ARRAY v_resources LOOP
                 BEGIN
+                    PERFORM allocation_write_lock(v_staff, v_resource);
                     UPDATE booking SET staff_id = v_staff, resource_id = v_resource,
                         service_id = p_service_id,
                         starts_at = p_starts_at, ends_at = p_ends_at,
