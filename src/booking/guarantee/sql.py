@@ -1,7 +1,8 @@
 """SQL fragments shared by the guarantee's modules."""
 
 # SQL: the booking ``b``'s current placement cannot be honoured (its staff member is off
-# the rota or has time off over it, or its room/chair/device is out of use). "At risk" is
+# the rota or has time off over it, its room/chair/device is out of use, or it is a seat
+# in a class the business cancelled). "At risk" is
 # ``at_risk_since IS NOT NULL AND`` this, so a booking moved by any path stops being at
 # risk without its row being written again.
 STILL_LOST = """
@@ -10,5 +11,7 @@ STILL_LOST = """
                        AND tstzrange(lost_t.starts_at, lost_t.ends_at, '[)')
                            && tstzrange(b.starts_at, b.ends_at, '[)'))))
     OR EXISTS (SELECT 1 FROM resource lost_r WHERE lost_r.business_id = b.business_id
-               AND lost_r.id = b.resource_id AND NOT lost_r.active))
+               AND lost_r.id = b.resource_id AND NOT lost_r.active)
+    OR EXISTS (SELECT 1 FROM session lost_s WHERE lost_s.business_id = b.business_id
+               AND lost_s.id = b.session_id AND lost_s.status = 'cancelled'))
 """
