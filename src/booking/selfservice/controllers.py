@@ -29,7 +29,16 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
 )
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-ACTIONS = ("confirm", "cancel", "cancel_following", "change", "accept", "waitlist", "feedback")
+ACTIONS = (
+    "confirm",
+    "cancel",
+    "cancel_following",
+    "change",
+    "move_class",
+    "accept",
+    "waitlist",
+    "feedback",
+)
 
 
 def _html(template: str, http_status: int = 200, **values: Any) -> Response[str]:
@@ -115,9 +124,7 @@ async def _page(
         waitlist=page.waitlist,
         waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
         feedback=page.feedback,
-        segments=[
-            {**g, "when": format_when(g["starts_at"], tz, chosen)} for g in page.segments
-        ],
+        segments=[{**g, "when": format_when(g["starts_at"], tz, chosen)} for g in page.segments],
         session=(
             {
                 **page.session,
@@ -128,6 +135,8 @@ async def _page(
             else None
         ),
         seats=b["seats"],
+        may_move_class=page.may_move_class,
+        classes=[{**c, "when": format_when(c["starts_at"], tz, chosen)} for c in page.classes],
         series=[
             {**o, "when": format_when(o["starts_at"], tz, chosen), "this": o["id"] == b["id"]}
             for o in page.series
@@ -279,6 +288,16 @@ class SelfServiceController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "change")
+
+    @post("/move-class", opt=PUBLIC, status_code=303)
+    async def move_class(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        """A class booking: move the party's seats to another class of the service."""
+        return await _act(request, settings, token, "move_class")
 
     @post("/accept", opt=PUBLIC, status_code=303)
     async def accept(
