@@ -4,6 +4,8 @@ appointments of a series with "cancel this one" and "cancel this and all later".
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from tests.guarantee.helpers import fetch, link
@@ -83,7 +85,45 @@ async def test_a_visit_shows_every_service_with_its_staff(world: World) -> None:
     assert section.index("Cut") < section.index("Colour")
     assert "alle 10:00" in section
     assert "alle 10:35" in section  # the colour after the cut and its 5-minute gap
-    assert 'id="change-whole"' in page.text
+    assert 'id="visit-times"' in page.text  # the whole visit moves, not one segment
+    assert 'id="times"' not in page.text
+
+
+async def test_a_visit_moves_as_a_whole_to_a_start_where_every_segment_fits(
+    world: World,
+) -> None:
+    visit = await world.client().post(
+        f"/v1/businesses/{world.business_id}/sequences", json=visit_body(world, at(6, 10))
+    )
+    assert visit.status_code == 201, visit.text
+    booking_id = visit.json()["booking"]["id"]
+    token = link(booking_id)
+    page = await _page(world, token, lang="en")
+    assert page.status_code == 200, page.text
+    section = page.text[page.text.index('id="visit-times"') :]
+    offered = re.findall(r'name="starts_at" value="([^"]+)"', section)
+    assert offered
+    assert at(6, 10).isoformat() not in offered  # where it already is
+    chosen = datetime.fromisoformat(offered[-1])
+
+    done = await _post(
+        world, token, "move-visit", {"csrf": _nonce(page.text), "starts_at": offered[-1]}
+    )
+
+    assert done.status_code == 303, done.text
+    [row] = await fetch("SELECT starts_at, version FROM booking WHERE id = $1", UUID(booking_id))
+    assert row == {"starts_at": chosen, "version": 2}
+    segments = await fetch(
+        "SELECT position, starts_at, staff_id FROM booking_segment WHERE booking_id = $1 "
+        "ORDER BY position",
+        UUID(booking_id),
+    )
+    assert [s["starts_at"] for s in segments] == [
+        chosen,
+        chosen + timedelta(minutes=35),  # the 30-minute cut, then its 5-minute gap
+    ]
+    after = await _page(world, token, lang="en", done="move_visit")
+    assert "Your whole visit has moved to the time you chose." in after.text
 
 
 async def test_a_series_lists_the_next_and_cancels_this_and_later(world: World) -> None:

@@ -35,6 +35,7 @@ ACTIONS = (
     "cancel_following",
     "change",
     "move_class",
+    "move_visit",
     "accept",
     "waitlist",
     "feedback",
@@ -135,6 +136,11 @@ async def _page(
             else None
         ),
         seats=b["seats"],
+        may_move_visit=page.may_move_visit,
+        visit_times=[
+            {"when": format_when(moment, tz, chosen), "iso": moment.isoformat()}
+            for moment in page.visit_times
+        ],
         may_move_class=page.may_move_class,
         classes=[{**c, "when": format_when(c["starts_at"], tz, chosen)} for c in page.classes],
         series=[
@@ -298,6 +304,16 @@ class SelfServiceController(Controller):
     ) -> Response[Any]:
         """A class booking: move the party's seats to another class of the service."""
         return await _act(request, settings, token, "move_class")
+
+    @post("/move-visit", opt=PUBLIC, status_code=303)
+    async def move_visit(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        """A visit of several services: move the whole visit to another start."""
+        return await _act(request, settings, token, "move_visit")
 
     @post("/accept", opt=PUBLIC, status_code=303)
     async def accept(

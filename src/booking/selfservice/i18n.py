@@ -60,6 +60,10 @@ TEXT: dict[str, dict[str, str]] = {
         "cancel_following_sure": "Cancel this appointment and every later one?",
         "done_change": "Your booking has moved.",
         "done_move_class": "Your places have moved to the class you chose.",
+        "done_move_visit": "Your whole visit has moved to the time you chose.",
+        "visit_times_hint": "Times in the coming week when your whole visit fits:",
+        "no_visit_times": "Your whole visit does not fit anywhere in the coming week; "
+        "reply to our SMS or call us.",
         "classes_hint": "Other classes with room for your party:",
         "classes_left": "{left} free",
         "no_classes": "No other class has room for your party at the moment.",
@@ -145,6 +149,10 @@ TEXT: dict[str, dict[str, str]] = {
         "cancel_following_sure": "Annullare questo appuntamento e tutti i successivi?",
         "done_change": "Prenotazione spostata.",
         "done_move_class": "I tuoi posti sono spostati alla lezione scelta.",
+        "done_move_visit": "Tutta la visita è spostata all'orario scelto.",
+        "visit_times_hint": "Orari della prossima settimana in cui c'è posto per tutta la visita:",
+        "no_visit_times": "Nella prossima settimana non c'è posto per tutta la visita; "
+        "rispondi al nostro SMS o chiamaci.",
         "classes_hint": "Altre lezioni con posto per tutti voi:",
         "classes_left": "{left} liberi",
         "no_classes": "Al momento nessun'altra lezione ha posto per tutti voi.",
