@@ -38,6 +38,7 @@ from booking.guarantee.offer_rows import hold_options as _hold_options
 from booking.guarantee.offer_rows import insert_offer as _insert_offer
 from booking.guarantee.offer_rows import offer_options as _options
 from booking.guarantee.offer_seats import hold_next_seats, lock_sessions
+from booking.guarantee.offer_visits import hold_visit_options, take_held_visit
 from booking.guarantee.sql import STILL_LOST as STILL_LOST
 from booking.guarantee.waitlist import offer_freed_slot
 
@@ -107,14 +108,19 @@ async def _lock_staff(
 async def _affected_bookings(
     conn: asyncpg.Connection, staff_id: UUID, starts_at: datetime, ends_at: datetime
 ) -> list[asyncpg.Record]:
-    """Active, not yet started bookings of the staff member in the range, locked."""
+    """Active, not yet started bookings of the staff member in the range, locked (a
+    visit when one of its segments is theirs in the range)."""
     return list(
         await conn.fetch(
             f"""
             SELECT {BOOKING_COLUMNS} FROM booking b
-            WHERE b.staff_id = $1 AND b.status IN ('pending', 'confirmed')
-              AND tstzrange(b.starts_at, b.ends_at, '[)') && tstzrange($2, $3, '[)')
-              AND b.starts_at > now()
+            WHERE b.status IN ('pending', 'confirmed') AND b.starts_at > now()
+              AND b.id IN (
+                SELECT o.id FROM booking o WHERE o.staff_id = $1 AND NOT o.is_sequence
+                  AND tstzrange(o.starts_at, o.ends_at, '[)') && tstzrange($2, $3, '[)')
+                UNION
+                SELECT g.booking_id FROM booking_segment g WHERE g.staff_id = $1
+                  AND tstzrange(g.starts_at, g.ends_at, '[)') && tstzrange($2, $3, '[)'))
             ORDER BY b.starts_at, b.id
             FOR UPDATE
             """,
@@ -233,6 +239,9 @@ async def open_lost_slot_offer(
     if expires_at - now >= MIN_OFFER_WINDOW and booking["session_id"] is not None:
         # A seat in a cancelled class: the party's seats in the next sessions.
         holds = await hold_next_seats(conn, booking, expires_at, OPTIONS_PER_OFFER)
+    elif expires_at - now >= MIN_OFFER_WINDOW and booking["is_sequence"]:
+        # A visit: the whole visit held at other starts where every segment fits.
+        holds = await hold_visit_options(conn, booking, expires_at, OPTIONS_PER_OFFER)
     elif expires_at - now >= MIN_OFFER_WINDOW:
         context = await load_service_context(conn, booking["business_id"], booking["service_id"])
         nearby = await alternatives_near(
@@ -394,6 +403,16 @@ async def accept_offer(
         await record_event(conn, used, "hold.used", principal, chosen, from_status="held")
         if booking["session_id"] is not None:
             updated = await _take_held_seats(
+                conn,
+                booking,
+                hold,
+                principal,
+                chosen,
+                decision.history_reason(reason),
+                policy_override=decision.policy_override,
+            )
+        elif booking["is_sequence"]:
+            updated = await take_held_visit(
                 conn,
                 booking,
                 hold,
