@@ -249,7 +249,10 @@ async def test_a_party_that_fits_no_next_class_is_told_and_the_desk_alerted(
     world: World, pipeline: Pipeline
 ) -> None:
     """Only classes with room for the whole party are held; with none, the offer is
-    closed at once and the customer gets the final message (pick another time)."""
+    closed at once, the customer is told no class has room and the desk alerted."""
+    await execute(
+        "UPDATE business SET on_duty_phone = '+390600000001' WHERE id = $1", world.business_id
+    )
     service_id = await group_service(world)
     cancelled = (await schedule(world, service_id, at(3, 10)))["id"]
     small = (await schedule(world, service_id, at(4, 10), capacity=2))["id"]
@@ -263,7 +266,10 @@ async def test_a_party_that_fits_no_next_class_is_told_and_the_desk_alerted(
     assert offer["options"] == []
     assert await seats_in_sql(small) == (0, 0)
     await drain(pipeline)
-    assert len(await sms("offer_expired_customer")) == 1
+    [told] = await sms("class_cancelled_no_room")
+    assert "nessun'altra lezione ha posto per te" in told["body"]
+    assert await sms("offer_expired_customer") == []  # nothing was held to release
+    assert len(await sms("offer_expired_business")) == 1
 
 
 async def test_no_reminder_for_a_cancelled_class_and_one_for_the_class_moved_to(

@@ -96,11 +96,13 @@ async def _on_offer_expired(conn: asyncpg.Connection, event: OutboxEvent) -> lis
     row = await conn.fetchrow(_OFFER_SMS_CONTEXT, event.aggregate_id)
     if row is None or row["status"] not in ("pending", "confirmed"):
         return []
+    # A cancelled class with no other class that has room: nothing was ever held.
+    nothing_held = row["session_id"] is not None and event.payload.get("options") == []
     jobs: list[FollowUpJob | None] = [
         await queue_sms(
             conn,
             booking_id=row["id"],
-            template="offer_expired_customer",
+            template="class_cancelled_no_room" if nothing_held else "offer_expired_customer",
             dedupe_key=f"offer:{offer_id}:expired:customer",
             outbox_id=event.id,
         )

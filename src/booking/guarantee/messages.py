@@ -42,6 +42,23 @@ register_template(
 )
 
 
+register_template(
+    "class_cancelled_no_room",
+    {
+        "en": (
+            "{business}: sorry, the {service} class on {when} is cancelled and no other "
+            "class has room for you right now. We will call you; you can also cancel or "
+            "check here: {link}"
+        ),
+        "it": (
+            "{business}: ci dispiace, la lezione di {service} {when} è annullata e al "
+            "momento nessun'altra lezione ha posto per te. Ti chiamiamo noi; puoi anche "
+            "annullare o controllare qui: {link}"
+        ),
+    },
+)
+
+
 def places(seats: int, locale: str) -> str:
     """ "1 seat" / "3 seats" ("1 posto" / "3 posti"): the party whose seats are held."""
     if locale == "it":
