@@ -114,8 +114,8 @@ async def _seed(url: str) -> World:
                 value: UUID = await conn.fetchval(
                     "INSERT INTO session (business_id, service_id, staff_id, starts_at, "
                     "ends_at, blocked_from, blocked_until, capacity) "
-                    "VALUES ($1, $2, $3, $4, $4 + interval '1 hour', $4, "
-                    "$4 + interval '1 hour', $5) RETURNING id",
+                    "VALUES ($1, $2, $3, $4::timestamptz, $4::timestamptz + interval '1 hour', "
+                    "$4::timestamptz, $4::timestamptz + interval '1 hour', $5) RETURNING id",
                     business,
                     group,
                     teacher,

@@ -99,24 +99,33 @@ async def test_moving_seats_between_sessions_is_one_statement(world: World) -> N
     assert changed[0]["changes"]["seats"] == {"from": 2, "to": 3}
 
 
-async def test_cancelling_a_class_cancels_every_attendee_and_frees_the_teacher(
+async def test_cancelling_a_class_puts_attendees_at_risk_releases_holds_and_the_teacher(
     world: World,
 ) -> None:
     service_id = await group_service(world)
     sid = (await schedule(world, service_id, at(6, 10)))["id"]
     ids = [(await book(world.client(), world, sid, i)).json()["id"] for i in range(3)]
+    held = await world.client("partner").post(
+        f"/v1/businesses/{world.business_id}/sessions/{sid}/holds", json={"seats": 2}
+    )
+    assert held.status_code == 201, held.text
     cancelled = await world.client().post(
         f"/v1/businesses/{world.business_id}/sessions/{sid}/cancel",
         json={"reason": "teacher ill"},
     )
     assert cancelled.status_code == 200, cancelled.text
-    assert sorted(cancelled.json()["cancelled_booking_ids"]) == sorted(ids)
-    assert cancelled.json()["session"]["status"] == "cancelled"
-    assert await seats_in_sql(sid) == (0, 0)
+    body = cancelled.json()
+    # The hold is released at once; the attendees keep their bookings, at risk, each
+    # with an offer (none holds anything here: there is no later class; see
+    # tests/guarantee/test_class_cancelled.py for the offers themselves).
+    assert body["cancelled_booking_ids"] == [held.json()["hold"]["id"]]
+    assert sorted(body["affected_booking_ids"]) == sorted(ids)
+    assert len(body["offers"]) == 3
+    assert body["session"]["status"] == "cancelled"
+    assert await seats_in_sql(sid) == (3, 3)
     assert (
         await _count(
-            "SELECT count(*) FROM outbox WHERE topic = 'booking.cancelled' "
-            "AND aggregate_id = ANY($1::uuid[])",
+            "SELECT count(*) FROM booking WHERE at_risk_since IS NOT NULL AND id = ANY($1::uuid[])",
             [UUID(i) for i in ids],
         )
         == 3
@@ -128,6 +137,10 @@ async def test_cancelling_a_class_cancels_every_attendee_and_frees_the_teacher(
         json=world.booking_body(at(6, 10), staff=world.staff[0]),
     )
     assert freed.status_code == 201, freed.text
+    # An attendee who cancels gives their seat back even though the class is cancelled.
+    gone = await world.client().post(f"/v1/bookings/{ids[0]}/cancel", json={"reason": "ok"})
+    assert gone.status_code == 200, gone.text
+    assert await seats_in_sql(sid) == (2, 2)
 
 
 @pytest.mark.parametrize(

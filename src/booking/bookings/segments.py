@@ -47,23 +47,25 @@ async def insert_visit(
     business_id: UUID,
     plan: Sequence[PlannedSegment],
     *,
-    customer_id: UUID,
+    customer_id: UUID | None,
     status: str,
     channel: str,
     partner_id: UUID | None,
     created_by: str,
     notes: str,
+    hold_expires_at: datetime | None = None,
 ) -> asyncpg.Record:
     """The booking row of a sequence: the whole visit (first start to last end), the
-    first segment's service and staff; a reference-code clash retries the next code."""
+    first segment's service and staff; a reference-code clash retries the next code.
+    A held visit (a reschedule offer's option) has ``hold_expires_at``."""
     first, last = plan[0], plan[-1]
     for code in new_reference_codes(REFERENCE_TRIES):
         row = await conn.fetchrow(
             f"""
             INSERT INTO booking AS b (business_id, staff_id, service_id, customer_id, partner_id,
                 status, channel, reference_code, starts_at, ends_at, blocked_from,
-                blocked_until, notes, created_by, is_sequence)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, true)
+                blocked_until, notes, created_by, hold_expires_at, is_sequence)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, true)
             ON CONFLICT (business_id, reference_code) DO NOTHING
             RETURNING {BOOKING_COLUMNS}
             """,
@@ -81,6 +83,7 @@ async def insert_visit(
             max(s.blocked_until for s in plan),
             notes,
             created_by,
+            hold_expires_at,
         )
         if row is not None:
             return row
@@ -158,14 +161,16 @@ async def settle_visit(
     placed: Sequence[asyncpg.Record],
     *,
     moved: bool,
+    count_change: bool = True,
 ) -> asyncpg.Record:
     """The booking row follows its segments: the first one's staff, resource and service,
-    the visit's span; a move counts as a change (version, change_count)."""
+    the visit's span; a move counts as a change (version, change_count) unless it is
+    an accepted reschedule offer (``count_change``)."""
     row = await conn.fetchrow(
         f"""
         UPDATE booking b SET staff_id = $3, resource_id = $4, service_id = $5,
             starts_at = $6, ends_at = $7, blocked_from = $8, blocked_until = $9,
-            version = version + $10::int, change_count = change_count + $10::int,
+            version = version + $10::int, change_count = change_count + $11::int,
             updated_at = now()
         WHERE business_id = $1 AND id = $2 RETURNING {BOOKING_COLUMNS}
         """,
@@ -179,6 +184,7 @@ async def settle_visit(
         min(s["blocked_from"] for s in placed),
         max(s["blocked_until"] for s in placed),
         1 if moved else 0,
+        1 if moved and count_change else 0,
     )
     assert row is not None
     return row

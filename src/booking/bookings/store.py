@@ -348,15 +348,19 @@ async def move_seats(
     row: asyncpg.Record | dict[str, Any],
     session: asyncpg.Record | dict[str, Any],
     seats: int,
+    *,
+    count_change: bool = True,
 ) -> asyncpg.Record:
     """Move the locked seat booking ``row`` to ``session`` with ``seats`` (one UPDATE:
     its trigger releases the old seats and takes the new ones in the same statement;
-    the capacity CHECK may refuse it, 23514). The caller records the event."""
+    the capacity CHECK may refuse it, 23514). The caller records the event; an
+    accepted reschedule offer is not one of the customer's changes (``count_change``)."""
     moved = await conn.fetchrow(
         f"""
         UPDATE booking b SET session_id = $3, seats = $4, service_id = $5, staff_id = $6,
             resource_id = $7, starts_at = $8, ends_at = $9, blocked_from = $10,
-            blocked_until = $11, version = version + 1, change_count = change_count + 1,
+            blocked_until = $11, version = version + 1,
+            change_count = change_count + CASE WHEN $12 THEN 1 ELSE 0 END,
             updated_at = now()
         WHERE business_id = $1 AND id = $2 RETURNING {BOOKING_COLUMNS}
         """,
@@ -371,6 +375,7 @@ async def move_seats(
         session["ends_at"],
         session["blocked_from"],
         session["blocked_until"],
+        count_change,
     )
     assert moved is not None
     return moved

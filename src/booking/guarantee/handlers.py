@@ -1,6 +1,7 @@
 """The guarantee's outbox handler: committed events in, rows and SMS out (idempotent).
 
-* ``offer.created`` -> the customer's SMS listing the options and the link.
+* ``offer.created`` -> the customer's SMS listing the options and the link (for a seat
+  in a cancelled class, the next classes where the party's seats are held).
 * ``offer.expired`` (lost slot) -> the customer's final message with a link to pick
   any free time, and an alert to the business's on-duty phone.
 * ``booking.created`` (pending) -> a confirmation promise.
@@ -27,7 +28,8 @@ log = logging.getLogger("booking.guarantee")
 assert messages  # the SMS templates are registered on import
 
 _OFFER_SMS_CONTEXT = """
-    SELECT b.id, b.business_id, b.status, biz.time_zone, biz.on_duty_phone,
+    SELECT b.id, b.business_id, b.status, b.session_id, b.seats, biz.time_zone,
+           biz.on_duty_phone,
            biz.locale AS business_locale, c.locale AS customer_locale
     FROM booking b JOIN business biz ON biz.id = b.business_id
     LEFT JOIN customer c ON c.id = b.customer_id
@@ -70,6 +72,9 @@ async def _on_offer_created(conn: asyncpg.Connection, event: OutboxEvent) -> lis
             "offered": format_when(options[0]["starts_at"], row["time_zone"], locale),
             "until": until,
         }
+    elif row["session_id"] is not None:
+        template = "offer_class_cancelled"
+        context = {"options": text, "until": until, "places": messages.places(row["seats"], locale)}
     else:
         template = "offer_lost_slot"
         context = {"options": text, "until": until}
@@ -91,11 +96,13 @@ async def _on_offer_expired(conn: asyncpg.Connection, event: OutboxEvent) -> lis
     row = await conn.fetchrow(_OFFER_SMS_CONTEXT, event.aggregate_id)
     if row is None or row["status"] not in ("pending", "confirmed"):
         return []
+    # A cancelled class with no other class that has room: nothing was ever held.
+    nothing_held = row["session_id"] is not None and event.payload.get("options") == []
     jobs: list[FollowUpJob | None] = [
         await queue_sms(
             conn,
             booking_id=row["id"],
-            template="offer_expired_customer",
+            template="class_cancelled_no_room" if nothing_held else "offer_expired_customer",
             dedupe_key=f"offer:{offer_id}:expired:customer",
             outbox_id=event.id,
         )

@@ -26,6 +26,47 @@ register_template(
     },
 )
 register_template(
+    "offer_class_cancelled",
+    {
+        "en": (
+            "{business}: sorry, the {service} class on {when} is cancelled. We are holding "
+            "{places} for you in the next classes until {until}: {options}. Reply 1, 2 or 3 "
+            "to take one, or choose here: {link}"
+        ),
+        "it": (
+            "{business}: ci dispiace, la lezione di {service} {when} è annullata. Ti teniamo "
+            "{places} nelle prossime lezioni fino a {until}: {options}. Rispondi 1, 2 o 3 "
+            "per sceglierne una, oppure scegli qui: {link}"
+        ),
+    },
+)
+
+
+register_template(
+    "class_cancelled_no_room",
+    {
+        "en": (
+            "{business}: sorry, the {service} class on {when} is cancelled and no other "
+            "class has room for you right now. We will call you; you can also cancel or "
+            "check here: {link}"
+        ),
+        "it": (
+            "{business}: ci dispiace, la lezione di {service} {when} è annullata e al "
+            "momento nessun'altra lezione ha posto per te. Ti chiamiamo noi; puoi anche "
+            "annullare o controllare qui: {link}"
+        ),
+    },
+)
+
+
+def places(seats: int, locale: str) -> str:
+    """ "1 seat" / "3 seats" ("1 posto" / "3 posti"): the party whose seats are held."""
+    if locale == "it":
+        return f"{seats} posto" if seats == 1 else f"{seats} posti"
+    return f"{seats} seat" if seats == 1 else f"{seats} seats"
+
+
+register_template(
     "offer_expired_customer",
     {
         "en": (

@@ -29,7 +29,7 @@ from booking.availability.context import load_service_context
 from booking.availability.service import alternatives_near
 from booking.bookings.checks import actor, load_policy
 from booking.bookings.policy import BookingFacts, Exemption, check_changeable, decide_change
-from booking.bookings.store import BOOKING_COLUMNS, move, record_event
+from booking.bookings.store import BOOKING_COLUMNS, move, move_seats, record_event
 from booking.errors import InvalidInput, NotFound, SlotTaken
 from booking.guarantee import events, promises
 from booking.guarantee.errors import OfferClosed, OfferExpired
@@ -37,6 +37,8 @@ from booking.guarantee.offer_rows import GUARANTEE, OFFER_COLUMNS
 from booking.guarantee.offer_rows import hold_options as _hold_options
 from booking.guarantee.offer_rows import insert_offer as _insert_offer
 from booking.guarantee.offer_rows import offer_options as _options
+from booking.guarantee.offer_seats import hold_next_seats, lock_sessions
+from booking.guarantee.offer_visits import hold_visit_options, take_held_visit
 from booking.guarantee.sql import STILL_LOST as STILL_LOST
 from booking.guarantee.waitlist import offer_freed_slot
 
@@ -106,14 +108,19 @@ async def _lock_staff(
 async def _affected_bookings(
     conn: asyncpg.Connection, staff_id: UUID, starts_at: datetime, ends_at: datetime
 ) -> list[asyncpg.Record]:
-    """Active, not yet started bookings of the staff member in the range, locked."""
+    """Active, not yet started bookings of the staff member in the range, locked (a
+    visit when one of its segments is theirs in the range)."""
     return list(
         await conn.fetch(
             f"""
             SELECT {BOOKING_COLUMNS} FROM booking b
-            WHERE b.staff_id = $1 AND b.status IN ('pending', 'confirmed')
-              AND tstzrange(b.starts_at, b.ends_at, '[)') && tstzrange($2, $3, '[)')
-              AND b.starts_at > now()
+            WHERE b.status IN ('pending', 'confirmed') AND b.starts_at > now()
+              AND b.id IN (
+                SELECT o.id FROM booking o WHERE o.staff_id = $1 AND NOT o.is_sequence
+                  AND tstzrange(o.starts_at, o.ends_at, '[)') && tstzrange($2, $3, '[)')
+                UNION
+                SELECT g.booking_id FROM booking_segment g WHERE g.staff_id = $1
+                  AND tstzrange(g.starts_at, g.ends_at, '[)') && tstzrange($2, $3, '[)'))
             ORDER BY b.starts_at, b.id
             FOR UPDATE
             """,
@@ -226,11 +233,17 @@ async def open_lost_slot_offer(
         conn, booking, "booking.at_risk", principal, principal.default_channel, reason=reason
     )
     await withdraw_open_offer(conn, booking["id"], "replaced by a new offer")
-    context = await load_service_context(conn, booking["business_id"], booking["service_id"])
     now = datetime.now(UTC)
     expires_at = min(now + offer_lifetime(now, booking["starts_at"]), booking["starts_at"])
     holds: list[dict[str, Any]] = []
-    if expires_at - now >= MIN_OFFER_WINDOW:
+    if expires_at - now >= MIN_OFFER_WINDOW and booking["session_id"] is not None:
+        # A seat in a cancelled class: the party's seats in the next sessions.
+        holds = await hold_next_seats(conn, booking, expires_at, OPTIONS_PER_OFFER)
+    elif expires_at - now >= MIN_OFFER_WINDOW and booking["is_sequence"]:
+        # A visit: the whole visit held at other starts where every segment fits.
+        holds = await hold_visit_options(conn, booking, expires_at, OPTIONS_PER_OFFER)
+    elif expires_at - now >= MIN_OFFER_WINDOW:
+        context = await load_service_context(conn, booking["business_id"], booking["service_id"])
         nearby = await alternatives_near(
             conn, context, booking["starts_at"], limit=CANDIDATES, exclude_booking=booking["id"]
         )
@@ -358,6 +371,8 @@ async def accept_offer(
         )
         if option is None:
             raise InvalidInput("There is no such option in this offer.", field="option")
+        if booking["session_id"] is not None:
+            await lock_sessions(conn, booking, option["hold_id"])
         hold = await conn.fetchrow(
             f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.id = $1 FOR UPDATE",
             option["hold_id"],
@@ -386,23 +401,47 @@ async def accept_offer(
             f"taken by booking {booking['reference_code']}",
         )
         await record_event(conn, used, "hold.used", principal, chosen, from_status="held")
-        # The same move as any change (bookings.store.move): the booking takes the
-        # freed hold's staff, resource and time in one statement, with its history and
-        # outbox row; accepting an offer is not counted as one of the customer's changes.
-        context = await load_service_context(conn, booking["business_id"], booking["service_id"])
-        updated = await move(
-            conn,
-            booking,
-            context,
-            [hold["staff_id"]],
-            hold["starts_at"],
-            principal=principal,
-            channel=chosen,
-            resource_ids=[hold["resource_id"]] if hold["resource_id"] else [],
-            reason=decision.history_reason(reason),
-            policy_override=decision.policy_override,
-            count_change=False,
-        )
+        if booking["session_id"] is not None:
+            updated = await _take_held_seats(
+                conn,
+                booking,
+                hold,
+                principal,
+                chosen,
+                decision.history_reason(reason),
+                policy_override=decision.policy_override,
+            )
+        elif booking["is_sequence"]:
+            updated = await take_held_visit(
+                conn,
+                booking,
+                hold,
+                principal,
+                chosen,
+                decision.history_reason(reason),
+                policy_override=decision.policy_override,
+            )
+        else:
+            # The same move as any change (bookings.store.move): the booking takes the
+            # freed hold's staff, resource and time in one statement, with its history
+            # and outbox row; accepting an offer is not counted as one of the
+            # customer's changes.
+            context = await load_service_context(
+                conn, booking["business_id"], booking["service_id"]
+            )
+            updated = await move(
+                conn,
+                booking,
+                context,
+                [hold["staff_id"]],
+                hold["starts_at"],
+                principal=principal,
+                channel=chosen,
+                resource_ids=[hold["resource_id"]] if hold["resource_id"] else [],
+                reason=decision.history_reason(reason),
+                policy_override=decision.policy_override,
+                count_change=False,
+            )
         if updated is None:  # pragma: no cover - the hold kept the time until just now
             raise SlotTaken("That time is taken; your booking is unchanged.")
         await conn.execute(
@@ -449,6 +488,45 @@ async def accept_offer(
         )
         result_offer = dict(decided) | {"options": await _options(conn, offer_id)}
     return dict(updated), result_offer
+
+
+async def _take_held_seats(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record,
+    hold: asyncpg.Record,
+    principal: Principal,
+    channel: str,
+    reason: str | None,
+    *,
+    policy_override: bool,
+) -> asyncpg.Record:
+    """Move the seat booking into the session whose held seats were just given back (the
+    move any seat change makes, :func:`booking.bookings.store.move_seats`; the sessions
+    are locked, so the seats cannot go to anyone else in between)."""
+    target = await conn.fetchrow(
+        "SELECT id, service_id, staff_id, resource_id, starts_at, ends_at, blocked_from, "
+        "blocked_until FROM session WHERE business_id = $1 AND id = $2",
+        booking["business_id"],
+        hold["session_id"],
+    )
+    assert target is not None
+    moved = await move_seats(conn, booking, target, booking["seats"], count_change=False)
+    await record_event(
+        conn,
+        moved,
+        "booking.changed",
+        principal,
+        channel,
+        from_status=booking["status"],
+        changes={
+            key: {"from": booking[key], "to": moved[key]}
+            for key in ("session_id", "starts_at", "staff_id", "resource_id")
+            if booking[key] != moved[key]
+        },
+        reason=reason,
+        policy_override=policy_override,
+    )
+    return moved
 
 
 async def expire_due_offers(batch: int = 200) -> int:

@@ -78,7 +78,9 @@ async def take_due_reminders(
     """Queue the SMS of due reminders (in the caller's transaction): (rows taken, send jobs)."""
     rows = await conn.fetch(
         """
-        SELECT r.id, r.business_id, r.booking_id, r.booking_starts_at, b.status, b.starts_at
+        SELECT r.id, r.business_id, r.booking_id, r.booking_starts_at, b.status, b.starts_at,
+               EXISTS (SELECT 1 FROM session s WHERE s.business_id = b.business_id
+                       AND s.id = b.session_id AND s.status = 'cancelled') AS class_cancelled
         FROM reminder r JOIN booking b ON b.business_id = r.business_id AND b.id = r.booking_id
         WHERE r.status = 'scheduled' AND r.due_at <= now()
         ORDER BY r.due_at
@@ -91,6 +93,10 @@ async def take_due_reminders(
     for row in rows:
         if row["status"] not in REMINDABLE or row["starts_at"] != row["booking_starts_at"]:
             outcome, message_id = "cancelled", None  # the event's handler will catch up
+        elif row["class_cancelled"]:
+            # The attendee of a cancelled class has an offer instead; moving to another
+            # class re-plans the reminders for its time (sync_reminders).
+            outcome, message_id = "cancelled", None
         elif row["starts_at"] <= await conn.fetchval("SELECT now()"):
             outcome, message_id = "skipped", None  # the worker was down past the start
         else:

@@ -29,7 +29,17 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
 )
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-ACTIONS = ("confirm", "cancel", "cancel_following", "change", "accept", "waitlist", "feedback")
+ACTIONS = (
+    "confirm",
+    "cancel",
+    "cancel_following",
+    "change",
+    "move_class",
+    "move_visit",
+    "accept",
+    "waitlist",
+    "feedback",
+)
 
 
 def _html(template: str, http_status: int = 200, **values: Any) -> Response[str]:
@@ -115,9 +125,7 @@ async def _page(
         waitlist=page.waitlist,
         waitlist_latest=format_when(page.waitlist["latest"], tz, chosen) if page.waitlist else "",
         feedback=page.feedback,
-        segments=[
-            {**g, "when": format_when(g["starts_at"], tz, chosen)} for g in page.segments
-        ],
+        segments=[{**g, "when": format_when(g["starts_at"], tz, chosen)} for g in page.segments],
         session=(
             {
                 **page.session,
@@ -128,6 +136,13 @@ async def _page(
             else None
         ),
         seats=b["seats"],
+        may_move_visit=page.may_move_visit,
+        visit_times=[
+            {"when": format_when(moment, tz, chosen), "iso": moment.isoformat()}
+            for moment in page.visit_times
+        ],
+        may_move_class=page.may_move_class,
+        classes=[{**c, "when": format_when(c["starts_at"], tz, chosen)} for c in page.classes],
         series=[
             {**o, "when": format_when(o["starts_at"], tz, chosen), "this": o["id"] == b["id"]}
             for o in page.series
@@ -279,6 +294,26 @@ class SelfServiceController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         return await _act(request, settings, token, "change")
+
+    @post("/move-class", opt=PUBLIC, status_code=303)
+    async def move_class(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        """A class booking: move the party's seats to another class of the service."""
+        return await _act(request, settings, token, "move_class")
+
+    @post("/move-visit", opt=PUBLIC, status_code=303)
+    async def move_visit(
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        """A visit of several services: move the whole visit to another start."""
+        return await _act(request, settings, token, "move_visit")
 
     @post("/accept", opt=PUBLIC, status_code=303)
     async def accept(

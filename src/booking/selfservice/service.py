@@ -33,6 +33,7 @@ from booking.availability.service import search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.checks import load_policy
 from booking.bookings.policy import BookingFacts, check_changeable, decide_change
+from booking.bookings.segments import segments_of
 from booking.bookings.status import ACTIVE
 from booking.bookings.store import BOOKING_COLUMNS
 from booking.bookings.transitions import transition
@@ -40,7 +41,10 @@ from booking.errors import Forbidden, InvalidInput
 from booking.guarantee import offers, waitlist
 from booking.guarantee.sql import STILL_LOST
 from booking.journey import feedback
+from booking.sequences.availability import MAX_RANGE, find_starts
+from booking.sequences.service import move_sequence, visit_request
 from booking.series.service import cancel_following
+from booking.sessions.service import move_seat_booking
 
 SEARCH_DAYS = 14  # without a chosen day: the first day with free times in this range
 BROWSE_DAYS = 60  # the day picker goes this far ahead (within the search API's limit)
@@ -133,6 +137,14 @@ class PageModel:
     feedback: dict[str, Any] | None = None  # a completed visit's question (status, score)
     segments: list[dict[str, Any]] = field(default_factory=list)  # a visit's services
     session: dict[str, Any] | None = None  # a class: its time, seats, places left
+    # A class the customer may move: the next classes of the service with room for the
+    # party (moved by sessions.service.move_seat_booking, the API's seat move).
+    may_move_class: bool = False
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    # A visit the customer may move: the next starts where every segment fits (moved by
+    # sequences.service.move_sequence, the API's visit move).
+    may_move_visit: bool = False
+    visit_times: list[datetime] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)  # this and later occurrences
 
 
@@ -180,6 +192,10 @@ async def load_page(
             ).allowed
         )
         segments, session, series = await _parts(conn, booking)
+        may_move_class = may_move and session is not None
+        classes = await _other_classes(conn, booking) if may_move_class else []
+        may_move_visit = may_move and bool(segments)
+        visit_times = await _visit_times(conn, booking) if may_move_visit else []
         if segments or session is not None:
             may_move = False  # a visit or a class moves as a whole: not with this picker
         alternatives: list[dict[str, Any]] = []
@@ -205,6 +221,10 @@ async def load_page(
         segments=segments,
         session=session,
         series=series,
+        may_move_class=may_move_class,
+        classes=classes,
+        may_move_visit=may_move_visit,
+        visit_times=visit_times,
     )
 
 
@@ -255,6 +275,45 @@ async def _parts(
             )
         ]
     return segments, session, series
+
+
+CLASSES_SHOWN = 6
+
+
+async def _other_classes(conn: asyncpg.Connection, booking: dict[str, Any]) -> list[dict[str, Any]]:
+    """The next classes of the booking's service with room for its whole party (the
+    move itself is checked again, by the database, when the customer picks one)."""
+    rows = await conn.fetch(
+        """
+        SELECT s.id, s.starts_at, s.capacity - s.seats_taken AS seats_left, st.name AS staff_name
+        FROM session s JOIN staff st ON st.business_id = s.business_id AND st.id = s.staff_id
+        WHERE s.business_id = $1 AND s.service_id = $2 AND s.id <> $3
+          AND s.status = 'scheduled' AND s.starts_at > now()
+          AND s.capacity - s.seats_taken >= $4
+        ORDER BY s.starts_at, s.id LIMIT $5
+        """,
+        booking["business_id"],
+        booking["service_id"],
+        booking["session_id"],
+        booking["seats"],
+        CLASSES_SHOWN,
+    )
+    return [dict(row) for row in rows]
+
+
+VISIT_TIMES_SHOWN = 8
+
+
+async def _visit_times(conn: asyncpg.Connection, booking: dict[str, Any]) -> list[datetime]:
+    """The next starts in the coming week where the whole visit fits (its services and
+    gaps as booked); the move re-plans and the database decides when one is picked."""
+    wanted = visit_request(await segments_of(conn, booking["business_id"], booking["id"]))
+    now = datetime.now(UTC)
+    found = await find_starts(
+        conn, booking["business_id"], wanted, now, now + MAX_RANGE, apply_notice=True
+    )
+    starts = [f["starts_at"] for f in found if f["starts_at"] != booking["starts_at"]]
+    return starts[:VISIT_TIMES_SHOWN]
 
 
 async def _free_times(
@@ -346,6 +405,18 @@ async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
         except ValueError as exc:
             raise InvalidInput("Choose one of the times shown.") from exc
         await change_booking(who, booking_id, ChangeRequest(starts_at=starts_at, staff_id=staff_id))
+    elif action == "move_class":
+        try:
+            session_id = UUID(form.get("session_id", ""))
+        except ValueError as exc:
+            raise InvalidInput("Choose one of the classes shown.") from exc
+        await move_seat_booking(who, booking_id, session_id)
+    elif action == "move_visit":
+        try:
+            starts_at = datetime.fromisoformat(form.get("starts_at", ""))
+        except ValueError as exc:
+            raise InvalidInput("Choose one of the times shown.") from exc
+        await move_sequence(who, booking_id, starts_at)
     elif action == "accept":
         raw_offer, raw_option = form.get("offer_id", ""), form.get("option", "")
         try:

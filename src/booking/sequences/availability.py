@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from booking import db
 from booking.access.principal import Principal
 from booking.availability.context import load_service_context
@@ -41,25 +43,46 @@ async def sequence_starts(
     if not 2 <= len(wanted) <= 5:
         raise InvalidInput("A sequence has 2 to 5 segments.", field="service_id")
     async with db.connection() as conn:
-        contexts = [await load_service_context(conn, business_id, s.service_id) for s in wanted]
-        shape = _times(contexts, wanted, range_from)  # offsets and blocked ranges from a start
-        offsets = [seg[0] - range_from for seg in shape]
-        by_start: list[dict[datetime, list[FreeSlot]]] = []
-        for index, (context, segment) in enumerate(zip(contexts, wanted, strict=True)):
-            searched = context if index == 0 else replace(context, step=LATER_STEP)
-            slots = await search_slots(
-                conn,
-                searched,
-                range_from + offsets[index],
-                range_to + offsets[index],
-                staff_id=segment.staff_id,
-                resource_id=segment.resource_id,
-                apply_notice=not principal.is_staff,
-            )
-            found: dict[datetime, list[FreeSlot]] = {}
-            for slot in slots:
-                found.setdefault(slot.starts_at, []).append(slot)
-            by_start.append(found)
+        return await find_starts(
+            conn,
+            business_id,
+            wanted,
+            range_from,
+            range_to,
+            apply_notice=not principal.is_staff,
+        )
+
+
+async def find_starts(
+    conn: asyncpg.Connection,
+    business_id: UUID,
+    wanted: list[SegmentRequest],
+    range_from: datetime,
+    range_to: datetime,
+    *,
+    apply_notice: bool,
+) -> list[dict[str, Any]]:
+    """The starts in the (checked) range where the whole sequence fits, each with the
+    staff (and resources) of every segment; also the self-service page's visit picker."""
+    contexts = [await load_service_context(conn, business_id, s.service_id) for s in wanted]
+    shape = _times(contexts, wanted, range_from)  # offsets and blocked ranges from a start
+    offsets = [seg[0] - range_from for seg in shape]
+    by_start: list[dict[datetime, list[FreeSlot]]] = []
+    for index, (context, segment) in enumerate(zip(contexts, wanted, strict=True)):
+        searched = context if index == 0 else replace(context, step=LATER_STEP)
+        slots = await search_slots(
+            conn,
+            searched,
+            range_from + offsets[index],
+            range_to + offsets[index],
+            staff_id=segment.staff_id,
+            resource_id=segment.resource_id,
+            apply_notice=apply_notice,
+        )
+        found: dict[datetime, list[FreeSlot]] = {}
+        for slot in slots:
+            found.setdefault(slot.starts_at, []).append(slot)
+        by_start.append(found)
     answers: list[dict[str, Any]] = []
     for start in sorted(by_start[0]):
         chosen = _fit(start, shape, range_from, by_start)

@@ -186,6 +186,21 @@ class _Taken(SlotTaken):
         super().__init__("A segment of that visit is taken; nothing was booked.")
 
 
+def visit_request(segments: list[asyncpg.Record]) -> list[SegmentRequest]:
+    """The services and gaps of a booked visit, to find it another start."""
+    return [
+        SegmentRequest(
+            s["service_id"],
+            gap_after_minutes=int(
+                (segments[i + 1]["starts_at"] - s["ends_at"]).total_seconds() // 60
+            )
+            if i + 1 < len(segments)
+            else 0,
+        )
+        for i, s in enumerate(segments)
+    ]
+
+
 async def move_sequence(
     principal: Principal,
     booking_id: UUID,
@@ -208,17 +223,7 @@ async def move_sequence(
             old = await segments_of(conn, row["business_id"], booking_id)
             if not old:
                 raise InvalidInput("That booking is not a sequence.", field="booking_id")
-            wanted = [
-                SegmentRequest(
-                    s["service_id"],
-                    gap_after_minutes=int(
-                        (old[i + 1]["starts_at"] - s["ends_at"]).total_seconds() // 60
-                    )
-                    if i + 1 < len(old)
-                    else 0,
-                )
-                for i, s in enumerate(old)
-            ]
+            wanted = visit_request(old)
             decision = decide_change(
                 await load_policy(conn, row["business_id"]),
                 BookingFacts.from_row(row),

@@ -16,6 +16,7 @@ from booking.access.tokens import make_booking_token
 from booking.bookings.checks import CustomerInput
 from booking.bookings.controllers import ETAG_DOC, IfMatch, booking_response, parse_if_match
 from booking.bookings.schemas import BookingOut, booking_out
+from booking.guarantee.schemas import offer_out
 from booking.sessions import service
 from booking.sessions.schemas import (
     GroupService,
@@ -186,7 +187,16 @@ class SessionController(Controller):
 
     @post(
         "/sessions/{session_id:uuid}/cancel",
-        summary="Cancel a class (staff): every attendee's booking is cancelled",
+        summary="Cancel a class (staff): every attendee gets seats held in the next classes",
+        description=(
+            "One transaction: the session's staff and room are released and seats merely "
+            "held are released (`cancelled_booking_ids`). Each attendee's booking is marked "
+            "at risk and gets a reschedule offer holding the party's seats in up to three "
+            "next sessions of the same class with room (`offers`; the held seats count "
+            "against those sessions' capacity like any hold). The customer is sent the "
+            "offer by SMS; accepting one (`POST /v1/offers/{id}/accept`) moves the booking "
+            "there, expiry gives the held seats back."
+        ),
         status_code=200,
         opt=STAFF,
     )
@@ -197,10 +207,14 @@ class SessionController(Controller):
         data: JSONBody[SessionCancel],
         principal: NamedDependency[Principal],
     ) -> SessionCancelled:
-        row, cancelled = await service.cancel_session(
-            principal, business_id, session_id, data.reason
+        outcome = await service.cancel_session(principal, business_id, session_id, data.reason)
+        answer = SessionCancelled(
+            session=await session_out(outcome.session),
+            cancelled_booking_ids=outcome.released,
+            affected_booking_ids=outcome.affected,
+            offers=[offer_out(offer) for offer in outcome.offers],
         )
-        return SessionCancelled(session=await session_out(row), cancelled_booking_ids=cancelled)
+        return localize(answer, await business_zone(business_id))
 
 
 class SeatMoveController(Controller):

@@ -9,6 +9,7 @@ from uuid import UUID
 from msgspec import Meta, Struct
 
 from booking.bookings.schemas import BookingOut, Channel, CustomerIn, Notes, Reason, When
+from booking.guarantee.schemas import OfferOut
 
 MAX_SEATS = 1000  # the schema's bound on a capacity and on a party (CHECKs in the migration)
 Capacity = Annotated[int, Meta(ge=1, le=MAX_SEATS, examples=[12])]
@@ -78,7 +79,9 @@ class SessionCancel(Struct, forbid_unknown_fields=True):
 
 class SessionCancelled(Struct):
     session: SessionOut
-    cancelled_booking_ids: list[UUID]
+    cancelled_booking_ids: list[UUID]  # holds released at once
+    affected_booking_ids: list[UUID] = []  # attendees put at risk, one offer each
+    offers: list[OfferOut] = []
 
 
 class SeatsHeld(Struct):

@@ -10,6 +10,7 @@ to give friendlier answers (party larger than the class, a cancelled session).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,7 @@ from booking.bookings.policy import (
     decide_new_booking,
 )
 from booking.bookings.store import (
+    BOOKING_COLUMNS,
     SESSION_CLOSED,
     SESSION_FULL,
     insert_seats,
@@ -52,6 +54,7 @@ from booking.errors import (
     SessionFull,
     SlotTaken,
 )
+from booking.guarantee.offers import open_lost_slot_offer
 
 SESSION_COLUMNS = """
     s.id, s.business_id, s.service_id, s.staff_id, s.resource_id, s.starts_at, s.ends_at,
@@ -426,25 +429,50 @@ async def move_seat_booking(
     return dict(moved)
 
 
+@dataclass(frozen=True, slots=True)
+class ClassCancelled:
+    """What cancelling a class did: the holds released at once, the attendees' bookings
+    put at risk and the reschedule offer made to each."""
+
+    session: dict[str, Any]
+    released: list[UUID]
+    affected: list[UUID]
+    offers: list[dict[str, Any]]
+
+
 async def cancel_session(
     principal: Principal, business_id: UUID, session_id: UUID, reason: str
-) -> tuple[dict[str, Any], list[UUID]]:
-    """Cancel a class: every active seat booking is cancelled (history, outbox, so each
-    attendee hears of it) and the session's staff and room are released, in one
-    transaction."""
+) -> ClassCancelled:
+    """Cancel a class, in one transaction: the session's staff and room are released,
+    seats merely held are released, and each attendee's booking is put at risk with a
+    reschedule offer holding their party's seats in the next sessions of the class (the
+    lost-slot recovery of :mod:`booking.guarantee.offers`; accepting moves the seats,
+    expiry gives the held seats back and tells the customer and the business)."""
     _require_staff(principal, business_id)
-    cancelled: list[UUID] = []
+    released: list[UUID] = []
     async with db.transaction() as conn:
         session = await session_row(conn, business_id, session_id, lock=True)
         if session["status"] != "scheduled":
             raise InvalidTransition("That session is already cancelled.")
-        attendees = await conn.fetch(
-            "SELECT id, status FROM booking WHERE business_id = $1 AND session_id = $2 "
-            "AND status IN ('held', 'pending', 'confirmed') ORDER BY id FOR UPDATE",
+        row = await conn.fetchrow(
+            f"UPDATE session s SET status = 'cancelled', version = version + 1 "
+            f"WHERE business_id = $1 AND id = $2 RETURNING {SESSION_COLUMNS}",
             business_id,
             session_id,
         )
+        attendees = await conn.fetch(
+            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.business_id = $1 "
+            "AND b.session_id = $2 AND b.status IN ('held', 'pending', 'confirmed') "
+            "ORDER BY b.id FOR UPDATE",
+            business_id,
+            session_id,
+        )
+        label = f"class cancelled: {reason}" if reason else "class cancelled"
+        offers: list[dict[str, Any]] = []
         for attendee in attendees:
+            if attendee["status"] != "held":
+                offers.append(await open_lost_slot_offer(conn, attendee, label, principal))
+                continue
             updated = await set_status(conn, attendee["id"], "cancelled", cancel_reason=reason)
             await record_event(
                 conn,
@@ -452,15 +480,14 @@ async def cancel_session(
                 "booking.cancelled",
                 principal,
                 principal.default_channel,
-                from_status=attendee["status"],
+                from_status="held",
                 reason=reason,
             )
-            cancelled.append(attendee["id"])
-        row = await conn.fetchrow(
-            f"UPDATE session s SET status = 'cancelled', version = version + 1 "
-            f"WHERE business_id = $1 AND id = $2 RETURNING {SESSION_COLUMNS}",
-            business_id,
-            session_id,
-        )
+            released.append(attendee["id"])
     assert row is not None
-    return dict(row), cancelled
+    return ClassCancelled(
+        session=dict(row),
+        released=released,
+        affected=[a["id"] for a in attendees if a["status"] != "held"],
+        offers=offers,
+    )
