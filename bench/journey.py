@@ -228,7 +228,7 @@ async def _busy_booking(conn: Any, business: UUID) -> UUID:
     return booking
 
 
-async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Latency:
+async def sampled(call: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
     for _ in range(min(5, runs)):
         await call()  # warm: plans, pool, zone cache
     samples: list[float] = []
@@ -236,7 +236,11 @@ async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Latency:
         started = time.perf_counter()
         await call()
         samples.append(time.perf_counter() - started)
-    return Latency.of(samples)
+    return samples
+
+
+async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Latency:
+    return Latency.of(await sampled(call, runs))
 
 
 def line(name: str, value: Latency, baseline: Latency | None = None) -> None:
@@ -315,8 +319,49 @@ async def run(url: str, bookings: int, days: int, runs: int) -> None:
         line("the same without the journey's by-booking indexes", bare, counted)
         slow = await timed(lambda: booking_journey(ADMIN, busy), runs * 10)
         line("journey without the journey's by-booking indexes", slow, history)
+        await write_cost(busy, runs * 10)
     finally:
         await db.close_pool()
+
+
+async def write_cost(booking: UUID, runs: int) -> None:
+    """What the change notes cost a write: one history row inserted, one booking updated,
+    each with the trigger journey_note_change and, alternating, with it disabled."""
+
+    async def insert_history() -> None:
+        async with db.connection() as conn:
+            await conn.execute(
+                "INSERT INTO booking_history (booking_id, business_id, event, actor_type, "
+                "actor_id, channel) SELECT id, business_id, 'booking.note', 'system', "
+                "'bench', 'system' FROM booking WHERE id = $1",
+                booking,
+            )
+
+    async def update_booking() -> None:
+        async with db.connection() as conn:
+            await conn.execute(
+                "UPDATE booking SET change_count = change_count + 1 WHERE id = $1", booking
+            )
+
+    async def triggers(enabled: bool) -> None:
+        verb = "ENABLE" if enabled else "DISABLE"
+        async with db.connection() as conn:
+            await conn.execute(f"ALTER TABLE booking_history {verb} TRIGGER journey_note_change")
+            await conn.execute(f"ALTER TABLE booking {verb} TRIGGER journey_note_change_update")
+
+    print(f"write cost of the change notes, {runs} writes each, alternating:")
+    for name, write in (
+        ("insert one history row", insert_history),
+        ("update one booking (change_count)", update_booking),
+    ):
+        samples: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(5):
+            for enabled in (False, True):
+                await triggers(enabled)
+                samples[enabled] += await sampled(write, runs // 5)
+        without, with_notes = Latency.of(samples[False]), Latency.of(samples[True])
+        line(f"{name}, no note (trigger disabled)", without)
+        line(f"{name}, with its note", with_notes, without)
 
 
 def main(argv: list[str] | None = None) -> int:
