@@ -5,7 +5,8 @@ history, messages, offers and feedback (bench/journey.py).
 * ``journey_day (business_id, day)``: one row per business and local day, the day's
   figures as the metrics' own statements count them (``figures`` jsonb: by channel, who
   changed, feedback by service/staff/channel, moments of truth; the minutes to
-  confirmation for the percentiles), built in the zone named in ``time_zone``.
+  confirmation for the percentiles), built in the zone named in ``time_zone`` by the
+  statements whose digest is ``counted_by`` (a new definition of a figure rebuilds).
 * ``journey_change``: append-only notes, one per write to a row the metrics count
   (trigger ``journey_note_change`` on booking, booking_history, message,
   reschedule_offer, feedback); a metrics read folds them in and rebuilds those days.
@@ -71,6 +72,7 @@ FORWARDS = [
         business_id uuid NOT NULL REFERENCES business (id) ON DELETE CASCADE,
         day date NOT NULL,
         time_zone text NOT NULL,
+        counted_by text NOT NULL,
         figures jsonb NOT NULL,
         confirmation_minutes double precision[] NOT NULL,
         built_at timestamptz NOT NULL DEFAULT now(),

@@ -371,6 +371,13 @@ async def test_metrics_follow_changes_made_after_the_summaries_were_built(world:
         await conn.execute("DELETE FROM journey_day")
     assert await _metrics(world) == body
 
+    # Rows counted by other statements (an older release) are counted again.
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE journey_day SET counted_by = 'older', figures = '{}' WHERE day = $1", D2
+        )
+    assert await _metrics(world) == body
+
     # A new zone rebuilds every day in it.
     async with db.connection() as conn:
         await conn.execute("UPDATE business SET time_zone = 'UTC' WHERE id = $1", world.business_id)

@@ -12,7 +12,8 @@ write to a booking or to a history row, SMS, offer or feedback of a booking in
 ``journey_change``. Before reading, :func:`bring_up_to_date` deletes the business's
 notes, drops the summaries of the days they name (the booking's day now, and the day it
 left when it moved or went), and builds every day of the period that has no summary in
-the business's current zone. It runs under a per-business advisory lock, so a build from
+the business's current zone, counted by the current statements (``counted_by``, a
+digest of them). It runs under a per-business advisory lock, so a build from
 an older snapshot never lands after a newer one; a note committed after the deleting
 statement's snapshot stays for the next read. Today, written to all day, is rebuilt on
 almost every read: one day's bookings, not the period's. A worker cron
@@ -21,6 +22,7 @@ almost every read: one day's bookings, not the period's. A worker cron
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -166,12 +168,21 @@ SELECT DISTINCT (t.at AT TIME ZONE $2)::date AS day FROM (
 """
 
 _UPSERT = """
-INSERT INTO journey_day (business_id, day, time_zone, figures, confirmation_minutes)
-VALUES ($1, $2, $3, $4::jsonb, $5)
+INSERT INTO journey_day (business_id, day, time_zone, figures, confirmation_minutes,
+                         counted_by)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6)
 ON CONFLICT (business_id, day) DO UPDATE
-SET time_zone = EXCLUDED.time_zone, figures = EXCLUDED.figures,
-    confirmation_minutes = EXCLUDED.confirmation_minutes, built_at = now()
+SET time_zone = EXCLUDED.time_zone, counted_by = EXCLUDED.counted_by,
+    figures = EXCLUDED.figures, confirmation_minutes = EXCLUDED.confirmation_minutes,
+    built_at = now()
 """
+
+
+def _counted_by(low_score: int) -> str:
+    """A digest of what a summary row counts: rows counted by other statements (an older
+    release, another low-score threshold) are not current and are built again."""
+    text = "\n".join((_BOOKINGS, _CONFIRMATION, _CHANGED_BY, _FEEDBACK, _MOMENTS, str(low_score)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -196,11 +207,12 @@ async def bring_up_to_date(
         row["day"]
         for row in await conn.fetch(
             "SELECT day FROM journey_day WHERE business_id = $1 AND day >= $2 AND day <= $3 "
-            "AND time_zone = $4",
+            "AND time_zone = $4 AND counted_by = $5",
             business_id,
             first,
             last,
             zone_name,
+            _counted_by(low_score),
         )
     }
     missing = [first + timedelta(days=n) for n in range((last - first).days + 1)]
@@ -274,6 +286,7 @@ async def _build(
                     zone_name,
                     json.dumps(figures[day], default=str),
                     minutes.get(day, []),
+                    _counted_by(low_score),
                 )
                 for day in run
             ],
