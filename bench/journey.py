@@ -4,8 +4,12 @@
   a promise, feedback)  vs  the same booking's plain history (``GET .../history``).
 * Journey metrics over 30 days of a business with 100,000 bookings (reminders, changes,
   offers, feedback, promises on a share of them)  vs  the floor: counting the same
-  bookings by day (one index range scan, nothing joined). Then the same metrics without
-  the journey's by-booking indexes (migration 2026-12-02T02:20), to show what they buy.
+  bookings by day (one index range scan, nothing joined). The metrics are read from the
+  per-day summaries (journey_day, migration 2026-12-02T04:30): once as they stand, once
+  after a write to one booking (its day is rebuilt), and once with the summaries deleted
+  before each read (every day counted again from its bookings: what each read cost
+  before the summaries), then that without the journey's by-booking indexes (migration
+  2026-12-02T02:20), to show what they buy.
 
 In-process service calls on its own database (booking_bench_journey, recreated) on the
 local PostgreSQL; prints figures and ratios, asserts nothing.
@@ -224,7 +228,7 @@ async def _busy_booking(conn: Any, business: UUID) -> UUID:
     return booking
 
 
-async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Latency:
+async def sampled(call: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
     for _ in range(min(5, runs)):
         await call()  # warm: plans, pool, zone cache
     samples: list[float] = []
@@ -232,7 +236,11 @@ async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Latency:
         started = time.perf_counter()
         await call()
         samples.append(time.perf_counter() - started)
-    return Latency.of(samples)
+    return samples
+
+
+async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> Latency:
+    return Latency.of(await sampled(call, runs))
 
 
 def line(name: str, value: Latency, baseline: Latency | None = None) -> None:
@@ -269,22 +277,91 @@ async def run(url: str, bookings: int, days: int, runs: int) -> None:
                     ends,
                 )
 
+        async def metrics() -> None:
+            await journey_metrics(ADMIN, business, first, last)
+
+        async def metrics_after_a_change() -> None:
+            async with db.connection() as conn:
+                await conn.execute(
+                    "UPDATE booking SET change_count = change_count + 1 WHERE id = $1", busy
+                )
+            await metrics()
+
+        async def metrics_unsummarized() -> None:
+            async with db.connection() as conn:
+                await conn.execute("DELETE FROM journey_day WHERE business_id = $1", business)
+            await metrics()
+
         print(f"journey metrics over {days} days ({bookings} bookings), {runs} runs:")
         counted = await timed(floor, runs)
         line("baseline: count the period's bookings by day", counted)
-        metrics = await timed(lambda: journey_metrics(ADMIN, business, first, last), runs)
-        line("journey metrics (every figure)", metrics, counted)
+        async with db.connection() as conn:
+            notes = await conn.fetchval("SELECT count(*) FROM journey_change")
+        started = time.perf_counter()
+        await metrics()
+        first_read = (time.perf_counter() - started) * 1000
+        print(
+            f"  first read after the seed: {first_read:.0f} ms (folds {notes} change notes, "
+            f"builds {days} day summaries)"
+        )
+        summed = await timed(metrics, runs)
+        line("journey metrics (every figure, from the day summaries)", summed, counted)
+        changed = await timed(metrics_after_a_change, runs)
+        line("journey metrics after one booking changed (its day rebuilt)", changed, counted)
+        unsummarized = await timed(metrics_unsummarized, runs)
+        line("journey metrics, no summaries (every day counted again)", unsummarized, counted)
         async with db.connection() as conn:
             await conn.execute(
                 "DROP INDEX reschedule_offer_booking_idx, promise_booking_idx, "
                 "waitlist_entry_booking_idx, outbox_aggregate_idx"
             )
-        bare = await timed(lambda: journey_metrics(ADMIN, business, first, last), runs)
-        line("journey metrics without the journey's by-booking indexes", bare, counted)
+        bare = await timed(metrics_unsummarized, runs)
+        line("the same without the journey's by-booking indexes", bare, counted)
         slow = await timed(lambda: booking_journey(ADMIN, busy), runs * 10)
         line("journey without the journey's by-booking indexes", slow, history)
+        await write_cost(busy, runs * 10)
     finally:
         await db.close_pool()
+
+
+async def write_cost(booking: UUID, runs: int) -> None:
+    """What the change notes cost a write: one history row inserted, one booking updated,
+    each with the trigger journey_note_change and, alternating, with it disabled."""
+
+    async def insert_history() -> None:
+        async with db.connection() as conn:
+            await conn.execute(
+                "INSERT INTO booking_history (booking_id, business_id, event, actor_type, "
+                "actor_id, channel) SELECT id, business_id, 'booking.note', 'system', "
+                "'bench', 'system' FROM booking WHERE id = $1",
+                booking,
+            )
+
+    async def update_booking() -> None:
+        async with db.connection() as conn:
+            await conn.execute(
+                "UPDATE booking SET change_count = change_count + 1 WHERE id = $1", booking
+            )
+
+    async def triggers(enabled: bool) -> None:
+        verb = "ENABLE" if enabled else "DISABLE"
+        async with db.connection() as conn:
+            await conn.execute(f"ALTER TABLE booking_history {verb} TRIGGER journey_note_change")
+            await conn.execute(f"ALTER TABLE booking {verb} TRIGGER journey_note_change_update")
+
+    print(f"write cost of the change notes, {runs} writes each, alternating:")
+    for name, write in (
+        ("insert one history row", insert_history),
+        ("update one booking (change_count)", update_booking),
+    ):
+        samples: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(5):
+            for enabled in (False, True):
+                await triggers(enabled)
+                samples[enabled] += await sampled(write, runs // 5)
+        without, with_notes = Latency.of(samples[False]), Latency.of(samples[True])
+        line(f"{name}, no note (trigger disabled)", without)
+        line(f"{name}, with its note", with_notes, without)
 
 
 def main(argv: list[str] | None = None) -> int:

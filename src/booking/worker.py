@@ -109,6 +109,8 @@ CRON_JOBS += [
 # The journey: feedback questions fall due (rows with an ask_at, booking/journey/feedback.py).
 CRON_JOBS += [
     cron(journey_jobs.ask_for_feedback, second={25, 55}, run_at_startup=True, unique=True),
+    # the metrics' change notes of businesses nobody reads metrics for (journey/summary.py)
+    cron(journey_jobs.fold_journey_notes, minute={13, 43}, second={0}, unique=True),
 ]
 # Staff calendars (docs/calendars.md): outside calendars synced when due; write-back jobs
 # come from the outbox.

@@ -329,7 +329,7 @@ async def test_the_booking_page_asks_and_takes_the_answer_once(
             f"/b/{token}/feedback", data={"csrf": nonce.group(1), "score": "5"}
         )
 
-    assert "Grazie del suo giudizio" in after.text
+    assert "Grazie del tuo giudizio" in after.text
     assert 'id="feedback-given"' in after.text
     assert again.status_code == 409  # the first answer counts
     [answer] = await rows("SELECT score, comment, channel FROM feedback")

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from booking import db
+from booking.journey import summary
 from tests.support import World, days_ahead, rome
 
 # Three past days in Rome; bookings are placed on them at distinct hours.
@@ -271,10 +272,134 @@ async def test_metrics_are_the_business_staffs_only(world: World) -> None:
     assert (await world.client("other_staff").get(url, params=period)).status_code == 404
     assert (await world.client("partner").get(url, params=period)).status_code == 403
     assert (await world.client("front_desk").get(url, params=period)).status_code == 200
-    backwards = await world.client("manager").get(url, params={"from": D3, "to": D1})
+    backwards = await world.client("manager").get(
+        url, params={"from": D3.isoformat(), "to": D1.isoformat()}
+    )
     assert backwards.status_code == 422
     assert backwards.headers["content-type"].startswith("application/problem+json")
     too_long = {"from": D1.isoformat(), "to": (D1 + timedelta(days=200)).isoformat()}
     assert (await world.client("manager").get(url, params=too_long)).status_code == 422
     nonsense = await world.client("manager").get(url, params={"from": "yesterday"})
     assert nonsense.status_code == 400
+
+
+async def _metrics(world: World) -> dict[str, Any]:
+    answer = await world.client("manager").get(
+        f"/v1/businesses/{world.business_id}/journey/metrics",
+        params={"from": D1.isoformat(), "to": D3.isoformat()},
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def _built_at(world: World) -> dict[date, datetime]:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT day, built_at FROM journey_day WHERE business_id = $1", world.business_id
+        )
+    return {row["day"]: row["built_at"] for row in rows}
+
+
+async def test_metrics_follow_changes_made_after_the_summaries_were_built(world: World) -> None:
+    await _seed(world)
+    await _metrics(world)  # builds the three days' summaries
+    built = await _built_at(world)
+    assert set(built) == {D1, D2, D3}
+    await _metrics(world)
+    assert await _built_at(world) == built  # nothing written: nothing rebuilt
+
+    async with db.transaction() as conn:
+        s = Seed(world, conn)
+        s.n = 100  # past the seed's customers and message keys
+        b1, b5, b7 = [
+            await conn.fetchval(
+                "SELECT id FROM booking WHERE business_id = $1 AND starts_at = $2",
+                world.business_id,
+                rome(day, hour),
+            )
+            for day, hour in ((D1, 10), (D2, 11), (D3, 10))
+        ]
+        # b1 (D1, web, reminder delivered, score 5) moves to D3 at noon
+        moved_to = rome(D3, 12)
+        await conn.execute(
+            "UPDATE booking SET starts_at = $2::timestamptz, "
+            "ends_at = $2::timestamptz + interval '30 minutes', blocked_from = $2::timestamptz, "
+            "blocked_until = $2::timestamptz + interval '40 minutes' WHERE id = $1",
+            b1,
+            moved_to,
+        )
+        # b5 (D2 no-show) gets a reminder, sent then delivered
+        c5 = await conn.fetchval("SELECT customer_id FROM booking WHERE id = $1", b5)
+        await s.sms(b5, c5, "reminder", rome(D2, 11) - timedelta(days=1), status="sent")
+        await conn.execute(
+            "UPDATE message SET status = 'delivered' WHERE booking_id = $1 AND template = "
+            "'reminder'",
+            b5,
+        )
+        # b7 (D3) scores 1, after its partner change
+        await s.feedback(b7, 1, rome(D3, 12))
+        # a new front-desk booking on D2
+        await s.booking(D2, 15, channel="front_desk", status="confirmed")
+
+    body = await _metrics(world)
+    t = body["totals"]
+    assert t["bookings"] == 8
+    assert t["bookings_by_channel"] == {"front_desk": 2, "partner": 2, "web": 4}
+    days = {day["date"]: day for day in body["days"]}
+    assert [days[d.isoformat()]["bookings"] for d in (D1, D2, D3)] == [2, 4, 2]
+    # reminders sent to b1 b2 b4 b5, delivered to b1 b2 b5
+    assert (t["reminders_sent"], t["reminders_delivered"]) == (4, 3)
+    # delivered: b1 b2 b5 -> 2 no-shows of 3; not: b4 b6 b7 -> none of 3
+    assert t["no_show_rate_reminder_delivered"] == 0.6667
+    assert t["no_show_rate_no_reminder_delivered"] == 0.0
+    # scores 5 (b1) 2 (b4) 4 (b6) 1 (b7); Giulia has b1 b4 b7
+    assert (t["feedback_count"], t["feedback_mean"]) == (4, 3.0)
+    assert t["feedback_by"]["staff"] == [
+        {"name": "Giulia", "count": 3, "mean": 2.67},
+        {"name": "Marco", "count": 1, "mean": 4.0},
+    ]
+    assert days[D3.isoformat()]["feedback_mean"] == 3.0  # b7's 1 and b1's 5
+    assert t["moments_of_truth"]["low_score"] == [
+        {"touchpoint": "booking.changed", "count": 2, "share": 1.0}
+    ]
+    async with db.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM journey_change") == 0
+
+    # The summaries kept current equal the summaries built again from nothing.
+    async with db.connection() as conn:
+        await conn.execute("DELETE FROM journey_day")
+    assert await _metrics(world) == body
+
+    # Rows counted by other statements (an older release) are counted again.
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE journey_day SET counted_by = 'older', figures = '{}' WHERE day = $1", D2
+        )
+    assert await _metrics(world) == body
+
+    # A new zone rebuilds every day in it.
+    async with db.connection() as conn:
+        await conn.execute("UPDATE business SET time_zone = 'UTC' WHERE id = $1", world.business_id)
+    in_utc = await _metrics(world)
+    assert in_utc["time_zone"] == "UTC"
+    assert in_utc["totals"]["bookings"] == 8
+    async with db.connection() as conn:
+        zones = await conn.fetch("SELECT DISTINCT time_zone FROM journey_day")
+    assert [row["time_zone"] for row in zones] == ["UTC"]
+
+
+async def test_the_worker_folds_notes_nobody_read_into_dropped_days(world: World) -> None:
+    await _seed(world)
+    await _metrics(world)
+    async with db.transaction() as conn:
+        s = Seed(world, conn)
+        s.n = 100
+        await s.booking(D2, 15, channel="front_desk", status="confirmed")
+
+    assert await summary.fold_all_notes() == 1
+
+    async with db.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM journey_change") == 0
+    assert set(await _built_at(world)) == {D1, D3}
+    assert (await _metrics(world))["totals"]["bookings"] == 8

@@ -43,7 +43,7 @@ async def test_the_page_shows_the_booking_in_the_business_zone_in_both_languages
 
     assert italian.status_code == 200
     assert italian.headers["content-type"].startswith("text/html")
-    assert "La sua prenotazione" in italian.text
+    assert "La tua prenotazione" in italian.text
     assert "alle 10:00" in italian.text  # 10:00 in Rome, whatever the server's zone
     assert "Giulia" in italian.text
     assert booking["reference_code"] in italian.text

@@ -13,6 +13,8 @@ import booking.journey.wording
 from booking.guarantee.offers import offer_lifetime
 from booking.journey.wording import DEFAULT_REQUEST
 from booking.notifications import templates
+from booking.selfservice.i18n import TEXT as PAGE_TEXT
+from booking.selfservice.journey_view import WORDS as PAGE_JOURNEY_WORDS
 
 # Forms of the formal "Lei" addressed to the customer (or "voi" to the staff).
 FORMAL = re.compile(
@@ -40,6 +42,28 @@ def test_every_template_has_an_italian_text_in_the_informal_register() -> None:
     assert formal == {}
     # and the check does catch the old wording
     assert FORMAL.search("ci scusi, non potrà riceverla. Risponda 1, 2 o 3; la Sua prenotazione")
+
+
+# The page's own formal forms (imperatives and "Lei" verbs a SMS never used), and "voi"
+# from the customer to the business ("Avvisatemi").
+PAGE_FORMAL = re.compile(
+    r"\b(lei|contatti|usi|riapra|riprovi|provi|ci ha dato|è in lista|la avviseremo|"
+    r"avvisatemi)\b",
+    re.IGNORECASE,
+)
+
+
+def test_the_self_service_page_speaks_italian_in_the_same_register() -> None:
+    texts = {**PAGE_TEXT["it"], **PAGE_JOURNEY_WORDS["it"]}
+    formal = {
+        key: FORMAL.findall(text) + PAGE_FORMAL.findall(text)
+        for key, text in texts.items()
+        if FORMAL.search(text) or PAGE_FORMAL.search(text)
+    }
+    assert formal == {}
+    assert PAGE_FORMAL.search("Usi il link o ci contatti; La avviseremo. Riapra e riprovi.")
+    # {until} is a day and a time ("lun 30 nov alle 14:30"), as in the offer SMS
+    assert all("alle {until}" not in text for text in texts.values())
 
 
 def test_offer_sms_give_the_day_of_the_hold_end_and_pending_says_by_when() -> None:

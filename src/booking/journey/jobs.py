@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from booking import db
-from booking.journey import feedback
+from booking.journey import feedback, summary
 from booking.outbox.service import enqueue_follow_ups
 
 
@@ -19,3 +19,8 @@ async def ask_for_feedback(ctx: dict[str, Any]) -> int:
         total += len(jobs)
         if len(jobs) < feedback.ASK_BATCH:
             return total
+
+
+async def fold_journey_notes(ctx: dict[str, Any]) -> int:
+    """Cron: fold the journey metrics' change notes of every business (journey/summary.py)."""
+    return await summary.fold_all_notes()

@@ -5,13 +5,14 @@ booking belongs to the day of its appointment (``starts_at`` in the zone); holds
 expired holds are not bookings. Every figure names what it counts (:data:`COUNTS`), and
 the per-day figures add up to the totals.
 
-How it stays fast (bench/journey.py): every statement starts from the bookings of one
-business in the period through ``booking_business_start_idx (business_id, starts_at,
-id)`` and reaches each other table by ``(business_id, booking_id)`` - the journey's
-indexes (migration 2026-12-02T02:20) - so the work grows with the period's bookings,
-never with the tables' history. The bookings' figures are one GROUP BY (day, channel)
-pass; the rest are small aggregates over the same set. JIT is off for these statements
-(its compilation, not the work, was most of the time at 100,000 bookings).
+How it stays fast (bench/journey.py): the figures are sums of per-day summaries
+(``journey_day``, one row per business and local day; :mod:`booking.journey.summary`
+builds them with the per-booking statements grouped by day, and rebuilds a day when a
+trigger notes a write to one of its bookings, their history, SMS, offers or feedback).
+A read over 30 days sums 30 rows; only days written since the last read (today, mostly)
+are counted again from their bookings. Promises are read live: one index range over the
+period's due times. JIT is off for these statements (its compilation, not the work, was
+most of the time when the period's bookings were counted on every read).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 from booking import db
 from booking.access.principal import Principal
 from booking.errors import InvalidInput, NotFound
+from booking.journey.summary import bring_up_to_date
 
 MAX_DAYS = 92
 LOW_SCORE = 2
@@ -59,74 +61,31 @@ COUNTS: dict[str, str] = {
     ),
 }
 
-_BOOKINGS = """
-WITH bk AS (
-    SELECT b.id, b.channel, b.status, b.change_count, b.starts_at,
-           (b.starts_at AT TIME ZONE $4)::date AS day
-    FROM booking b
-    WHERE b.business_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
-      AND b.status NOT IN ('held', 'expired')
-), rem AS (
-    SELECT m.booking_id, bool_or(m.sent_at IS NOT NULL) AS sent,
-           bool_or(m.status = 'delivered') AS delivered
-    FROM bk JOIN message m ON m.business_id = $1 AND m.booking_id = bk.id
-    WHERE m.template = 'reminder' GROUP BY m.booking_id
-), lost AS (
-    SELECT o.booking_id,
-           bool_or(o.status = 'accepted' AND o.decided_at < bk.starts_at) AS recovered
-    FROM bk JOIN reschedule_offer o ON o.business_id = $1 AND o.booking_id = bk.id
-    WHERE o.kind = 'lost_slot' GROUP BY o.booking_id
-), fb AS (
-    SELECT f.booking_id, f.score
-    FROM bk JOIN feedback f ON f.business_id = $1 AND f.booking_id = bk.id
-    WHERE f.status = 'received'
-)
-SELECT bk.day, bk.channel,
-       count(*) AS bookings,
-       count(*) FILTER (WHERE bk.change_count > 0) AS changed,
-       count(*) FILTER (WHERE bk.status IN ('checked_in', 'completed', 'no_show')) AS attended,
-       count(*) FILTER (WHERE bk.status = 'no_show') AS no_shows,
-       count(*) FILTER (WHERE bk.status IN ('checked_in', 'completed', 'no_show')
-                        AND rem.delivered) AS attended_reminded,
-       count(*) FILTER (WHERE bk.status = 'no_show' AND rem.delivered) AS no_shows_reminded,
-       count(rem.booking_id) FILTER (WHERE rem.sent) AS reminders_sent,
-       count(rem.booking_id) FILTER (WHERE rem.delivered) AS reminders_delivered,
-       count(lost.booking_id) AS lost,
-       count(lost.booking_id) FILTER (WHERE lost.recovered) AS recovered,
-       count(fb.score) AS scores,
-       coalesce(sum(fb.score), 0) AS score_sum
-FROM bk
-LEFT JOIN rem ON rem.booking_id = bk.id
-LEFT JOIN lost ON lost.booking_id = bk.id
-LEFT JOIN fb ON fb.booking_id = bk.id
-GROUP BY bk.day, bk.channel
-ORDER BY bk.day, bk.channel
+# The period's figures, summed from its days' summaries (booking.journey.summary).
+_DAYS = """
+SELECT d.day, c.*
+FROM journey_day d
+CROSS JOIN jsonb_to_recordset(d.figures -> 'channels') AS c(
+    channel text, bookings int, changed int, attended int, no_shows int,
+    attended_reminded int, no_shows_reminded int, reminders_sent int,
+    reminders_delivered int, lost int, recovered int, scores int, score_sum int)
+WHERE d.business_id = $1 AND d.day >= $2 AND d.day <= $3
+ORDER BY d.day, c.channel
 """
 
 _CONFIRMATION = """
 SELECT count(*) AS n,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) AS p50,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes) AS p90
-FROM (
-    SELECT extract(epoch FROM (h.occurred_at - b.created_at)) / 60.0 AS minutes
-    FROM booking b
-    JOIN booking_history h ON h.business_id = b.business_id AND h.booking_id = b.id
-    WHERE b.business_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
-      AND h.event = 'booking.confirmed' AND h.from_status = 'pending'
-) AS waited
+FROM journey_day d CROSS JOIN unnest(d.confirmation_minutes) AS minutes
+WHERE d.business_id = $1 AND d.day >= $2 AND d.day <= $3
 """
 
 _CHANGED_BY = """
-SELECT CASE WHEN h.actor_type = 'staff' THEN coalesce(k.role, 'front_desk')
-            ELSE h.actor_type END AS actor,
-       count(DISTINCT h.booking_id) AS bookings
-FROM booking b
-JOIN booking_history h ON h.business_id = b.business_id AND h.booking_id = b.id
-LEFT JOIN api_key k ON h.actor_type = 'staff'
-    AND k.id = (CASE WHEN h.actor_id ~ '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
-                     THEN h.actor_id::uuid END)
-WHERE b.business_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
-  AND b.status NOT IN ('held', 'expired') AND h.event = 'booking.changed'
+SELECT a.actor, sum(a.bookings) AS bookings
+FROM journey_day d
+CROSS JOIN jsonb_to_recordset(d.figures -> 'changed_by') AS a(actor text, bookings int)
+WHERE d.business_id = $1 AND d.day >= $2 AND d.day <= $3
 GROUP BY 1 ORDER BY 1
 """
 
@@ -136,52 +95,26 @@ WHERE business_id = $1 AND due_at >= $2 AND due_at < $3 AND status <> 'open'
 GROUP BY kind, status
 """
 
+# round(sum / count) is what round(avg(score)) computed over the same scores.
 _FEEDBACK_BY = """
-SELECT s.name AS service, st.name AS staff, b.channel, count(*) AS n,
-       round(avg(f.score), 2)::float AS mean
-FROM booking b
-JOIN feedback f ON f.business_id = b.business_id AND f.booking_id = b.id
-JOIN service s ON s.business_id = b.business_id AND s.id = b.service_id
-JOIN staff st ON st.business_id = b.business_id AND st.id = b.staff_id
-WHERE b.business_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
-  AND f.status = 'received'
-GROUP BY GROUPING SETS ((s.name), (st.name), (b.channel))
+SELECT s.name AS service, st.name AS staff, f.channel, sum(f.n) AS n,
+       round(sum(f.score_sum)::numeric / nullif(sum(f.scored), 0), 2)::float AS mean
+FROM journey_day d
+CROSS JOIN jsonb_to_recordset(d.figures -> 'feedback') AS f(
+    service_id uuid, staff_id uuid, channel text, n int, scored int, score_sum int)
+JOIN service s ON s.business_id = d.business_id AND s.id = f.service_id
+JOIN staff st ON st.business_id = d.business_id AND st.id = f.staff_id
+WHERE d.business_id = $1 AND d.day >= $2 AND d.day <= $3
+GROUP BY GROUPING SETS ((s.name), (st.name), (f.channel))
 """
 
 _MOMENTS = """
-WITH bk AS (
-    SELECT b.id FROM booking b
-    WHERE b.business_id = $1 AND b.starts_at >= $2 AND b.starts_at < $3
-      AND b.status NOT IN ('held', 'expired')
-), outcome AS (
-    SELECT h.booking_id, h.occurred_at AS at, 'cancellation' AS outcome
-    FROM bk JOIN booking_history h ON h.business_id = $1 AND h.booking_id = bk.id
-    WHERE h.event = 'booking.cancelled'
-  UNION ALL
-    SELECT f.booking_id, f.received_at, 'low_score'
-    FROM bk JOIN feedback f ON f.business_id = $1 AND f.booking_id = bk.id
-    WHERE f.status = 'received' AND f.score <= $4
-)
-SELECT o.outcome, before.touchpoint, count(*) AS n
-FROM outcome o
-CROSS JOIN LATERAL (
-    SELECT t.touchpoint FROM (
-        SELECT h.event AS touchpoint, h.occurred_at AS at, h.id AS seq
-        FROM booking_history h
-        WHERE h.business_id = $1 AND h.booking_id = o.booking_id AND h.occurred_at <= o.at
-          AND h.event NOT IN ('booking.cancelled', 'feedback.received', 'booking.completed',
-                              'booking.checked_in')
-      UNION ALL
-        SELECT 'sms.' || m.template, coalesce(m.sent_at, m.created_at), 0
-        FROM message m
-        WHERE m.business_id = $1 AND m.booking_id = o.booking_id
-          AND m.customer_id IS NOT NULL AND coalesce(m.sent_at, m.created_at) <= o.at
-          AND m.template NOT IN ('booking_cancelled', 'feedback_request')
-    ) AS t
-    ORDER BY t.at DESC, t.seq DESC LIMIT 1
-) AS before
-GROUP BY o.outcome, before.touchpoint
-ORDER BY o.outcome, n DESC, before.touchpoint
+SELECT m.outcome, m.touchpoint, sum(m.n) AS n
+FROM journey_day d
+CROSS JOIN jsonb_to_recordset(d.figures -> 'moments') AS m(outcome text, touchpoint text, n int)
+WHERE d.business_id = $1 AND d.day >= $2 AND d.day <= $3
+GROUP BY m.outcome, m.touchpoint
+ORDER BY m.outcome, sum(m.n) DESC, m.touchpoint
 """
 
 
@@ -262,17 +195,22 @@ async def journey_metrics(
         # cannot see into) and turns on JIT, whose compilation cost seconds under load in
         # bench/journey.py; the statements are simple aggregates that never need it.
         await conn.execute("SET LOCAL jit = off")
+        # A day rebuilt is a few thousand bookings: probing offers, SMS and feedback by
+        # booking beats hashing the business's whole tables, which the planner only sees
+        # once it prices an index probe as the cached read it is (default 4.0 = disk).
+        await conn.execute("SET LOCAL random_page_cost = 1.1")
         zone_name = await conn.fetchval("SELECT time_zone FROM business WHERE id = $1", business_id)
         if zone_name is None:
             raise NotFound("No such business.")
         period = period_of(first, last, ZoneInfo(zone_name))
-        args = (business_id, period.starts, period.ends)
-        rows = await conn.fetch(_BOOKINGS, *args, zone_name)
-        confirmation = await conn.fetchrow(_CONFIRMATION, *args)
-        changed_by = await conn.fetch(_CHANGED_BY, *args)
-        promise_rows = await conn.fetch(_PROMISES, *args)
-        feedback_rows = await conn.fetch(_FEEDBACK_BY, *args)
-        moments = await conn.fetch(_MOMENTS, *args, LOW_SCORE)
+        await bring_up_to_date(conn, business_id, zone_name, period.first, period.last, LOW_SCORE)
+        days_args = (business_id, period.first, period.last)
+        rows = await conn.fetch(_DAYS, *days_args)
+        confirmation = await conn.fetchrow(_CONFIRMATION, *days_args)
+        changed_by = await conn.fetch(_CHANGED_BY, *days_args)
+        promise_rows = await conn.fetch(_PROMISES, business_id, period.starts, period.ends)
+        feedback_rows = await conn.fetch(_FEEDBACK_BY, *days_args)
+        moments = await conn.fetch(_MOMENTS, *days_args)
     days: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
     day_channels: dict[date, dict[str, int]] = defaultdict(dict)
     total = dict.fromkeys(_SUMMED, 0)
