@@ -57,7 +57,10 @@ async def claim(principal: str, key: str, method: str, path: str, body: bytes) -
     """Claim ``key`` for this request, or say what the earlier request left."""
     print_ = fingerprint(method, path, body)
     owner = uuid4()
-    async with db.transaction() as conn:
+    # Autocommit: the upsert is one atomic statement, and the read after it takes a
+    # snapshot of its own either way (READ COMMITTED); BEGIN/COMMIT would add two
+    # round trips to every keyed write. complete and release are one statement too.
+    async with db.connection() as conn:
         taken = await conn.fetchval(
             """
             INSERT INTO idempotency_record AS r (principal, key, fingerprint, method, path, state,
@@ -110,7 +113,7 @@ async def complete(
     principal: str, key: str, owner: UUID, status_code: int, headers: dict[str, str], body: bytes
 ) -> None:
     kept = {name: value for name, value in headers.items() if name in REPLAYED_HEADERS}
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         await conn.execute(
             """
             UPDATE idempotency_record SET state = 'completed', status_code = $4,
@@ -128,7 +131,7 @@ async def complete(
 
 async def release(principal: str, key: str, owner: UUID) -> None:
     """Forget a claim whose answer must not be replayed (5xx, 429): a retry runs again."""
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         await conn.execute(
             "DELETE FROM idempotency_record WHERE principal = $1 AND key = $2 AND owner = $3",
             principal,
