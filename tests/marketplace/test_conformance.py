@@ -236,6 +236,13 @@ async def test_bad_input_is_answered_and_changes_nothing(listed: World) -> None:
         headers={"content-type": "application/json"},
     )
     assert truncated.status_code == 400
+    for method in ("CreateBooking", "BatchAvailabilityLookup"):
+        deep = await client.post(
+            f"/actions-center/v3/{method}/",
+            content=b'{"slot": ' + b"[" * 100_000,
+            headers={"content-type": "application/json"},
+        )
+        assert deep.status_code == 400, deep.text
     lookup = await client.post(
         "/actions-center/v3/BatchAvailabilityLookup/",
         json={"merchant_id": str(world.business_id), "slot_time": [past, odd]},

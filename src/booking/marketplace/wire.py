@@ -109,6 +109,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise MalformedRequest("The body is not JSON.") from None
+    except RecursionError:  # our handlers take no `data`: the limits skip the depth check
+        raise MalformedRequest("The body nests too deeply.") from None
     if not isinstance(body, dict):
         raise MalformedRequest("The body must be a JSON object.")
     return body
@@ -131,6 +133,8 @@ def parse_lookup(raw: bytes) -> tuple[list[SlotRef], list[msgspec.Raw]]:
         raise _malformed(exc) from None
     except msgspec.DecodeError:
         raise MalformedRequest("The body is not JSON.") from None
+    except RecursionError:
+        raise MalformedRequest("The body nests too deeply.") from None
     merchant = body.merchant_id
     slots = []
     for slot in body.slot_time:  # _ref, inlined: thousands a call
