@@ -1,7 +1,8 @@
 """Actions Center v3 beside our own REST, in one run (issue 16).
 
 BatchAvailabilityLookup for 20 staff x 7 days of slots vs GET .../availability for the
-same 7 days; CreateBooking at 16 clients vs POST .../bookings at 16 clients.
+same 7 days; CreateBooking at 16 clients vs POST .../bookings at 16 clients, without
+and with an Idempotency-Key (CreateBooking always carries its idempotency_token).
 Usage: nice -n 10 python -m bench.marketplace [--rounds 10] [--per-client 10] [--profile]
 (--profile runs the server under py-spy and prints where its time went; figures taken
 that way are not comparable.)
@@ -22,6 +23,15 @@ import httpx
 
 from bench.seed import ROME, seeded_database
 from bench.server import ROOT, running_api
+
+# CreateBooking always carries an idempotency_token; REST is timed without and with
+# an Idempotency-Key (the same store), each on its own days or hours.
+MODES = ("v3", "rest", "rest+key")
+LABELS = {
+    "v3": "v3 CreateBooking",
+    "rest": "REST POST bookings",
+    "rest+key": "REST POST bookings + Idempotency-Key",
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -141,13 +151,14 @@ async def main(rounds: int, per_client: int, profile: bool = False) -> None:
         write_minutes = await _minutes(url, writes.service_id)
         day0 = world.first_day + timedelta(days=1)
 
-        async def client(n: int, v3: bool, out: list[float]) -> None:
+        async def client(n: int, mode: str, out: list[float]) -> None:
+            v3 = mode == "v3"
             for i in range(per_client):
                 when = datetime.combine(
                     day0 + timedelta(days=i + (0 if v3 else per_client)), datetime.min.time(), ROME
-                ).replace(hour=8)
+                ).replace(hour=9 if mode == "rest+key" else 8)
                 staff = writes.staff[n]
-                phone = f"+39333{int(v3)}{n:02d}{i:04d}"
+                phone = f"+39333{MODES.index(mode)}{n:02d}{i:04d}"
                 t = time.perf_counter()
                 if v3:
                     r = await ac.post(
@@ -178,24 +189,26 @@ async def main(rounds: int, per_client: int, profile: bool = False) -> None:
                             "staff_id": str(staff),
                             "customer": {"name": "B", "phone": phone},
                         },
+                        headers={"Idempotency-Key": f"bench-{n}-{i}"} if mode == "rest+key" else {},
                     )
                     ok = r.status_code == 201
                 out.append(time.perf_counter() - t)
                 assert ok, r.text[:300]
 
-        runs: dict[bool, list[float]] = {}
-        for v3 in (True, False):
-            out = runs[v3] = []
-            await asyncio.gather(*(client(n, v3, out) for n in range(16)))
-            label = "v3 CreateBooking" if v3 else "REST POST bookings"
+        runs: dict[str, list[float]] = {}
+        for mode in MODES:
+            out = runs[mode] = []
+            await asyncio.gather(*(client(n, mode, out) for n in range(16)))
             print(
-                f"{label} x16 clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
+                f"{LABELS[mode]} x16 clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
                 f"p99 {pct(out, 0.99):.1f} ms"
             )
-        print(
-            f"create ratio p50 {pct(runs[True], 0.5) / pct(runs[False], 0.5):.2f} "
-            f"p99 {pct(runs[True], 0.99) / pct(runs[False], 0.99):.2f}"
-        )
+        for base in ("rest", "rest+key"):
+            print(
+                f"create ratio to {LABELS[base]}: p50 "
+                f"{pct(runs['v3'], 0.5) / pct(runs[base], 0.5):.2f} "
+                f"p99 {pct(runs['v3'], 0.99) / pct(runs[base], 0.99):.2f}"
+            )
         await ac.aclose()
         await rest.aclose()
     if profile_to is not None:
