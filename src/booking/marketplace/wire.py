@@ -164,13 +164,15 @@ def lookup_answer(echo: list[msgspec.Raw], free: list[bool]) -> bytes:
     """BatchAvailabilityLookupResponse: each SlotTime as sent, with its availability."""
     if not echo:
         return b'{"slot_time_availability":[]}'
-    # One join over [head, slot, tail, head, slot, tail, ...], the slots as sent.
+    # One join (one 1 MB copy, no concatenation after it) over
+    # [head, slot, tail, head, slot, tail, ...], the slots as sent.
     pieces = [b'{"slot_time":'] * (3 * len(echo))
+    pieces[0] = b'{"slot_time_availability":[{"slot_time":'
     pieces[1::3] = echo
     yes, no = b',"available":true},', b',"available":false},'
     pieces[2::3] = [yes if ok else no for ok in free]
-    pieces[-1] = pieces[-1][:-1]  # no comma after the last
-    return b'{"slot_time_availability":[' + b"".join(pieces) + b"]}"
+    pieces[-1] = pieces[-1][:-1] + b"]}"  # no comma after the last
+    return b"".join(pieces)
 
 
 def encode(body: dict[str, Any]) -> bytes:
