@@ -1,8 +1,12 @@
 """Actions Center v3 beside our own REST, in one run (issue 16).
 
 BatchAvailabilityLookup for 20 staff x 7 days of slots vs GET .../availability for the
-same 7 days; CreateBooking at 16 clients vs POST .../bookings at 16 clients.
-Usage: nice -n 10 python -m bench.marketplace [--rounds 10] [--per-client 10]
+same 7 days; CreateBooking at 16 clients vs POST .../bookings at 16 clients, without
+and with an Idempotency-Key (CreateBooking always carries its idempotency_token).
+Usage: nice -n 10 python -m bench.marketplace [--rounds 10] [--per-client 10] [--profile]
+    [--clients 16]  (create clients; 1 shows per-call latency rather than CPU queueing)
+(--profile runs the server under py-spy and prints where its time went; figures taken
+that way are not comparable.)
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +23,16 @@ from uuid import UUID
 import httpx
 
 from bench.seed import ROME, seeded_database
-from bench.server import running_api
+from bench.server import ROOT, running_api
+
+# CreateBooking always carries an idempotency_token; REST is timed without and with
+# an Idempotency-Key (the same store), each on its own days or hours.
+MODES = ("v3", "rest", "rest+key")
+LABELS = {
+    "v3": "v3 CreateBooking",
+    "rest": "REST POST bookings",
+    "rest+key": "REST POST bookings + Idempotency-Key",
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -71,11 +85,12 @@ async def _minutes(url: str, service_id: UUID) -> int:
         await conn.close()
 
 
-async def main(rounds: int, per_client: int) -> None:
+async def main(rounds: int, per_client: int, profile: bool = False, clients: int = 16) -> None:
     url, redis_url, world = await seeded_database("booking_bench_market", 500)
     key = await _partner(url, [world.search.business_id, world.writes.business_id])
     basic = base64.b64encode(f"ac:{key}".encode()).decode()
-    with running_api(url, redis_url) as base:
+    profile_to = ROOT / ".local" / "profile-marketplace.txt" if profile else None
+    with running_api(url, redis_url, profile_to=profile_to) as base:
         ac = httpx.AsyncClient(
             base_url=base, headers={"Authorization": f"Basic {basic}"}, timeout=60
         )
@@ -100,7 +115,10 @@ async def main(rounds: int, per_client: int) -> None:
                         }
                     )
                 moment += timedelta(minutes=15)
-        lookup_body = {"merchant_id": str(search.business_id), "slot_time": grid}
+        # Encoded once: httpx's stdlib JSON encoding of ~0.9 MB is the client's time, not
+        # the server's (it was ~10 ms of every timed call before 2026-12-02).
+        lookup_body = json.dumps({"merchant_id": str(search.business_id), "slot_time": grid})
+        lookup_headers = {"content-type": "application/json"}
         frm = datetime.combine(start_day, datetime.min.time(), ROME)
         params = {
             "service_id": str(search.service_id),
@@ -111,7 +129,11 @@ async def main(rounds: int, per_client: int) -> None:
         rest_times: list[float] = []
         for _ in range(rounds):
             t = time.perf_counter()
-            r = await ac.post("/actions-center/v3/BatchAvailabilityLookup/", json=lookup_body)
+            r = await ac.post(
+                "/actions-center/v3/BatchAvailabilityLookup/",
+                content=lookup_body,
+                headers=lookup_headers,
+            )
             ac_times.append(time.perf_counter() - t)
             assert r.status_code == 200, r.text[:300]
             t = time.perf_counter()
@@ -122,20 +144,22 @@ async def main(rounds: int, per_client: int) -> None:
             f"lookup {len(grid)} slots: v3 p50 {pct(ac_times, 0.5):.1f} ms p99 "
             f"{pct(ac_times, 0.99):.1f} ms | REST p50 {pct(rest_times, 0.5):.1f} ms p99 "
             f"{pct(rest_times, 0.99):.1f} ms | ratio p50 "
-            f"{pct(ac_times, 0.5) / pct(rest_times, 0.5):.2f}"
+            f"{pct(ac_times, 0.5) / pct(rest_times, 0.5):.2f} p99 "
+            f"{pct(ac_times, 0.99) / pct(rest_times, 0.99):.2f}"
         )
 
         writes = world.writes
         write_minutes = await _minutes(url, writes.service_id)
         day0 = world.first_day + timedelta(days=1)
 
-        async def client(n: int, v3: bool, out: list[float]) -> None:
+        async def client(n: int, mode: str, out: list[float]) -> None:
+            v3 = mode == "v3"
             for i in range(per_client):
                 when = datetime.combine(
                     day0 + timedelta(days=i + (0 if v3 else per_client)), datetime.min.time(), ROME
-                ).replace(hour=8)
+                ).replace(hour=9 if mode == "rest+key" else 8)
                 staff = writes.staff[n]
-                phone = f"+39333{int(v3)}{n:02d}{i:04d}"
+                phone = f"+39333{MODES.index(mode)}{n:02d}{i:04d}"
                 t = time.perf_counter()
                 if v3:
                     r = await ac.post(
@@ -166,26 +190,42 @@ async def main(rounds: int, per_client: int) -> None:
                             "staff_id": str(staff),
                             "customer": {"name": "B", "phone": phone},
                         },
+                        headers={"Idempotency-Key": f"bench-{n}-{i}"} if mode == "rest+key" else {},
                     )
                     ok = r.status_code == 201
                 out.append(time.perf_counter() - t)
                 assert ok, r.text[:300]
 
-        for v3 in (True, False):
-            out: list[float] = []
-            await asyncio.gather(*(client(n, v3, out) for n in range(16)))
-            label = "v3 CreateBooking" if v3 else "REST POST bookings"
+        runs: dict[str, list[float]] = {}
+        for mode in MODES:
+            out = runs[mode] = []
+            await asyncio.gather(*(client(n, mode, out) for n in range(clients)))
             print(
-                f"{label} x16 clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
+                f"{LABELS[mode]} x{clients} clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
                 f"p99 {pct(out, 0.99):.1f} ms"
+            )
+        for base in ("rest", "rest+key"):
+            print(
+                f"create ratio to {LABELS[base]}: p50 "
+                f"{pct(runs['v3'], 0.5) / pct(runs[base], 0.5):.2f} "
+                f"p99 {pct(runs['v3'], 0.99) / pct(runs[base], 0.99):.2f}"
             )
         await ac.aclose()
         await rest.aclose()
+    if profile_to is not None:
+        from bench.profile import summarize
+
+        print(f"raw profile: {profile_to}")
+        print(summarize(profile_to, top=40))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-client", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="server under py-spy")
+    parser.add_argument("--clients", type=int, default=16, help="create clients (at most 64)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.rounds, arguments.per_client))
+    asyncio.run(
+        main(arguments.rounds, arguments.per_client, arguments.profile, min(64, arguments.clients))
+    )

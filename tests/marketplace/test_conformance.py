@@ -236,6 +236,13 @@ async def test_bad_input_is_answered_and_changes_nothing(listed: World) -> None:
         headers={"content-type": "application/json"},
     )
     assert truncated.status_code == 400
+    for method in ("CreateBooking", "BatchAvailabilityLookup"):
+        deep = await client.post(
+            f"/actions-center/v3/{method}/",
+            content=b'{"slot": ' + b"[" * 100_000,
+            headers={"content-type": "application/json"},
+        )
+        assert deep.status_code == 400, deep.text
     lookup = await client.post(
         "/actions-center/v3/BatchAvailabilityLookup/",
         json={"merchant_id": str(world.business_id), "slot_time": [past, odd]},
@@ -261,3 +268,50 @@ async def test_a_partner_reaches_only_its_businesses_and_bookings(listed: World)
     listed = await other.post("/actions-center/v3/ListBookings/", json={"user_id": "user-1"})
     assert listed.status_code == 200
     assert listed.json()["bookings"] == []
+
+
+async def test_a_batch_answers_each_slot_as_sent_across_services(listed: World) -> None:
+    """One batch mixing services, staff (ours, another service's, not an id at all),
+    int64 as a string or a number, and fields we do not read: each SlotTime comes back
+    exactly as sent, in order, with its own answer; a malformed one is a 400."""
+    world = listed
+    client = ac(world)
+    start = str(int(at(2, 10).timestamp()))
+    cut = {"service_id": str(world.cut), "start_sec": start, "duration_sec": "1800"}
+    colour = {"service_id": str(world.colour), "start_sec": int(start), "duration_sec": 3600}
+    sent = [
+        dict(cut, resource_ids={"staff_id": str(world.staff[0])}, availability_tag="a"),
+        dict(colour, resource_ids={"staff_id": str(world.staff[1])}),
+        dict(colour, resource_ids={"staff_id": str(world.staff[2])}),  # not for colour
+        dict(cut, resource_ids={"staff_id": "not-an-id"}),
+        dict(cut, duration_sec="3600"),  # cut lasts 30 minutes
+        dict(cut),
+        dict(colour, resource_ids={"party_size": 2}),
+    ]
+    found = await client.post(
+        "/actions-center/v3/BatchAvailabilityLookup/",
+        json={"merchant_id": str(world.business_id), "slot_time": sent},
+    )
+    assert found.status_code == 200, found.text
+    answers = found.json()["slot_time_availability"]
+    assert [a["slot_time"] for a in answers] == sent
+    assert [a["available"] for a in answers] == [True, True, False, False, False, True, False]
+
+    for bad in (
+        dict(cut, start_sec="soon"),
+        dict(cut, resource_ids={"party_size": 0}),
+        dict(cut, service_id=""),
+        {"start_sec": start, "duration_sec": "1800"},
+    ):
+        refused = await client.post(
+            "/actions-center/v3/BatchAvailabilityLookup/",
+            json={"merchant_id": str(world.business_id), "slot_time": [cut, bad]},
+        )
+        assert refused.status_code == 400, (bad, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "slot_time[1]" in refused.json()["field"], refused.json()
+    empty = await client.post(
+        "/actions-center/v3/BatchAvailabilityLookup/",
+        json={"merchant_id": str(world.business_id), "slot_time": []},
+    )
+    assert empty.json() == {"slot_time_availability": []}

@@ -24,52 +24,75 @@ from booking.errors import (
     SlotTaken,
 )
 from booking.marketplace import wire
-from booking.marketplace.listing import is_listed
 from booking.marketplace.wire import SlotRef
 
 USER_TAG = "actions_center_user_id="
 
 
-async def _service_duration(principal: Principal, slot: SlotRef) -> tuple[UUID, UUID, int]:
+# One round trip for what a v3 call checks before it acts: the merchant is listed for
+# this partner, the service (its length), and - for a create - whether this user holds
+# a booking at that start already ($4 NULL: not asked).
+_CHECK = """
+SELECT EXISTS (
+           SELECT 1 FROM marketplace_listing WHERE business_id = $1 AND partner_id = $3
+       ) AS listed,
+       (SELECT duration_minutes FROM service
+        WHERE business_id = $1 AND id = $2 AND active) AS minutes,
+       $4::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM booking WHERE business_id = $1 AND partner_id = $3
+           AND notes = $4 AND starts_at = $5 AND status IN ('held','pending','confirmed')
+       ) AS already_booked
+"""
+
+
+async def _service_duration(
+    principal: Principal, slot: SlotRef, user_id: str | None = None
+) -> tuple[UUID, UUID, int, bool]:
+    """(business, service, duration in seconds, whether ``user_id`` already booked the
+    slot's start); a merchant not listed for the partner, or another tenant's, is missing."""
     business = wire.as_uuid(slot.merchant_id, "merchant_id")
     service = wire.as_uuid(slot.service_id, "service_id")
     assert business is not None
     assert service is not None
     principal.require_business(business)  # another tenant's merchant looks missing
     async with db.connection() as conn:
-        if not await is_listed(conn, business, principal.partner_id):
-            raise NotFound("No such merchant.")  # not listed for this partner
-        minutes = await conn.fetchval(
-            "SELECT duration_minutes FROM service WHERE business_id = $1 AND id = $2 AND active",
+        row = await conn.fetchrow(
+            _CHECK,
             business,
             service,
+            principal.partner_id,
+            None if user_id is None else USER_TAG + user_id,
+            slot.starts_at,
         )
-    if minutes is None:
+    assert row is not None
+    if not row["listed"]:
+        raise NotFound("No such merchant.")  # not listed for this partner
+    if row["minutes"] is None:
         raise NotFound("No such merchant or service.")
-    return business, service, int(minutes) * 60
+    return business, service, int(row["minutes"]) * 60, bool(row["already_booked"])
+
+
+def _uuid_int(text: str) -> int | None:
+    try:
+        return UUID(text).int
+    except ValueError:
+        return None  # names nothing of ours
 
 
 async def lookup(principal: Principal, slots: list[SlotRef]) -> list[bool]:
-    """Whether each slot is free, in order; one availability search per service."""
+    """Whether each slot is free, in order: one availability search per service for the
+    whole range asked about, each slot answered from it. A batch holds thousands of
+    slots, so each service's slots are answered in one pass over the list."""
     answer = [False] * len(slots)
     now = int(datetime.now(UTC).timestamp())
-    groups: dict[tuple[str, str], list[int]] = {}
-    for index, slot in enumerate(slots):
-        groups.setdefault((slot.merchant_id, slot.service_id), []).append(index)
-    for indexes in groups.values():
-        first = slots[indexes[0]]
-        business, service, duration = await _service_duration(principal, first)
-        wanted = [
-            i
-            for i in indexes
-            if slots[i].duration_sec == duration
-            and slots[i].start_sec > now
-            and (slots[i].party_size or 1) == 1
-        ]
-        if not wanted:
-            continue
-        low = min(slots[i].start_sec for i in wanted)
-        high = max(slots[i].start_sec for i in wanted) + 1
+    services = {(slot.merchant_id, slot.service_id) for slot in slots}
+    several = len(services) > 1
+    ids: dict[str, int | None] = {}  # staff and room ids as sent -> UUID as int
+    for key in services:
+        group = [s for s in slots if (s.merchant_id, s.service_id) == key] if several else slots
+        business, service, duration, _ = await _service_duration(principal, group[0])
+        low = max(now + 1, min(slot.start_sec for slot in group))
+        high = max(slot.start_sec for slot in group) + 1
         for start in range(low, high, 60 * 86400):  # the search spans at most 62 days
             end = min(high, start + 60 * 86400)
             _, times = await availability(
@@ -78,23 +101,37 @@ async def lookup(principal: Principal, slots: list[SlotRef]) -> list[bool]:
                 datetime.fromtimestamp(start, UTC),
                 datetime.fromtimestamp(end, UTC),
             )
-            free = {
-                int(begin.timestamp()): (
-                    {str(s) for s in staff},
-                    None if rooms is None else {str(r) for r in rooms},
-                )
-                for begin, _end, staff, rooms in times
-            }
-            for i in wanted:
-                slot = slots[i]
-                found = free.get(slot.start_sec)
-                if found is None:
+            free = {int(begin.timestamp()): (staff, rooms) for begin, _end, staff, rooms in times}
+            staff_at: dict[int, set[int]] = {}  # built for the starts asked about
+            rooms_at: dict[int, set[int]] = {}
+            for i, slot in enumerate(slots):
+                if slot.duration_sec != duration:
+                    continue  # also: another service's slot
+                found = free.get(slot.start_sec)  # none in the past or before notice
+                if found is None or (slot.party_size is not None and slot.party_size != 1):
                     continue
-                staff, rooms = found
-                if slot.staff_id is not None and slot.staff_id not in staff:
+                if several and (slot.merchant_id, slot.service_id) != key:
                     continue
-                if slot.room_id is not None and (rooms is None or slot.room_id not in rooms):
-                    continue
+                if slot.staff_id is not None:
+                    member = ids.get(slot.staff_id, -1)
+                    if member == -1:
+                        member = ids[slot.staff_id] = _uuid_int(slot.staff_id)
+                    members = staff_at.get(slot.start_sec)
+                    if members is None:
+                        members = staff_at[slot.start_sec] = {u.int for u in found[0]}
+                    if member not in members:
+                        continue
+                if slot.room_id is not None:
+                    if found[1] is None:
+                        continue
+                    room = ids.get(slot.room_id, -1)
+                    if room == -1:
+                        room = ids[slot.room_id] = _uuid_int(slot.room_id)
+                    rooms = rooms_at.get(slot.start_sec)
+                    if rooms is None:
+                        rooms = rooms_at[slot.start_sec] = {u.int for u in found[1]}
+                    if room not in rooms:
+                        continue
                 answer[i] = True
     return answer
 
@@ -112,49 +149,36 @@ def _customer(user: Any) -> tuple[CustomerInput, str]:
     return CustomerInput(name=name or "Actions Center user", phone=phone), user_id
 
 
-async def _check_bookable(principal: Principal, slot: SlotRef) -> tuple[UUID, UUID] | str:
-    business, service, duration = await _service_duration(principal, slot)
+async def _check_bookable(
+    principal: Principal, slot: SlotRef, user_id: str | None = None
+) -> tuple[UUID, UUID] | dict[str, Any]:
+    """(business, service), or the booking_failure that answers the call."""
+    business, service, duration, already = await _service_duration(principal, slot, user_id)
     if slot.duration_sec != duration:
-        return "The service has no slot of that duration."
+        return wire.failure(wire.SLOT_UNAVAILABLE, "The service has no slot of that duration.")
     if slot.start_sec <= int(datetime.now(UTC).timestamp()):
-        return "The slot is in the past."
+        return wire.failure(wire.SLOT_UNAVAILABLE, "The slot is in the past.")
     if (slot.party_size or 1) != 1:
-        return "Appointments take one person."
+        return wire.failure(wire.SLOT_UNAVAILABLE, "Appointments take one person.")
+    if already:
+        return wire.failure(wire.SLOT_ALREADY_BOOKED_BY_USER, "This user already booked that slot.")
     return business, service
-
-
-async def _already_booked(principal: Principal, business: UUID, user_id: str, start: int) -> bool:
-    async with db.connection() as conn:
-        found = await conn.fetchval(
-            "SELECT 1 FROM booking WHERE business_id = $1 AND partner_id = $2 "
-            "AND notes = $3 AND starts_at = $4 AND status IN ('held','pending','confirmed')",
-            business,
-            principal.partner_id,
-            USER_TAG + user_id,
-            datetime.fromtimestamp(start, UTC),
-        )
-    return found is not None
 
 
 async def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     slot = wire.parse_slot(body.get("slot"))
     customer, user_id = _customer(body.get("user_information"))
     lease = body.get("lease_ref")
-    checked = await _check_bookable(principal, slot)
-    if isinstance(checked, str):
-        return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, checked)}
+    # A lease is this user's own hold on the slot: not "already booked".
+    checked = await _check_bookable(principal, slot, None if lease is not None else user_id)
+    if isinstance(checked, dict):
+        return {"booking_failure": checked}
     business, service = checked
     try:
         if lease is not None:
             hold_id, token = _lease_parts(lease)
             row = await confirm_hold(principal, hold_id, token, customer, notes=USER_TAG + user_id)
         else:
-            if await _already_booked(principal, business, user_id, slot.start_sec):
-                return {
-                    "booking_failure": wire.failure(
-                        wire.SLOT_ALREADY_BOOKED_BY_USER, "This user already booked that slot."
-                    )
-                }
             row = await create_booking(
                 principal,
                 business,
@@ -195,8 +219,8 @@ async def create_lease(principal: Principal, body: dict[str, Any]) -> dict[str, 
         raise MalformedRequest("lease is required.", field="lease")
     slot = wire.parse_slot(lease.get("slot"), field="lease.slot")
     checked = await _check_bookable(principal, slot)
-    if isinstance(checked, str):
-        return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, checked)}
+    if isinstance(checked, dict):
+        return {"booking_failure": checked}
     business, service = checked
     try:
         held = await create_hold(
@@ -245,8 +269,8 @@ async def update(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
             if slot.merchant_id != str(row["business_id"]):
                 raise MalformedRequest("A booking cannot move to another merchant.")
             checked = await _check_bookable(principal, slot)
-            if isinstance(checked, str):
-                return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, checked)}
+            if isinstance(checked, dict):
+                return {"booking_failure": checked}
             _, service = checked
             row = await change_booking(
                 principal,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
+
+import msgspec
+from msgspec import Meta, Struct
 
 from booking.errors import MalformedRequest
 
@@ -29,8 +30,7 @@ LEASE_EXPIRED = "LEASE_EXPIRED"
 OUTSIDE_CANCELLATION_WINDOW = "OUTSIDE_CANCELLATION_WINDOW"
 
 
-@dataclass(frozen=True, slots=True)
-class SlotRef:
+class SlotRef(Struct, frozen=True, gc=False):
     merchant_id: str
     service_id: str
     start_sec: int
@@ -44,64 +44,139 @@ class SlotRef:
         return datetime.fromtimestamp(self.start_sec, UTC)
 
 
+# The wire shapes, checked by msgspec in one pass (a batch holds thousands of slots).
+# proto3 JSON writes int64 as a string: strict=False takes "1800" and 1800 alike.
+_Text = Annotated[str, Meta(min_length=1)]
+_Int64 = Annotated[int, Meta(ge=0, lt=2**40)]
+_Positive = Annotated[int, Meta(ge=1, lt=2**40)]
+
+
+class _Resources(Struct, gc=False):
+    staff_id: _Text | None = None
+    room_id: _Text | None = None
+    party_size: _Positive | None = None
+
+
+class _Slot(Struct, kw_only=True, gc=False):
+    # BatchAvailabilityLookup names the merchant once, beside slot_time; its
+    # SlotTime carries resource_ids, a booking's Slot carries resources.
+    merchant_id: _Text | None = None
+    service_id: _Text
+    start_sec: _Int64
+    duration_sec: _Positive
+    resources: _Resources | None = None
+    resource_ids: _Resources | None = None
+
+
+class _Lookup(Struct):
+    merchant_id: _Text
+    slot_time: list[_Slot]
+
+
+class _Echo(Struct):
+    slot_time: list[msgspec.Raw]
+
+
+def _malformed(exc: msgspec.ValidationError, field: str = "") -> MalformedRequest:
+    # msgspec ends its message with "- at `$.path.to[3].field`"
+    message = str(exc)
+    _, at, path = message.rpartition(" - at `$")
+    where = (field + path.rstrip("`") if at else field).lstrip(".")
+    extra = {"field": where} if where else {}
+    return MalformedRequest(f"{field}: {message}" if field else message, **extra)
+
+
+def _ref(slot: _Slot, merchant_id: str | None, field: str) -> SlotRef:
+    merchant = slot.merchant_id or merchant_id
+    if merchant is None:
+        raise MalformedRequest(f"{field}.merchant_id is required.", field=f"{field}.merchant_id")
+    resources = slot.resources or slot.resource_ids
+    if resources is None:
+        return SlotRef(merchant, slot.service_id, slot.start_sec, slot.duration_sec)
+    return SlotRef(
+        merchant,
+        slot.service_id,
+        slot.start_sec,
+        slot.duration_sec,
+        resources.staff_id,
+        resources.room_id,
+        resources.party_size,
+    )
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
         raise MalformedRequest("The body is not JSON.") from None
+    except RecursionError:  # our handlers take no `data`: the limits skip the depth check
+        raise MalformedRequest("The body nests too deeply.") from None
     if not isinstance(body, dict):
         raise MalformedRequest("The body must be a JSON object.")
     return body
 
 
-def _int64(value: Any, field: str) -> int:
-    # proto3 JSON writes int64 as a string; accept a number too.
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise MalformedRequest(f"{field} must be an integer.", field=field)
-    try:
-        number = int(value)
-    except ValueError:
-        raise MalformedRequest(f"{field} must be an integer.", field=field) from None
-    if not 0 <= number < 2**40:
-        raise MalformedRequest(f"{field} is out of range.", field=field)
-    return number
-
-
-def _text(value: Any, field: str, *, required: bool = True) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise MalformedRequest(f"{field} is required (a string).", field=field)
-    return value
-
-
 def parse_slot(raw: Any, merchant_id: str | None = None, *, field: str = "slot") -> SlotRef:
-    if not isinstance(raw, dict):
-        raise MalformedRequest(f"{field} must be an object.", field=field)
-    # BatchAvailabilityLookup names the merchant once, beside slot_time; its
-    # SlotTime carries resource_ids, a booking's Slot carries resources.
-    merchant = raw.get("merchant_id", merchant_id)
-    resources = raw.get("resources", raw.get("resource_ids")) or {}
-    if not isinstance(resources, dict):
-        raise MalformedRequest(f"{field}.resources must be an object.", field=field)
-    party = resources.get("party_size")
-    party_size = None
-    if party is not None:
-        party_size = _int64(party, f"{field}.resources.party_size")
-        if party_size < 1:
-            raise MalformedRequest("party_size must be at least 1.", field="party_size")
-    duration = _int64(raw.get("duration_sec"), f"{field}.duration_sec")
-    if duration <= 0:
-        raise MalformedRequest("duration_sec must be positive.", field="duration_sec")
-    return SlotRef(
-        merchant_id=str(_text(merchant, f"{field}.merchant_id")),
-        service_id=str(_text(raw.get("service_id"), f"{field}.service_id")),
-        start_sec=_int64(raw.get("start_sec"), f"{field}.start_sec"),
-        duration_sec=duration,
-        staff_id=_text(resources.get("staff_id"), "staff_id", required=False),
-        room_id=_text(resources.get("room_id"), "room_id", required=False),
-        party_size=party_size,
-    )
+    try:
+        slot = msgspec.convert(raw, _Slot, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _malformed(exc, field) from None
+    return _ref(slot, merchant_id, field)
+
+
+def parse_lookup(raw: bytes) -> tuple[list[SlotRef], list[msgspec.Raw]]:
+    """A BatchAvailabilityLookup body: its slots, and each SlotTime as sent (echoed)."""
+    try:
+        body = msgspec.json.decode(raw, type=_Lookup, strict=False)
+        echo = msgspec.json.decode(raw, type=_Echo)
+    except msgspec.ValidationError as exc:
+        raise _malformed(exc) from None
+    except msgspec.DecodeError:
+        raise MalformedRequest("The body is not JSON.") from None
+    except RecursionError:
+        raise MalformedRequest("The body nests too deeply.") from None
+    merchant = body.merchant_id
+    slots = []
+    for slot in body.slot_time:  # _ref, inlined: thousands a call
+        resources = slot.resources or slot.resource_ids
+        if resources is None:
+            slots.append(
+                SlotRef(
+                    slot.merchant_id or merchant, slot.service_id, slot.start_sec, slot.duration_sec
+                )
+            )
+        else:
+            slots.append(
+                SlotRef(
+                    slot.merchant_id or merchant,
+                    slot.service_id,
+                    slot.start_sec,
+                    slot.duration_sec,
+                    resources.staff_id,
+                    resources.room_id,
+                    resources.party_size,
+                )
+            )
+    return slots, echo.slot_time
+
+
+def lookup_answer(echo: list[msgspec.Raw], free: list[bool]) -> bytes:
+    """BatchAvailabilityLookupResponse: each SlotTime as sent, with its availability."""
+    if not echo:
+        return b'{"slot_time_availability":[]}'
+    # One join (one 1 MB copy, no concatenation after it) over
+    # [head, slot, tail, head, slot, tail, ...], the slots as sent.
+    pieces = [b'{"slot_time":'] * (3 * len(echo))
+    pieces[0] = b'{"slot_time_availability":[{"slot_time":'
+    pieces[1::3] = echo
+    yes, no = b',"available":true},', b',"available":false},'
+    pieces[2::3] = [yes if ok else no for ok in free]
+    pieces[-1] = pieces[-1][:-1] + b"]}"  # no comma after the last
+    return b"".join(pieces)
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return msgspec.json.encode(body)
 
 
 def as_uuid(value: str | None, field: str) -> UUID | None:
