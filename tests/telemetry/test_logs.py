@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid4
 
 import pytest
 import structlog
 
 from booking.access.tokens import make_booking_token
+from booking.telemetry import logs
 from booking.telemetry.logs import configure_logging, redact_text, request_id_from_header
+from booking.telemetry.requests import RequestTelemetry
 
 TOKEN = make_booking_token("a-secret", uuid4())
 API_KEY = "bk_live_" + "x7" * 16
@@ -79,3 +84,48 @@ def test_caller_request_id_is_kept_only_when_sane(given: str, kept: bool) -> Non
     chosen = request_id_from_header(given)
     assert (chosen == given) is kept
     assert 1 <= len(chosen) <= 64
+
+
+def _access_lines(level: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """What RequestTelemetry writes for one request whose path holds a booking token."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(logs, "_access", None)  # the direct logger is rebuilt below
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging(level, "json", "api")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def ignore(message: Any) -> None:
+        return None
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": f"/b/{TOKEN}",
+        "headers": [(b"x-request-id", b"req-7")],
+    }
+    try:
+        asyncio.run(RequestTelemetry(app, access_log=True, metrics=False)(scope, None, ignore))
+    finally:
+        root.handlers, root.level = saved
+        structlog.reset_defaults()
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line]
+
+
+def test_the_access_line_is_json_redacted_and_carries_the_request_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (line,) = _access_lines("INFO", monkeypatch)
+    assert TOKEN not in json.dumps(line)
+    assert line["path"] == "/b/bt.[redacted]"
+    assert (line["logger"], line["level"], line["event"]) == ("booking.access", "info", "request")
+    assert (line["request_id"], line["status"], line["process"]) == ("req-7", 204, "api")
+    assert str(line["timestamp"]).endswith("Z")
+
+
+def test_the_access_line_follows_the_process_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _access_lines("WARNING", monkeypatch) == []

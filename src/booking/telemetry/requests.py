@@ -12,9 +12,7 @@ import structlog
 from litestar.types import ASGIApp, Message, Receive, Send
 
 from booking.telemetry import metrics
-from booking.telemetry.logs import redact_text, request_id_from_header
-
-access_log = structlog.get_logger("booking.access")
+from booking.telemetry.logs import access_logger, redact_text, request_id_from_header
 
 _HEADER = b"x-request-id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -64,7 +62,7 @@ class RequestTelemetry:
             if self.metrics:
                 self._count(scope, method, route, status, elapsed)
             if self.access_log:
-                access_log.info(
+                access_logger().info(
                     "request",
                     method=method,
                     path=redact_text(scope["path"]),
