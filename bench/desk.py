@@ -158,6 +158,7 @@ async def server_time(url: str, business: Any, queries: list[str], rounds: int) 
     searches: list[float] = []
     bare: list[float] = []
     days: list[float] = []
+    sizes: list[int] = []
     try:
         async with db.connection() as conn:
             for _ in range(rounds):
@@ -191,14 +192,20 @@ async def server_time(url: str, business: Any, queries: list[str], rounds: int) 
             began = time.perf_counter()
             loaded = await load_day(principal, business, day, ROME)
             shown = day_view(loaded, "it", t, datetime.now(UTC))
-            day_template.render(
+            page = day_template.render(
                 d=shown, t=t, lang="it", staff=staff_stub, static="", page="day", back="",
                 business={"name": "Desk bench"}, title="",
             )
             days.append(time.perf_counter() - began)
+            sizes.append(len(page.encode()))
     finally:
         await db.close_pool()
-    return {"search": Latency.of(searches), "bare": Latency.of(bare), "day": Latency.of(days)}
+    return {
+        "search": Latency.of(searches),
+        "bare": Latency.of(bare),
+        "day": Latency.of(days),
+        "day_kb": (min(sizes) / 1000, max(sizes) / 1000),
+    }
 
 
 async def over_http(
@@ -260,7 +267,10 @@ def main() -> None:
     print("server time (in-process: service + rendering):")
     print(line("search as you type", inside["search"], "(goal p99 <= 15 ms)"))
     print(line("  baseline: the bare search query (asyncpg)", inside["bare"]))
-    print(line("day view, 20 staff", inside["day"], "(goal p99 <= 30 ms)"), flush=True)
+    print(line("day view, 20 staff", inside["day"], "(goal p99 <= 30 ms)"))
+    smallest, largest = inside["day_kb"]
+    print(f"  day page rendered: {smallest:.0f}-{largest:.0f} KB (today and the next 6 days)",
+          flush=True)
     with running_api(url, redis_url) as base:
         http = asyncio.run(over_http(base, url, world["business"], queries, args.rounds))
     print("through the real server (HTTP, one client):")
