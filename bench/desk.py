@@ -159,6 +159,8 @@ async def server_time(url: str, business: Any, queries: list[str], rounds: int) 
     bare: list[float] = []
     days: list[float] = []
     sizes: list[int] = []
+    day_cpu: list[float] = []  # this process's CPU time only: what a loaded machine's
+    # scheduler adds to the wall time is not in it (nor is the database's time)
     try:
         async with db.connection() as conn:
             for _ in range(rounds):
@@ -189,7 +191,7 @@ async def server_time(url: str, business: Any, queries: list[str], rounds: int) 
         staff_stub = {"csrf": "x", "name": "bench"}
         for n in range(max(rounds, 50)):
             day = today + timedelta(days=n % 7)
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             loaded = await load_day(principal, business, day, ROME)
             shown = day_view(loaded, "it", t, datetime.now(UTC))
             page = day_template.render(
@@ -197,6 +199,7 @@ async def server_time(url: str, business: Any, queries: list[str], rounds: int) 
                 business={"name": "Desk bench"}, title="",
             )
             days.append(time.perf_counter() - began)
+            day_cpu.append(time.process_time() - cpu)
             sizes.append(len(page.encode()))
     finally:
         await db.close_pool()
@@ -204,6 +207,7 @@ async def server_time(url: str, business: Any, queries: list[str], rounds: int) 
         "search": Latency.of(searches),
         "bare": Latency.of(bare),
         "day": Latency.of(days),
+        "day_cpu": Latency.of(day_cpu),
         "day_kb": (min(sizes) / 1000, max(sizes) / 1000),
     }
 
@@ -268,6 +272,7 @@ def main() -> None:
     print(line("search as you type", inside["search"], "(goal p99 <= 15 ms)"))
     print(line("  baseline: the bare search query (asyncpg)", inside["bare"]))
     print(line("day view, 20 staff", inside["day"], "(goal p99 <= 30 ms)"))
+    print(line("  the same, this process's CPU time only", inside["day_cpu"]))
     smallest, largest = inside["day_kb"]
     print(f"  day page rendered: {smallest:.0f}-{largest:.0f} KB (today and the next 6 days)",
           flush=True)
