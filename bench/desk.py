@@ -6,7 +6,9 @@ Seeds one business (Europe/Rome) with 20 staff, 10,000 customers and 100,000 boo
 * search as you type: what a desk types, prefix by prefix (a name, a phone, a
   reference) - the server's own time (parse + one query + rendering the results,
   in-process, no HTTP) and the same requests through the real server over HTTP;
-* the day view for 20 staff (bookings, blocks, gaps, at-risk and offers): the same two.
+* the day view for 20 staff (bookings, blocks, gaps, at-risk and offers): the same two;
+* the search under load over HTTP: DESKS desks typing at once while one more reloads the
+  day view, beside GET /health from the same clients.
 
 Beside them, same run: the HTTP floor (GET /health through the same server) and the bare
 search query alone (asyncpg, no app code). The in-process figures run as the server does:
@@ -41,6 +43,7 @@ STAFF = 20
 CUSTOMERS = 10_000
 BOOKINGS = 100_000
 PER_DAY = 10  # bookings per member of staff per day: 09:00, 09:45, ...
+DESKS = 4  # counters typing at once, for the search under load
 FIRST = ["Anna", "Marco", "Giulia", "Luca", "Sara", "Paolo", "Elena", "Davide", "Chiara", "Fabio"]
 LAST = ["Ferri", "Rossi", "Bianchi", "Romano", "Gallo", "Costa", "Fontana", "Conti", "Greco"]
 
@@ -262,7 +265,40 @@ async def over_http(
             answer = await client.get("/desk/day", params={"date": day.isoformat()})
             days.append(time.perf_counter() - began)
             assert answer.status_code == 200
-    return {"floor": Latency.of(floor), "search": Latency.of(searches), "day": Latency.of(days)}
+        # Under load: DESKS counters type at once while one more reloads the day view.
+        busy_floor: list[float] = []
+        busy_search: list[float] = []
+        stop = asyncio.Event()
+
+        async def desk() -> None:
+            for _ in range(max(rounds // 3, 5)):
+                for q in queries:
+                    began = time.perf_counter()
+                    answer = await client.get("/desk/search", params={"q": q})
+                    busy_search.append(time.perf_counter() - began)
+                    assert answer.status_code == 200
+                    began = time.perf_counter()
+                    assert (await client.get("/health")).status_code == 200
+                    busy_floor.append(time.perf_counter() - began)
+
+        async def day_view_loop() -> None:
+            n = 0
+            while not stop.is_set():
+                day = today + timedelta(days=n % 7)
+                n += 1
+                assert (await client.get("/desk/day", params={"date": day.isoformat()})).is_success
+
+        background = asyncio.create_task(day_view_loop())
+        await asyncio.gather(*(desk() for _ in range(DESKS)))
+        stop.set()
+        await background
+    return {
+        "floor": Latency.of(floor),
+        "search": Latency.of(searches),
+        "day": Latency.of(days),
+        "busy_search": Latency.of(busy_search),
+        "busy_floor": Latency.of(busy_floor),
+    }
 
 
 def line(name: str, value: Latency, goal: str = "") -> str:
@@ -296,6 +332,9 @@ def main() -> None:
     print(line("GET /desk/search", http["search"]))
     print(line("GET /desk/day", http["day"]))
     print(line("  baseline: GET /health (the HTTP floor)", http["floor"]))
+    print(f"under load ({DESKS} desks typing at once, one more reloading the day view):")
+    print(line("GET /desk/search", http["busy_search"]))
+    print(line("  baseline: GET /health, the same clients", http["busy_floor"]))
 
 
 if __name__ == "__main__":
