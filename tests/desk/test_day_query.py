@@ -9,7 +9,9 @@ from typing import Any
 
 from booking import db
 from booking.access.principal import Principal
+from booking.availability.service import _BUSY_SQL
 from booking.desk.day import DAY_BLOCKS_SQL, DAY_BOOKINGS_SQL, SHOWN_STATUSES, load_day
+from booking.desk.related import _RESOURCES_SQL
 from tests.support import ROME, World, days_ahead, rome
 
 DAYS = 300
@@ -123,3 +125,27 @@ async def test_a_booking_from_the_evening_before_is_on_the_day(world: World) -> 
     assert "NIGHTX" in [
         e.booking["reference_code"] for m in before.staff for e in m.entries if e.booking
     ]
+
+
+async def test_the_card_reads_use_indexes(world: World) -> None:
+    """A card's earliest alternatives read the staff's busy time, and its resources the
+    booking's allocations: both from an index over 9,000 bookings, never a scan of the
+    table (issue 15: ~40 ms and ~20 ms at 100,000, on every exact reference typed)."""
+    await _seed(world)
+    now = rome(days_ahead(3), 8)
+    busy = await _explain(_BUSY_SQL, world.staff, now, now + timedelta(days=1), None)
+    on_booking = [n for n in busy if n.get("Relation Name") == "booking"]
+    assert on_booking, busy
+    assert not [n for n in on_booking if n["Node Type"] == "Seq Scan"], busy
+    assert "booking_staff_busy_idx" in {n.get("Index Name") for n in busy}, busy
+    async with db.connection() as conn:
+        booking_id = await conn.fetchval(
+            "SELECT id FROM booking WHERE business_id = $1 AND reference_code = 'NIGHTX'",
+            world.business_id,
+        )
+    resources = await _explain(_RESOURCES_SQL, world.business_id, booking_id, None)
+    assert not [
+        n
+        for n in resources
+        if n.get("Relation Name") == "allocation" and n["Node Type"] == "Seq Scan"
+    ], resources

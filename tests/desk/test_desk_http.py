@@ -7,7 +7,7 @@ from uuid import UUID
 
 from tests.console.helpers import csrf_of, signed_in_client
 from tests.guarantee.helpers import book, execute, fetch
-from tests.support import World, at
+from tests.support import World, at, days_ahead
 
 SLOT = re.compile(r'name="slot" value="([^"]+)"')
 
@@ -127,3 +127,68 @@ async def test_a_stale_form_is_answered_with_the_new_state(world: World) -> None
     assert second.status_code == 409
     assert 'id="error"' in second.text
     assert f'name="version" value="{booking["version"] + 1}"' in second.text
+
+
+async def test_the_day_opens_one_form_at_a_time_without_script(world: World) -> None:
+    """The day carries one shared form for every booking's buttons and no walk-in or cancel
+    form until one is asked for (issue 15: ~650 KB with a form per gap and per booking)."""
+    booking = await book(world, 3, 10)
+    desk = await signed_in_client(world)
+    day = at(3, 9).date().isoformat()
+    page = await desk.get("/desk/day", params={"date": day})
+    assert page.status_code == 200
+    assert page.text.count("<form") == 3  # sign-out, pick a day, the shared actions form
+    gaps = re.findall(r'href="/desk/day\?date=[0-9-]+&amp;walk_in=([^"]+)"', page.text)
+    assert gaps
+    assert f"&amp;cancel={booking['id']}" in page.text
+    # The link opens the day with that gap's form (the fragment route serves it alone).
+    opened = await desk.get("/desk/day", params={"date": day, "walk_in": gaps[0]})
+    assert opened.text.count('class="walk-in"') == 1
+    alone = await desk.get("/desk/day/form", params={"date": day, "walk_in": gaps[0]})
+    assert alone.status_code == 200
+    assert alone.text.count("<form") == 1
+    assert 'name="csrf"' in alone.text
+    gone = await desk.get("/desk/day/form", params={"date": day, "walk_in": "x"})
+    assert gone.status_code == 404
+    cancel = await desk.get("/desk/day/form", params={"date": day, "cancel": booking["id"]})
+    assert 'name="reason"' in cancel.text
+    assert f'name="version" value="{booking["version"]}"' in cancel.text
+
+    # A refused walk-in keeps its form open with what was typed.
+    form = {
+        "csrf": csrf_of(page.text),
+        "staff_id": str(world.staff[1]),
+        "date": day,
+        "gap": gaps[0],
+        "time": "25:00",
+        "service_id": str(world.cut),
+        "name": "Walk In",
+        "phone": "333 765 4321",
+    }
+    refused = await desk.post("/desk/walk-in", data=form)
+    assert refused.status_code == 422
+    assert 'value="Walk In"' in refused.text
+
+    # A booking's button: the shared form, the version in the button's formaction. (Check-in
+    # opens on the day: test setup moves the booking to a few minutes ago, today.)
+    await execute(
+        "UPDATE booking SET starts_at = now() - interval '5 minutes', ends_at = now() + "
+        "interval '25 minutes', blocked_from = now() - interval '5 minutes', blocked_until = "
+        "now() + interval '35 minutes' WHERE id = $1",
+        UUID(booking["id"]),
+    )
+    day = days_ahead(0).isoformat()
+    page = await desk.get("/desk/day", params={"date": day})
+    action = re.search(
+        rf'formaction="(/desk/bookings/{booking["id"]}/status\?version=\d+)" name="action" '
+        r'value="no_show"',
+        page.text,
+    )
+    assert action is not None
+    shared = {"csrf": csrf_of(page.text), "back": f"/desk/day?date={day}"}
+    stale = action.group(1).replace(f"version={booking['version']}", "version=99")
+    assert (await desk.post(stale, data=shared | {"action": "check_in"})).status_code == 409
+    done = await desk.post(action.group(1), data=shared | {"action": "check_in"})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/desk/day?date={day}&done=check_in"
+    assert (await desk.post(action.group(1), data={"action": "check_in"})).status_code == 403

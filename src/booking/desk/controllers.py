@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -116,6 +116,17 @@ async def _card_page(
     )
 
 
+async def _day(
+    request: Request[Any, Any, Any], staff: StaffSession, raw_day: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The page's context and the day as its template shows it."""
+    values = await _context(request, staff)
+    tz = ZoneInfo(values["business"].time_zone)
+    day = parse_day(raw_day) or datetime.now(tz).date()
+    loaded = await load_day(staff.principal, staff.business_id, day, tz)
+    return values, day_view(loaded, values["lang"], values["t"], datetime.now(UTC))
+
+
 async def _day_page(
     request: Request[Any, Any, Any],
     staff: StaffSession,
@@ -124,21 +135,26 @@ async def _day_page(
     done: str | None = None,
     error: str | None = None,
     status: int = 200,
+    walk_in: str | None = None,
+    cancel: str | None = None,
+    filled: dict[str, str] | None = None,
 ) -> Response[str]:
-    values = await _context(request, staff)
+    """The day; ``walk_in`` (a gap's id) or ``cancel`` (a booking's id) opens that one
+    form in place, ``filled`` with what was typed when a walk-in was refused."""
+    values, shown = await _day(request, staff, raw_day)
     t = values["t"]
-    tz = ZoneInfo(values["business"].time_zone)
-    day = parse_day(raw_day) or datetime.now(tz).date()
-    loaded = await load_day(staff.principal, staff.business_id, day, tz)
     return _page(
         "day.html",
         status,
         page="day",
         title=t["day_title"],
-        d=day_view(loaded, values["lang"], t, datetime.now(UTC)),
+        d=shown,
         done=t.get(f"done_{done}") if done else None,
         error=error,
-        back=f"/desk/day?date={day.isoformat()}",
+        back=f"/desk/day?date={shown['date']}",
+        walk_in=walk_in,
+        cancel=cancel,
+        filled=filled,
         **values,
     )
 
@@ -253,13 +269,14 @@ class DeskController(Controller):
         booking_id: FromPath[UUID],
         staff: NamedDependency[StaffSession],
     ) -> Response[Any]:
-        """Check in, complete, no-show, or cancel with a ``reason``; back to ``back``."""
+        """Check in, complete, no-show, or cancel with a ``reason``; back to ``back``.
+        ``version`` is a form field, or in the query (the day page's one shared form)."""
         form = await _form(request)
         t = (await _context(request, staff))["t"]
         action = form.get("action", "")
         back = safe_next(form.get("back") or f"/desk/bookings/{booking_id}")
-        try:
-            version = int(form.get("version", ""))
+        try:  # the day page's shared form sends it in the button's formaction
+            version = int(form.get("version") or str(request.query_params.get("version", "")))
         except ValueError:
             version = -1
         reason = form.get("reason", "").strip() or None
@@ -289,7 +306,42 @@ class DeskController(Controller):
     ) -> Response[str]:
         """Query ``date`` (YYYY-MM-DD in the business's zone; today by default), ``done``."""
         query = request.query_params
-        return await _day_page(request, staff, query.get("date"), done=query.get("done"))
+        return await _day_page(
+            request,
+            staff,
+            query.get("date"),
+            done=query.get("done"),
+            walk_in=query.get("walk_in"),
+            cancel=query.get("cancel"),
+        )
+
+    @get("/day/form", opt=CONSOLE)
+    async def day_form(
+        self, request: Request[Any, Any, Any], staff: NamedDependency[StaffSession]
+    ) -> Response[str]:
+        """One form of the day page, alone, for its script: the same query as the page's
+        link (``date`` and ``walk_in`` or ``cancel``). 404 when the gap or the cancellable
+        booking is no longer on the day (the script then opens the page itself)."""
+        query = request.query_params
+        values, shown = await _day(request, staff, query.get("date"))
+        walk_in, cancel = query.get("walk_in"), query.get("cancel")
+        for col in shown["columns"]:
+            for e in col["entries"]:
+                if walk_in and e["kind"] == "gap" and e["id"] == walk_in and e["walk_in"]:
+                    if col["services"]:
+                        return _page("day_form.html", d=shown, col=col, e=e, **values)
+                elif (
+                    cancel
+                    and e["kind"] == "booking"
+                    and str(e["b"]["id"]) == cancel
+                    and "cancel" in e["actions"]
+                ):
+                    back = f"/desk/day?date={shown['date']}"
+                    return _page("day_form.html", d=shown, col=None, b=e["b"], back=back,
+                                 **values)
+        return Response(
+            "", status_code=404, media_type=MediaType.HTML, headers={"Cache-Control": "no-store"}
+        )
 
     @post("/walk-in", opt=CONSOLE, status_code=303)
     async def walk_in(
@@ -309,7 +361,7 @@ class DeskController(Controller):
         if day is None or moment is None or service_id is None:
             t = words(language(request, business.locale), DESK)
             return await _day_page(request, staff, form.get("date"), error=t["walk_in_time"],
-                                   status=422)
+                                   status=422, walk_in=form.get("gap"), filled=form)
         try:
             await create_booking(
                 staff.principal,
@@ -322,5 +374,5 @@ class DeskController(Controller):
             )
         except DomainError as exc:
             return await _day_page(request, staff, day.isoformat(), error=exc.detail,
-                                   status=exc.status)
+                                   status=exc.status, walk_in=form.get("gap"), filled=form)
         return Redirect(f"/desk/day?date={day.isoformat()}&done=walk_in", status_code=303)

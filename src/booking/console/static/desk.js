@@ -1,4 +1,5 @@
-// The desk's only script: results as you type, and "/" to jump to the search field.
+// The desk's only script: results as you type, "/" to jump to the search field, and the
+// day's forms fetched on demand.
 // Everything works without it (plain links and forms); it only saves key presses.
 (function () {
   "use strict";
@@ -35,6 +36,27 @@
       }
     });
   }
+  // The day's walk-in and cancel forms come on demand: a link (a[data-form]) opens the day
+  // with that one form; with this script the form alone is fetched and put in the link's
+  // place, its first field focused. Anything unexpected: follow the link.
+  document.addEventListener("click", function (e) {
+    var link = e.target && e.target.closest && e.target.closest("a[data-form]");
+    if (!link || e.ctrlKey || e.metaKey || e.shiftKey || e.button) { return; }
+    e.preventDefault();
+    var url = "/desk/day/form" + new URL(link.href).search;
+    fetch(url, { headers: { "X-Console": "1" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (text) {
+        if (!text) { window.location = link.href; return; }
+        var holder = document.createElement("div");
+        holder.innerHTML = text;
+        var form = holder.querySelector("form");
+        if (!form) { window.location = link.href; return; }
+        link.replaceWith(form);
+        var first = form.querySelector("[autofocus]") || form.querySelector("input:not([type=hidden]), select");
+        if (first) { first.focus(); }
+      }, function () { window.location = link.href; });
+  });
   document.addEventListener("keydown", function (e) {
     var tag = (e.target && e.target.tagName) || "";
     if (e.key === "/" && !/INPUT|TEXTAREA|SELECT/.test(tag)) {
