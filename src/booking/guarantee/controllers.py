@@ -15,7 +15,7 @@ from booking.access.guards import requires
 from booking.access.principal import Principal
 from booking.bookings.controllers import etag
 from booking.bookings.schemas import booking_out
-from booking.guarantee import offers, promises, risk, waitlist
+from booking.guarantee import accept, offers, promises, risk, waitlist
 from booking.guarantee.schemas import (
     KindCounts,
     LostSlotOut,
@@ -128,7 +128,7 @@ class OfferController(Controller):
         data: JSONBody[OfferAccept],
         principal: NamedDependency[Principal],
     ) -> Response[OfferAccepted]:
-        booking, offer = await offers.accept_offer(principal, offer_id, data.option)
+        booking, offer = await accept.accept_offer(principal, offer_id, data.option)
         tz = await business_zone(booking["business_id"])
         return Response(
             OfferAccepted(booking=booking_out(booking, tz), offer=localize(offer_out(offer), tz)),

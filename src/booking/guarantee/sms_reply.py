@@ -14,7 +14,7 @@ from uuid import UUID
 from booking import db
 from booking.access.principal import booking_customer
 from booking.errors import DomainError
-from booking.guarantee import messages, offers, promises
+from booking.guarantee import accept, messages, promises
 
 DIGITS = ("1", "2", "3")
 assert messages  # the reply templates are registered on import
@@ -50,7 +50,7 @@ async def on_unmatched_sms(
         return "no open offer", None, "offer_reply_nothing_open"
     who = booking_customer(row["booking_id"], row["business_id"])
     try:
-        await offers.accept_offer(who, row["id"], digit, channel="sms")
+        await accept.accept_offer(who, row["id"], digit, channel="sms")
     except DomainError as exc:
         return f"offer refused: {exc.code}", row["booking_id"], "offer_reply_refused"
     # The booking.changed SMS confirms the new time through the outbox.

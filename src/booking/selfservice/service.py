@@ -38,7 +38,7 @@ from booking.bookings.status import ACTIVE
 from booking.bookings.store import BOOKING_COLUMNS
 from booking.bookings.transitions import transition
 from booking.errors import Forbidden, InvalidInput
-from booking.guarantee import offers, waitlist
+from booking.guarantee import accept, offers, waitlist
 from booking.guarantee.sql import STILL_LOST
 from booking.journey import feedback
 from booking.sequences.availability import MAX_RANGE, find_starts
@@ -423,7 +423,7 @@ async def act(booking_id: UUID, action: str, form: dict[str, str]) -> None:
             offer_id, option = UUID(raw_offer), int(raw_option)
         except ValueError as exc:
             raise InvalidInput("Choose one of the times shown.") from exc
-        await offers.accept_offer(who, offer_id, option, channel="web")
+        await accept.accept_offer(who, offer_id, option, channel="web")
     elif action == "waitlist":
         await waitlist.join_waitlist(who, booking_id)
     elif action == "feedback":

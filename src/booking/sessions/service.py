@@ -449,45 +449,51 @@ async def cancel_session(
     lost-slot recovery of :mod:`booking.guarantee.offers`; accepting moves the seats,
     expiry gives the held seats back and tells the customer and the business)."""
     _require_staff(principal, business_id)
-    released: list[UUID] = []
-    async with db.transaction() as conn:
-        session = await session_row(conn, business_id, session_id, lock=True)
-        if session["status"] != "scheduled":
-            raise InvalidTransition("That session is already cancelled.")
-        row = await conn.fetchrow(
-            f"UPDATE session s SET status = 'cancelled', version = version + 1 "
-            f"WHERE business_id = $1 AND id = $2 RETURNING {SESSION_COLUMNS}",
-            business_id,
-            session_id,
-        )
-        attendees = await conn.fetch(
-            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.business_id = $1 "
-            "AND b.session_id = $2 AND b.status IN ('held', 'pending', 'confirmed') "
-            "ORDER BY b.id FOR UPDATE",
-            business_id,
-            session_id,
-        )
-        label = f"class cancelled: {reason}" if reason else "class cancelled"
-        offers: list[dict[str, Any]] = []
-        for attendee in attendees:
-            if attendee["status"] != "held":
-                offers.append(await open_lost_slot_offer(conn, attendee, label, principal))
-                continue
-            updated = await set_status(conn, attendee["id"], "cancelled", cancel_reason=reason)
-            await record_event(
-                conn,
-                updated,
-                "booking.cancelled",
-                principal,
-                principal.default_channel,
-                from_status="held",
-                reason=reason,
+
+    async def attempt() -> ClassCancelled:
+        released: list[UUID] = []
+        async with db.transaction() as conn:
+            session = await session_row(conn, business_id, session_id, lock=True)
+            if session["status"] != "scheduled":
+                raise InvalidTransition("That session is already cancelled.")
+            row = await conn.fetchrow(
+                f"UPDATE session s SET status = 'cancelled', version = version + 1 "
+                f"WHERE business_id = $1 AND id = $2 RETURNING {SESSION_COLUMNS}",
+                business_id,
+                session_id,
             )
-            released.append(attendee["id"])
-    assert row is not None
-    return ClassCancelled(
-        session=dict(row),
-        released=released,
-        affected=[a["id"] for a in attendees if a["status"] != "held"],
-        offers=offers,
-    )
+            attendees = await conn.fetch(
+                f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.business_id = $1 "
+                "AND b.session_id = $2 AND b.status IN ('held', 'pending', 'confirmed') "
+                "ORDER BY b.id FOR UPDATE",
+                business_id,
+                session_id,
+            )
+            label = f"class cancelled: {reason}" if reason else "class cancelled"
+            offers: list[dict[str, Any]] = []
+            for attendee in attendees:
+                if attendee["status"] != "held":
+                    offers.append(await open_lost_slot_offer(conn, attendee, label, principal))
+                    continue
+                updated = await set_status(conn, attendee["id"], "cancelled", cancel_reason=reason)
+                await record_event(
+                    conn,
+                    updated,
+                    "booking.cancelled",
+                    principal,
+                    principal.default_channel,
+                    from_status="held",
+                    reason=reason,
+                )
+                released.append(attendee["id"])
+        assert row is not None
+        return ClassCancelled(
+            session=dict(row),
+            released=released,
+            affected=[a["id"] for a in attendees if a["status"] != "held"],
+            offers=offers,
+        )
+
+    # Two classes cancelled at once, each holding seats in the other for its attendees,
+    # can deadlock on the two sessions' rows; PostgreSQL aborts one, which runs again.
+    return await db.retry_deadlocks(attempt)
