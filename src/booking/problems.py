@@ -129,6 +129,21 @@ def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
+def collision_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A transaction PostgreSQL rolled back to break a deadlock or a serialization
+    conflict (SQLSTATE class 40) that its caller did not retry: nothing was written, and
+    the same request again will see the other writer's outcome."""
+    log.warning("transaction rolled back on %s: %r", request.url.path, exc)
+    return problem(
+        request,
+        503,
+        "unavailable",
+        "A dependency is unavailable",
+        "Another change collided with this one and nothing was written; please retry.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, (DB_UNAVAILABLE_ERRORS, asyncpg.exceptions.PostgresConnectionError)):
         return unavailable_handler(request, exc)
@@ -147,6 +162,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_exception_handler,
     OverflowError: bad_value_handler,
     asyncpg.exceptions.DataError: bad_value_handler,
+    asyncpg.exceptions.TransactionRollbackError: collision_handler,
     asyncpg.exceptions.PostgresConnectionError: unavailable_handler,
     asyncpg.exceptions.InterfaceError: unavailable_handler,
     OSError: unavailable_handler,
