@@ -27,7 +27,8 @@ from booking.access.principal import Principal
 from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.checks import CustomerInput
 from booking.bookings.placing import create_booking
-from booking.guarantee.offers import accept_offer, add_time_off
+from booking.guarantee.accept import accept_offer
+from booking.guarantee.offers import add_time_off
 
 ADMIN = Principal(kind="admin", id="bench")
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:54329/booking_bench_guarantee"
