@@ -8,6 +8,8 @@ from uuid import UUID
 
 from tests.guarantee.helpers import book, drain, expire_offers_now, fetch, link, sms
 from tests.notifications.fixtures import Pipeline
+from tests.sessions.support import book as seat_book
+from tests.sessions.support import group_service, schedule, seats_in_sql
 from tests.support import World, at
 
 
@@ -132,3 +134,39 @@ async def test_joining_the_waitlist_checks_the_window_and_the_caller(world: Worl
     assert again.json()["id"] == ok.json()["id"]  # one place per booking, window updated
     left = await customer.post(f"{path}/leave")
     assert left.json() == {"left": True}
+
+
+async def test_a_seat_freed_in_an_earlier_class_is_held_for_a_waiting_attendee(
+    world: World, pipeline: Pipeline
+) -> None:
+    service_id = await group_service(world, capacity=2)
+    earlier = (await schedule(world, service_id, at(2, 10)))["id"]
+    later = (await schedule(world, service_id, at(4, 10)))["id"]
+    leaving, staying = [
+        (await seat_book(world.client(), world, earlier, index)).json() for index in (1, 2)
+    ]
+    waiting = (await seat_book(world.client(), world, later, 3)).json()
+    await _join(world, waiting)
+    await drain(pipeline)
+
+    cancel = await world.client("front_desk").post(f"/v1/bookings/{leaving['id']}/cancel")
+    assert cancel.status_code == 200, cancel.text
+    await drain(pipeline)
+    offer = await _open_offer(waiting["id"])
+    assert offer["kind"] == "earlier_slot"
+    [hold] = await fetch(
+        "SELECT h.* FROM reschedule_option o JOIN booking h ON h.id = o.hold_id "
+        "WHERE o.offer_id = $1",
+        offer["id"],
+    )
+    assert (hold["status"], str(hold["session_id"]), hold["seats"]) == ("held", earlier, 1)
+    assert await seats_in_sql(earlier) == (2, 2)  # the one who stayed and the held seat
+    full = await seat_book(world.client(), world, earlier, 4)
+    assert full.status_code == 409, full.text  # the freed seat is kept for the waiting one
+
+    moved = await _accept(world, waiting, offer["id"])
+    assert (moved["id"], moved["reference_code"]) == (waiting["id"], waiting["reference_code"])
+    assert moved["session_id"] == earlier
+    assert moved["starts_at"] == staying["starts_at"]
+    assert await seats_in_sql(earlier) == (2, 2)
+    assert await seats_in_sql(later) == (0, 0)

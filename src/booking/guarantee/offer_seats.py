@@ -50,8 +50,47 @@ async def hold_next_seats(
         booking["seats"],
         SEAT_CANDIDATES,
     )
+    return await _hold_in(conn, booking, [c["id"] for c in candidates], expires_at, wanted)
+
+
+async def hold_freed_seats(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record | dict[str, Any],
+    starts_at: datetime,
+    staff_id: UUID,
+    expires_at: datetime,
+) -> list[dict[str, Any]]:
+    """The earlier-slot waitlist for a class: hold the seat booking's party in the session
+    of its class at ``starts_at`` with ``staff_id`` (where a cancel or a move just gave
+    seats back), when the party still fits there (caller's transaction)."""
+    candidates = await conn.fetch(
+        """
+        SELECT s.id FROM session s
+        WHERE s.business_id = $1 AND s.service_id = $2 AND s.id <> $3
+          AND s.status = 'scheduled' AND s.starts_at = $4 AND s.staff_id = $5
+          AND s.starts_at > now() AND s.capacity - s.seats_taken >= $6
+        ORDER BY s.id
+        """,
+        booking["business_id"],
+        booking["service_id"],
+        booking["session_id"],
+        starts_at,
+        staff_id,
+        booking["seats"],
+    )
+    return await _hold_in(conn, booking, [c["id"] for c in candidates], expires_at, 1)
+
+
+async def _hold_in(
+    conn: asyncpg.Connection,
+    booking: asyncpg.Record | dict[str, Any],
+    session_ids: list[UUID],
+    expires_at: datetime,
+    wanted: int,
+) -> list[dict[str, Any]]:
+    """Held seat bookings for the party in up to ``wanted`` of ``session_ids``, in order."""
     held: list[dict[str, Any]] = []
-    for candidate in candidates:
+    for session_id in session_ids:
         if len(held) >= wanted:
             break
         try:
@@ -61,7 +100,7 @@ async def hold_next_seats(
                 row = await insert_seats(
                     conn,
                     booking["business_id"],
-                    candidate["id"],
+                    session_id,
                     booking["seats"],
                     status="held",
                     channel="system",

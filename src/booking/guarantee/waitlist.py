@@ -25,6 +25,7 @@ from booking.bookings.policy import check_changeable
 from booking.bookings.store import BOOKING_COLUMNS, record_event
 from booking.errors import InvalidInput, NotFound
 from booking.guarantee.offer_rows import GUARANTEE, hold_options, insert_offer
+from booking.guarantee.offer_seats import hold_freed_seats
 from booking.outbox.dispatch import OutboxEvent
 
 WAITLIST_TTL = timedelta(minutes=15)
@@ -204,7 +205,15 @@ async def offer_freed_slot(conn: asyncpg.Connection, freed_slot_id: UUID) -> dic
         freed["id"],
     )
     now = datetime.now(UTC)
+    expires_at = min(now + WAITLIST_TTL, freed["starts_at"])
     for candidate in candidates:
+        if candidate["session_id"] is not None:  # a class seat: seats in the freed class
+            holds = await hold_freed_seats(
+                conn, candidate, freed["starts_at"], freed["staff_id"], expires_at
+            )
+            if holds:
+                return await _offer_earlier(conn, candidate, freed, expires_at, holds)
+            continue
         context = await load_service_context(
             conn, candidate["business_id"], candidate["service_id"]
         )
@@ -221,26 +230,35 @@ async def offer_freed_slot(conn: asyncpg.Connection, freed_slot_id: UUID) -> dic
         )
         if not any(slot.starts_at == freed["starts_at"] for slot in slots):
             continue
-        expires_at = min(now + WAITLIST_TTL, freed["starts_at"])
         holds = await hold_options(
             conn, context, candidate, expires_at, [(freed["starts_at"], freed["staff_id"])], 1
         )
         if not holds:
             continue
-        return await insert_offer(
-            conn,
-            candidate,
-            kind="earlier_slot",
-            reason="an earlier time became free",
-            expires_at=expires_at,
-            holds=holds,
-            waitlist_entry_id=candidate["entry_id"],
-            freed_slot_id=freed["id"],
-        )
+        return await _offer_earlier(conn, candidate, freed, expires_at, holds)
     await conn.execute(
         "UPDATE freed_slot SET status = 'exhausted', closed_at = now() WHERE id = $1", freed["id"]
     )
     return None
+
+
+async def _offer_earlier(
+    conn: asyncpg.Connection,
+    candidate: asyncpg.Record,
+    freed: asyncpg.Record,
+    expires_at: datetime,
+    holds: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return await insert_offer(
+        conn,
+        candidate,
+        kind="earlier_slot",
+        reason="an earlier time became free",
+        expires_at=expires_at,
+        holds=holds,
+        waitlist_entry_id=candidate["entry_id"],
+        freed_slot_id=freed["id"],
+    )
 
 
 __all__ = [
