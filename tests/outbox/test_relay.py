@@ -286,13 +286,23 @@ async def test_relay_loop_delivers_without_waiting_for_cron(
     try:
         await book(world)
         deadline = time.monotonic() + 5
-        while (await outbox_rows())[0]["handled_at"] is None:
+        # The row is marked handled when its transaction commits and its SMS job is
+        # enqueued just after: wait for the job itself (stopping the loop between the
+        # two would cancel the enqueue; the message's own sweep would send it later).
+        while not await all_messages() or await _sms_job(arq_pool) != JobStatus.queued:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
     finally:
         await stop_relay_loop(ctx)
+    [row] = await outbox_rows()
+    assert row["handled_at"] is not None
+    assert await _sms_job(arq_pool) == JobStatus.queued
+
+
+async def _sms_job(arq_pool: ArqRedis) -> JobStatus:
     [message] = await all_messages()
-    assert await Job(f"sms:{message['id']}", arq_pool).status() == JobStatus.queued
+    status: JobStatus = await Job(f"sms:{message['id']}", arq_pool).status()
+    return status
 
 
 async def test_relay_reports_a_dead_redis_without_raising(world: World) -> None:
