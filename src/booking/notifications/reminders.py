@@ -23,47 +23,41 @@ REMINDABLE = CHANGEABLE
 
 
 async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
-    """Cancel reminders that no longer fit the booking and schedule the missing ones."""
-    # FOR SHARE: a change committing meanwhile waits for us, or we read its result;
-    # an older event can never overwrite a newer booking's reminders.
-    row = await conn.fetchrow(
-        """
-        SELECT b.id, b.business_id, b.status, b.starts_at, biz.reminder_offsets_minutes
-        FROM booking b JOIN business biz ON biz.id = b.business_id
-        WHERE b.id = $1 FOR SHARE OF b
-        """,
-        booking_id,
-    )
-    if row is None:
-        return
-    active = row["status"] in REMINDABLE
+    """Cancel reminders that no longer fit the booking and schedule the missing ones.
+
+    One statement (the relay runs it for every booking event): the booking is read
+    ``FOR SHARE`` - a change committing meanwhile waits for us, or we read its result, so
+    an older event can never overwrite a newer booking's reminders - then the rows of
+    other start times (all of them, once the booking is no longer remindable) are
+    cancelled and the missing ones for its start time inserted. The two touch different
+    rows (other start times / this start time), as one statement's parts must.
+    """
     await conn.execute(
         """
-        UPDATE reminder SET status = 'cancelled', processed_at = now()
-        WHERE booking_id = $1 AND status = 'scheduled'
-          AND (NOT $2::boolean OR booking_starts_at <> $3::timestamptz)
-        """,
-        booking_id,
-        active,
-        row["starts_at"],
-    )
-    if not active:
-        return
-    # A booking moved away and back again gets its cancelled rows back.
-    await conn.execute(
-        """
+        WITH b AS MATERIALIZED (
+            SELECT b.id, b.business_id, b.starts_at, b.status = ANY($2::text[]) AS active,
+                   biz.reminder_offsets_minutes AS offsets
+            FROM booking b JOIN business biz ON biz.id = b.business_id
+            WHERE b.id = $1 FOR SHARE OF b
+        ), cancelled AS (
+            UPDATE reminder r SET status = 'cancelled', processed_at = now()
+            FROM b
+            WHERE r.booking_id = b.id AND r.status = 'scheduled'
+              AND (NOT b.active OR r.booking_starts_at <> b.starts_at)
+        )
+        -- A booking moved away and back again gets its cancelled rows back.
         INSERT INTO reminder (business_id, booking_id, booking_starts_at, offset_minutes, due_at)
-        SELECT $1, $2, $3::timestamptz, o, $3::timestamptz - make_interval(mins => o)
-        FROM unnest($4::int[]) AS o
-        WHERE o > 0 AND $3::timestamptz - make_interval(mins => o) > now()
+        SELECT b.business_id, b.id, b.starts_at, o.minutes,
+               b.starts_at - make_interval(mins => o.minutes)
+        FROM b, LATERAL (SELECT DISTINCT unnest(b.offsets) AS minutes) AS o
+        WHERE b.active AND o.minutes > 0
+          AND b.starts_at - make_interval(mins => o.minutes) > now()
         ON CONFLICT (business_id, booking_id, booking_starts_at, offset_minutes) DO UPDATE
             SET status = 'scheduled', processed_at = NULL
             WHERE reminder.status = 'cancelled'
         """,
-        row["business_id"],
         booking_id,
-        row["starts_at"],
-        list(dict.fromkeys(row["reminder_offsets_minutes"] or [])),
+        sorted(REMINDABLE),
     )
 
 
