@@ -5,7 +5,11 @@ writers); the real worker (`booking worker`, its own process) relays the outbox,
 runs the handlers and sends each confirmation SMS with the real twilio client to
 the fake Twilio (`python -m tests.fakes.fake_twilio`, its own process). Printed:
 
-* messages/second from the first commit to the last SMS accepted;
+* messages/second from the first commit to the last SMS accepted (bounded by how fast
+  the 16 writers make bookings: the run prints that rate too);
+* messages/second of a backlog (``--backlog`` rows committed while no worker runs,
+  then drained by a fresh worker), from its first send to its last: the pipeline's
+  own capacity, beside raw arq's burst, which is also a queue drained at once;
 * commit -> send lag p50/p99 (outbox.created_at -> message.sent_at, both the
   database's clock), under the burst and at a paced rate;
 * beside them, the raw arq rate and enqueue -> execute latency of a no-op job
@@ -242,6 +246,26 @@ async def wait_for_sent(conn: Any, expected: int, limit_seconds: float) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _max_outbox_id() -> int:
+    from booking import db
+
+    async with db.connection() as conn:
+        return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox"))
+
+
+async def drain_figures(conn: Any, since_id: int) -> dict[str, float]:
+    """SMS/s of a backlog's confirmations, from its first send to its last."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS sent, extract(epoch FROM max(m.sent_at) - min(m.sent_at)) AS span
+        FROM message m JOIN outbox o ON o.id = m.outbox_id
+        WHERE m.status = 'sent' AND o.id > $1
+        """,
+        since_id,
+    )
+    return {"count": row["sent"], "rate": row["sent"] / float(row["span"])}
+
+
 async def lag_figures(conn: Any, since_id: int) -> dict[str, float]:
     rows = await conn.fetch(
         """
@@ -326,6 +350,21 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         async with db.connection() as conn:
             await wait_for_sent(conn, args.bookings + args.paced, limit_seconds=600)
             paced = await lag_figures(conn, last_id)
+        # The backlog: rows committed while no worker runs (a deploy, a worker restart),
+        # then drained by a fresh worker. Not bounded by how fast bookings are made: the
+        # pipeline's own capacity, beside raw arq's burst (also a queue drained at once).
+        stop(worker)
+        backlog_from = await _max_outbox_id()
+        await create_bookings(ids, args.backlog, first_day=80, rate=None)
+        worker = start(
+            [sys.executable, "-m", "booking.cli", "worker"],
+            env=env,
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
+        )
+        async with db.connection() as conn:
+            await wait_for_sent(conn, args.bookings + args.paced + args.backlog, 600)
+            drained = await drain_figures(conn, backlog_from)
         accepted = fake_accepted(fake_url)
     finally:
         stop(worker)
@@ -348,6 +387,11 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         f"p99 {paced['p99']:6.0f} ms   ({paced['count']} bookings)"
     )
     print(
+        f"  backlog of {drained['count']} rows, drained by a fresh worker: SMS/s, first send to "
+        f"last {drained['rate']:8.1f}"
+    )
+    print(f"  ratio backlog SMS/s : raw jobs/s                {drained['rate'] / raw['rate']:8.2f}")
+    print(
         f"  raw arq no-op, burst        p50 {raw['p50']:6.0f} ms   p99 {raw['p99']:6.0f} ms"
         "   (enqueue->execute)"
     )
@@ -367,6 +411,7 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "raw": raw,
         "raw_paced": raw_paced,
         "rate": args.rate,
+        "backlog": drained,
     }
 
 
@@ -382,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookings", type=int, default=500)
     parser.add_argument("--paced", type=int, default=100, help="bookings created at --rate")
     parser.add_argument("--rate", type=float, default=20.0, help="paced bookings per second")
+    parser.add_argument(
+        "--backlog", type=int, default=1000, help="rows committed with no worker, then drained"
+    )
     args = parser.parse_args(argv)
     if args.command == "noop-worker":
         run_noop_worker(args.redis_url)
