@@ -80,7 +80,7 @@ def redis_settings(settings: Settings | None = None) -> RedisSettings:
 # Every arq job, by name. Outbox rows are handled by the relay loops, not by jobs;
 # handle_outbox_event only runs rows an earlier version queued one job per row.
 FUNCTIONS: list[Any] = [expire_holds]
-FUNCTIONS += [outbox_jobs.handle_outbox_event, sms_jobs.SEND_SMS]
+FUNCTIONS += [outbox_jobs.handle_outbox_event, sms_jobs.SEND_SMS, sms_jobs.SEND_SMS_BATCH]
 CRON_JOBS: list[Any] = [
     cron(expire_holds, second={0, 30}, run_at_startup=True, unique=True),
     # The relay's safety net (the poll loop started in startup() is the fast path);

@@ -12,8 +12,9 @@ shrink so a drill recovers in seconds instead of minutes:
 * ``--redeliver-after``: how long a relayed outbox row waits for its job before
   it is relayed again (production 3 min).
 
-``send_sms`` is the production adapter (notifications/jobs.py) with the lease
-passed in; everything below it is notifications/service.py unchanged.
+The send jobs are the production adapters (notifications/jobs.py), which read the
+lease and the backoff base from the worker's ctx; everything below them is
+notifications/sending.py unchanged.
 """
 
 from __future__ import annotations
@@ -21,30 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import timedelta
-from typing import Any
-from uuid import UUID
 
-from arq import Retry
-from arq.worker import func
-
-from booking.notifications import jobs as sms_jobs
-from booking.notifications import service
 from booking.settings import get_settings
 from booking.telemetry.logs import configure_logging
 from booking.telemetry.process import run_worker
-from booking.worker import FUNCTIONS, build_worker
-
-
-async def send_sms(ctx: dict[str, Any], message_id: str) -> str:
-    policy = service.SendPolicy(
-        backoff_base=float(ctx["sms_backoff_base"]),
-        lease=timedelta(seconds=float(ctx["sms_lease_seconds"])),
-    )
-    sender = ctx["sms_sender"]  # opened by the production start-up (open_sender)
-    wait = await service.send_message(UUID(message_id), sender, ctx["settings"], policy)
-    if wait is not None:
-        raise Retry(defer=wait)
-    return message_id
+from booking.worker import build_worker
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,11 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--lease must outlast --job-timeout, as in production")
     settings = get_settings()
     configure_logging(settings.log_level, "json", "worker")
-    functions = [f for f in FUNCTIONS if getattr(f, "name", None) != service.SEND_JOB]
-    functions.append(func(send_sms, name=service.SEND_JOB, max_tries=sms_jobs.SEND_SMS.max_tries))
     worker = build_worker(
         settings,
-        functions=functions,
         job_timeout=args.job_timeout,
         ctx={
             "settings": settings,

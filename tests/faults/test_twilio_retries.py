@@ -5,7 +5,7 @@ Twilio process, which answers the first call 429 (Retry-After: 1), the second
 500 and the third 201. Exactly one message is delivered, and the fake's own
 clock shows the retries spaced by the backoff: the worker's backoff base is
 0.3 s here (production 5 s), doubled per attempt, never sooner than
-Retry-After (notifications/service.py::backoff_seconds).
+Retry-After (notifications/sending.py::backoff_seconds).
 """
 
 from __future__ import annotations

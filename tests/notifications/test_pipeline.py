@@ -194,7 +194,7 @@ async def test_permanent_error_is_recorded_and_not_retried(
 
 
 async def test_retries_stop_after_the_attempt_limit(world: World, pipeline: Pipeline) -> None:
-    from booking.notifications.service import MAX_ATTEMPTS
+    from booking.notifications.sending import MAX_ATTEMPTS
 
     pipeline.fake.default_outcome = ServerError(500)
     booking = await book(world)

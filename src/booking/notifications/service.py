@@ -4,26 +4,14 @@ A message is a row first (``queue_sms``, unique ``dedupe_key``) and an arq job
 second (``send_sms`` with job id ``sms:<message id>``), so running anything twice
 never creates or sends a second message.
 
-Sending is two short transactions around the provider call:
-
-1. claim: ``pending`` -> ``sending`` with ``claimed_until = now() + lease``;
-2. record: ``sent`` with the provider's sid, or back to ``pending`` with a
-   backoff (retryable error), or ``failed`` (permanent error), all with the
-   error code on the row.
-
-The crash window is between the provider accepting and step 2. A rerun that
-finds a live claim waits for it to lapse; after the lease it sends again. That
-is at-least-once: a worker killed in the middle of a Twilio call can cause one
-duplicate, never a lost message (see docs/notifications.md).
+Sending (claim, provider call, record) is notifications/sending.py.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -35,23 +23,17 @@ from booking import db
 from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
 from booking.bookings.queries import get_booking
-from booking.notifications.delivery import FINAL_STATUSES, MESSAGE_EVENT_COLUMNS, emit_final_status
 from booking.notifications.reminders import sync_reminders
-from booking.notifications.sms import SmsSender, SmsSendError
 from booking.notifications.templates import format_when, render
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.settings import Settings, get_settings
-from booking.telemetry import metrics
 
 log = logging.getLogger("booking.notifications")
 events = structlog.get_logger("booking.notifications")
 
 SEND_JOB = "send_sms"
+SEND_BATCH_JOB = "send_sms_batch"  # the sends of one relay pass, as one job
 STATUS_CALLBACK_PATH = "/v1/twilio/status"
-MAX_ATTEMPTS = 8
-DEFAULT_BACKOFF_BASE = 5.0  # seconds; doubled each attempt
-MAX_BACKOFF = 900.0
-DEFAULT_LEASE = timedelta(seconds=90)  # > job timeout: a live attempt is never overtaken
 OPTED_OUT = "customer opted out of SMS (STOP)"
 
 _configured: Settings | None = None
@@ -68,7 +50,12 @@ def current_settings() -> Settings:
 
 
 def send_job(message_id: UUID) -> FollowUpJob:
-    return FollowUpJob(function=SEND_JOB, job_id=f"sms:{message_id}", args=(str(message_id),))
+    return FollowUpJob(
+        function=SEND_JOB,
+        job_id=f"sms:{message_id}",
+        args=(str(message_id),),
+        batch_as=SEND_BATCH_JOB,
+    )
 
 
 # A stored body holds the booking link without its token (issue 18): the link's id is the
@@ -307,188 +294,6 @@ def _kind_of_booking(event: OutboxEvent) -> tuple[str | None, dict[str, Any]] | 
             return None, {}
         return "series_booked", {"count": payload.get("occurrences", 1)}
     return None
-
-
-# --------------------------------------------------------------------------- sending
-
-
-@dataclass(frozen=True, slots=True)
-class SendPolicy:
-    backoff_base: float = DEFAULT_BACKOFF_BASE
-    max_attempts: int = MAX_ATTEMPTS
-    lease: timedelta = DEFAULT_LEASE
-
-
-def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> float:
-    """Exponential with a little jitter, never sooner than the provider's Retry-After."""
-    delay: float = min(MAX_BACKOFF, base * 2 ** max(0, attempt - 1)) * random.uniform(1.0, 1.2)
-    return max(delay, retry_after or 0.0)
-
-
-async def send_message(
-    message_id: UUID, sender: SmsSender, settings: Settings, policy: SendPolicy | None = None
-) -> float | None:
-    """Send one message at most once per claim; seconds to wait before trying again, or None.
-
-    None means there is nothing more to do (sent, failed for good, skipped, unknown).
-    """
-    rules = policy or SendPolicy()
-    now = datetime.now(UTC)
-    # The common case in one statement: a pending message that is due, whose customer has
-    # not said STOP, is claimed; anything else takes the careful path below.
-    row = await _claim_due(message_id, now + rules.lease)
-    if row is None:
-        outcome = await _claim_carefully(message_id, rules)
-        if not isinstance(outcome, tuple):
-            return outcome
-        row = outcome[0]
-    attempt: int = row["attempts"]
-    body = render_link(row["body"], row["booking_id"], settings)
-    try:
-        sent = await sender.send(
-            to=row["to_phone"], body=body, status_callback=status_callback_url(settings)
-        )
-    except SmsSendError as exc:
-        return await _record_failure(message_id, attempt, exc, rules)
-    async with db.transaction() as conn:
-        await conn.execute(
-            """
-            UPDATE message SET status = 'sent', provider = $2, provider_sid = $3,
-                provider_status = $4, sent_at = now(), claimed_until = NULL,
-                error_code = NULL, error_message = NULL, updated_at = now()
-            WHERE id = $1
-            """,
-            message_id,
-            sender.name,
-            sent.provider_sid,
-            sent.status,
-        )
-    metrics.SMS.labels("sent", "").inc()
-    events.info("sms sent", message_id=str(message_id), attempt=attempt, provider=sender.name)
-    return None
-
-
-async def _claim_due(message_id: UUID, claimed_until: datetime) -> asyncpg.Record | None:
-    async with db.connection() as conn:
-        row: asyncpg.Record | None = await conn.fetchrow(
-            """
-            UPDATE message m SET status = 'sending', attempts = m.attempts + 1,
-                claimed_until = $2, updated_at = now()
-            WHERE m.id = $1 AND m.status = 'pending'
-              AND m.next_attempt_at <= now() + interval '1 second'
-              AND NOT EXISTS (SELECT 1 FROM customer c
-                              WHERE c.id = m.customer_id AND c.sms_consent IS FALSE)
-            RETURNING m.attempts, m.to_phone, m.body, m.booking_id
-            """,
-            message_id,
-            claimed_until,
-        )
-    return row
-
-
-async def _claim_carefully(
-    message_id: UUID, rules: SendPolicy
-) -> float | tuple[asyncpg.Record] | None:
-    """A live claim, a backoff, an opt-out or nothing to send: the wait or None; else the
-    claimed row (a lapsed claim taken over)."""
-    async with db.transaction() as conn:
-        row = await conn.fetchrow(
-            """
-            SELECT m.id, m.status, m.to_phone, m.body, m.booking_id, m.attempts,
-                   m.next_attempt_at, m.claimed_until, c.sms_consent
-            FROM message m LEFT JOIN customer c ON c.id = m.customer_id
-            WHERE m.id = $1 FOR UPDATE OF m
-            """,
-            message_id,
-        )
-        if row is None or row["status"] not in ("pending", "sending"):
-            return None
-        now = datetime.now(UTC)
-        claimed_until: datetime | None = row["claimed_until"]
-        next_attempt_at: datetime = row["next_attempt_at"]
-        if row["status"] == "sending" and claimed_until is not None and claimed_until > now:
-            return (claimed_until - now).total_seconds()  # an attempt may be in flight
-        if row["status"] == "pending" and next_attempt_at > now + timedelta(seconds=1):
-            return (next_attempt_at - now).total_seconds()
-        if row["sms_consent"] is False:
-            await conn.execute(
-                "UPDATE message SET status = 'skipped', error_message = $2, claimed_until = NULL,"
-                " updated_at = now() WHERE id = $1",
-                message_id,
-                OPTED_OUT,
-            )
-            metrics.SMS.labels("skipped", "").inc()
-            return None
-        claimed = await conn.fetchrow(
-            "UPDATE message SET status = 'sending', attempts = attempts + 1, claimed_until = $2, "
-            "updated_at = now() WHERE id = $1 "
-            "RETURNING attempts, to_phone, body, booking_id",
-            message_id,
-            now + rules.lease,
-        )
-        assert claimed is not None
-        return (claimed,)
-
-
-async def _record_failure(
-    message_id: UUID, attempt: int, exc: SmsSendError, rules: SendPolicy
-) -> float | None:
-    retry = exc.retryable and attempt < rules.max_attempts
-    delay = backoff_seconds(attempt, rules.backoff_base, exc.retry_after) if retry else None
-    async with db.transaction() as conn:
-        before = await conn.fetchval(
-            "SELECT status FROM message WHERE id = $1 FOR UPDATE", message_id
-        )
-        failed = await conn.fetchrow(
-            f"""
-            UPDATE message SET status = $2, error_code = $3, error_message = $4,
-                next_attempt_at = now() + make_interval(secs => $5), claimed_until = NULL,
-                updated_at = now()
-            WHERE id = $1 RETURNING customer_id, {MESSAGE_EVENT_COLUMNS}
-            """,
-            message_id,
-            "pending" if retry else "failed",
-            exc.code if exc.code is not None else exc.http_status,
-            exc.message[:500],
-            delay or 0.0,
-        )
-        assert failed is not None
-        customer_id = failed["customer_id"]
-        if not retry and before not in FINAL_STATUSES:
-            await emit_final_status(conn, failed)  # Twilio refused it: it will never arrive
-        if exc.opted_out and customer_id is not None:
-            # Twilio knows the number said STOP: remember it so nothing else is tried.
-            await conn.execute(
-                "UPDATE customer SET sms_consent = false WHERE phone = "
-                "(SELECT phone FROM customer WHERE id = $1)",
-                customer_id,
-            )
-    code = exc.code if exc.code is not None else exc.http_status
-    metrics.SMS.labels("retry" if retry else "failed", str(code or "")).inc()
-    events.warning(
-        "sms attempt failed",
-        message_id=str(message_id),
-        attempt=attempt,
-        error_code=code,
-        retry_in=delay,
-    )
-    return delay
-
-
-async def messages_due_for_requeue(limit: int = 500, grace_seconds: float = 10.0) -> list[UUID]:
-    """Messages that should be sending but may have lost their job (Redis outage, crash)."""
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            """
-            SELECT id FROM message
-            WHERE (status = 'pending' AND next_attempt_at <= now() - make_interval(secs => $2))
-               OR (status = 'sending' AND claimed_until < now())
-            ORDER BY next_attempt_at LIMIT $1
-            """,
-            limit,
-            grace_seconds,
-        )
-    return [row["id"] for row in rows]
 
 
 # --------------------------------------------------------------------------- history

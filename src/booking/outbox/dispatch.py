@@ -40,6 +40,10 @@ class FollowUpJob:
     # The request that caused it (X-Request-Id), passed to the job as ``request_id`` and
     # bound to its log lines by the worker (booking.telemetry.jobs); never in job_id.
     request_id: str | None = None
+    # The name of a job that takes a list of this job's first argument: follow-ups with
+    # the same ``batch_as`` enqueued together (a relay pass) go to arq as one such job
+    # (outbox.service.coalesce); None: always a job of its own.
+    batch_as: str | None = None
 
     def traced(self, request_id: str) -> FollowUpJob:
         return replace(self, request_id=request_id)

@@ -30,12 +30,13 @@ Redis lost with its queue) are picked up again after ``REDELIVER_AFTER``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from arq.connections import ArqRedis
@@ -52,6 +53,7 @@ RELAY_BATCH = 50  # rows per handler transaction: short locks, few commits
 REDELIVER_AFTER = timedelta(minutes=3)
 MAX_RELAYS = 20  # a row whose handlers keep failing stops being picked (last_error says why)
 _ENQUEUE_CONCURRENCY = 50
+COALESCE_LIMIT = 50  # follow-ups per batch job (one relay pass of SMS)
 _COLUMNS = "id, business_id, topic, aggregate_id, payload, created_at"
 
 
@@ -199,26 +201,29 @@ async def relay_outbox(
 async def _enqueue_rows(
     redis: ArqRedis, jobs: RowJobs
 ) -> tuple[int, list[int], BaseException | None]:
-    """Enqueue every row's follow-ups; (new jobs, rows with a refused job, the error)."""
-    pairs = [(outbox_id, job) for outbox_id, row_jobs in jobs.items() for job in row_jobs]
+    """Enqueue every row's follow-ups; (follow-ups new in arq, rows with a refused job,
+    the error)."""
+    groups = coalesce(
+        [(outbox_id, job) for outbox_id, row_jobs in jobs.items() for job in row_jobs]
+    )
     enqueued = 0
     refused: set[int] = set()
     error: BaseException | None = None
-    for start in range(0, len(pairs), _ENQUEUE_CONCURRENCY):
-        chunk = pairs[start : start + _ENQUEUE_CONCURRENCY]
+    for start in range(0, len(groups), _ENQUEUE_CONCURRENCY):
+        chunk = groups[start : start + _ENQUEUE_CONCURRENCY]
         results = await asyncio.gather(
-            *(_enqueue(redis, job) for _, job in chunk), return_exceptions=True
+            *(_enqueue(redis, group.job) for group in chunk), return_exceptions=True
         )
-        for (outbox_id, _), result in zip(chunk, results, strict=True):
+        for group, result in zip(chunk, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
                 raise result
             if isinstance(result, RedisError | OSError):
-                refused.add(outbox_id)
+                refused.update(group.keys)
                 error = error or result
             elif isinstance(result, BaseException):
                 raise result
-            else:
-                enqueued += result
+            elif result:
+                enqueued += group.members
     return enqueued, sorted(refused), error
 
 
@@ -247,14 +252,67 @@ def with_request_id(jobs: list[FollowUpJob], event: OutboxEvent) -> list[FollowU
 
 
 async def enqueue_follow_ups(redis: ArqRedis, jobs: Iterable[FollowUpJob]) -> int:
-    """Enqueue after commit, each under its deterministic id; how many were new."""
-    pending = list(jobs)
+    """Enqueue after commit, each under its deterministic id; how many follow-ups were new."""
+    groups = coalesce([(None, job) for job in jobs])
     created = 0
-    for start in range(0, len(pending), _ENQUEUE_CONCURRENCY):
-        chunk = pending[start : start + _ENQUEUE_CONCURRENCY]
-        results = await asyncio.gather(*(_enqueue(redis, job) for job in chunk))
-        created += sum(results)
+    for start in range(0, len(groups), _ENQUEUE_CONCURRENCY):
+        chunk = groups[start : start + _ENQUEUE_CONCURRENCY]
+        results = await asyncio.gather(*(_enqueue(redis, group.job) for group in chunk))
+        created += sum(group.members for group, new in zip(chunk, results, strict=True) if new)
     return created
+
+
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class JobGroup(Generic[K]):
+    job: FollowUpJob  # what goes to arq
+    keys: list[K]  # whose follow-ups it carries (the relay: outbox row ids)
+    members: int  # how many follow-ups it carries
+
+
+def coalesce(pairs: Sequence[tuple[K, FollowUpJob]]) -> list[JobGroup[K]]:
+    """The follow-ups as arq jobs: those with the same ``batch_as`` and no deferral become
+    one job of that name per ``COALESCE_LIMIT`` (its argument: their first arguments, its
+    ``request_ids``: each one's request id); a follow-up alone stays itself.
+
+    A batch's job id is a digest of its members' ids, so the same follow-ups enqueued
+    again (a relay pass repeated after Redis refused them) are one job; a member in two
+    batches is harmless, as every batchable job is idempotent per member (an SMS is
+    claimed before it is sent)."""
+    groups: list[JobGroup[K]] = []
+    batches: dict[str, list[tuple[K, FollowUpJob]]] = {}
+    for key, job in pairs:
+        if job.batch_as is None or job.defer_until is not None:
+            groups.append(JobGroup(job, [key], 1))
+        else:
+            batches.setdefault(job.batch_as, []).append((key, job))
+    for name, members in batches.items():
+        keys_of: dict[str, list[K]] = {}  # job id -> the keys that returned it
+        unique: dict[str, FollowUpJob] = {}
+        for key, job in members:
+            keys_of.setdefault(job.job_id, []).append(key)
+            unique.setdefault(job.job_id, job)
+        chosen = list(unique.values())
+        for start in range(0, len(chosen), COALESCE_LIMIT):
+            chunk = chosen[start : start + COALESCE_LIMIT]
+            keys = list(dict.fromkeys(key for job in chunk for key in keys_of[job.job_id]))
+            if len(chunk) == 1:
+                groups.append(JobGroup(chunk[0], keys, 1))
+                continue
+            digest = hashlib.sha1(
+                "\n".join(sorted(job.job_id for job in chunk)).encode(), usedforsecurity=False
+            ).hexdigest()[:24]
+            request_ids = {job.args[0]: job.request_id for job in chunk if job.request_id}
+            batch = FollowUpJob(
+                function=name,
+                job_id=f"{name}:{digest}",
+                args=([job.args[0] for job in chunk],),
+                kwargs={"request_ids": request_ids} if request_ids else {},
+            )
+            groups.append(JobGroup(batch, keys, len(chunk)))
+    return groups
 
 
 async def _enqueue(redis: ArqRedis, job: FollowUpJob) -> bool:
