@@ -129,3 +129,26 @@ def test_the_access_line_is_json_redacted_and_carries_the_request_id(
 
 def test_the_access_line_follows_the_process_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _access_lines("WARNING", monkeypatch) == []
+
+
+def test_values_json_cannot_hold_are_written_as_their_repr_and_still_redacted(
+    captured: io.StringIO,
+) -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return f"<Opaque for {PHONE}>"
+
+    booking_id = uuid4()
+    structlog.get_logger("booking.test").info(
+        "odd values",
+        booking_id=booking_id,
+        thing=Opaque(),
+        nested={"to": PHONE, "n": 3},
+        text="caffè",
+    )
+    [line] = lines(captured)
+    assert line["booking_id"] == str(booking_id)
+    assert line["thing"] == "<Opaque for +39***67>"  # the repr, redacted
+    assert line["nested"] == {"to": "+39***67", "n": 3}
+    assert line["text"] == "caffè"
+    assert PHONE not in captured.getvalue()

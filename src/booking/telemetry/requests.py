@@ -5,6 +5,7 @@ layer are counted too."""
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -19,6 +20,18 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # Problem codes that are a booking's outcome (booking.errors), counted whichever route.
 _BOOKING_PROBLEMS = {"slot-taken": "conflict", "change-policy": "policy_refused"}
 PROBLEM_CODE_KEY = "booking_problem_code"  # set in scope["state"] by the problem mapping
+
+
+# The labelled children, looked up once per (method, route[, status]): ``labels()`` takes a
+# lock and builds a key on every call. Routes are the app's templates, so these stay small.
+@functools.cache
+def _requests(method: str, route: str, status: int) -> Any:
+    return metrics.HTTP_REQUESTS.labels(method, route, str(status))
+
+
+@functools.cache
+def _durations(method: str, route: str) -> Any:
+    return metrics.HTTP_DURATION.labels(method, route)
 
 
 def _is_booking_creation(method: str, route: str) -> bool:
@@ -73,8 +86,8 @@ class RequestTelemetry:
 
     @staticmethod
     def _count(scope: Any, method: str, route: str, status: int, elapsed: float) -> None:
-        metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-        metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+        _requests(method, route, status).inc()
+        _durations(method, route).observe(elapsed)
         state: dict[str, Any] = scope.get("state") or {}
         outcome = _BOOKING_PROBLEMS.get(state.get(PROBLEM_CODE_KEY, ""))
         if outcome is None and status == 201 and _is_booking_creation(method, route):
