@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from arq import Worker, cron
 from arq.connections import RedisSettings
+from arq.worker import func
 from prometheus_client import start_http_server
 
 from booking import db
@@ -19,6 +20,7 @@ from booking.guarantee import jobs as guarantee_jobs
 from booking.idempotency.jobs import purge_idempotency_records
 from booking.journey import feedback as journey_feedback
 from booking.journey import jobs as journey_jobs
+from booking.marketplace import inventory as marketplace_inventory
 from booking.marketplace import notify as marketplace_notify
 from booking.notifications import jobs as sms_jobs
 from booking.notifications import service as sms_service
@@ -116,6 +118,13 @@ CRON_JOBS += [
 # come from the outbox.
 FUNCTIONS += [calendar_jobs.calendar_write_back]
 FUNCTIONS += [marketplace_notify.marketplace_notify]
+FUNCTIONS += [
+    func(
+        marketplace_inventory.marketplace_availability,
+        name=marketplace_inventory.AVAILABILITY_JOB,
+        max_tries=marketplace_inventory.MAX_TRIES,
+    )
+]
 CRON_JOBS += [
     cron(calendar_jobs.sync_due_calendars, second={25}, run_at_startup=True, unique=True),
 ]

@@ -22,6 +22,7 @@ import asyncpg
 from arq import Retry
 
 from booking import db, outbound
+from booking.marketplace import inventory
 from booking.marketplace.service import USER_TAG
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.settings import Settings, get_settings
@@ -34,12 +35,18 @@ NOTIFIED_TOPICS = frozenset({"booking.changed", "booking.cancelled", "booking.no
 async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
     if not event.topic.startswith("booking.") or event.business_id is None:
         return []
-    listed = await conn.fetchval(
-        "UPDATE marketplace_listing SET feed_changed_at = now() WHERE business_id = $1 RETURNING 1",
-        event.business_id,
-    )
-    if not listed or event.topic not in NOTIFIED_TOPICS or event.aggregate_id is None:
-        return []
+    partners = [
+        row["partner_id"]
+        for row in await conn.fetch(
+            "UPDATE marketplace_listing SET feed_changed_at = now() WHERE business_id = $1 "
+            "RETURNING partner_id",
+            event.business_id,
+        )
+    ]
+    # Slots opened or closed, whoever booked (inventory.py); then the booking itself.
+    jobs = inventory.availability_jobs(event, partners)
+    if not partners or event.topic not in NOTIFIED_TOPICS or event.aggregate_id is None:
+        return jobs
     booking = await conn.fetchrow(
         "SELECT b.partner_id FROM booking b JOIN marketplace_listing l "
         "ON l.business_id = b.business_id AND l.partner_id = b.partner_id "
@@ -49,17 +56,18 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
         USER_TAG + "%",
     )
     if booking is None:
-        return []
+        return jobs
     # The partner's own UpdateBooking is its answer already; tell it what others did.
     # (A partner changes only its own bookings, so a partner actor here is this one.)
     if str(event.payload.get("actor", "")).startswith("partner:"):
-        return []
+        return jobs
     return [
+        *jobs,
         FollowUpJob(
             function=NOTIFY_JOB,
             job_id=f"marketplace-notify:{event.id}",
             args=(str(event.business_id), str(event.aggregate_id)),
-        )
+        ),
     ]
 
 
