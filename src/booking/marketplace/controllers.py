@@ -154,8 +154,8 @@ class ActionsCenterController(Controller):
     async def batch_availability_lookup(self, request: Request[Any, Any, Any]) -> Any:
         # Thousands of slots a call: read, check and answer them without a dict per slot.
         principal = await basic_principal(request)
-        slots, sent = wire.parse_lookup(await request.body())
-        free = await service.lookup(principal, slots)
+        merchant, slots, sent = wire.parse_lookup(await request.body())
+        free = await service.lookup(principal, merchant, slots)
         return Response(
             content=wire.lookup_answer(sent, free),
             status_code=HTTP_200_OK,
@@ -165,8 +165,9 @@ class ActionsCenterController(Controller):
     @post("/CheckAvailability/", summary="CheckAvailability (v3)", status_code=200)
     async def check_availability(self, request: Request[Any, Any, Any]) -> Any:
         async def method(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
-            slot = wire.parse_slot(body.get("slot"))
-            (free,) = await service.lookup(principal, [slot])
+            slot = wire.parse_slot_time(body.get("slot"))
+            assert slot.merchant_id is not None
+            (free,) = await service.lookup(principal, slot.merchant_id, [slot])
             return {"slot": body["slot"], "count_available": 1 if free else 0}
 
         return await _run(request, method, idempotent=False)
