@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +36,65 @@ LABELS = {
     "rest": "REST POST bookings",
     "rest+key": "REST POST bookings + Idempotency-Key",
 }
+
+
+CLOCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process (all its threads) and of its children it has waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:  # exited meanwhile
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / CLOCK  # utime stime cutime cstime
+
+
+def _tree_cpu(pid: int) -> float:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return _cpu(pid) + sum(_cpu(int(child)) for child in children)
+
+
+def _api_pid(base: str) -> int | None:
+    """The `booking api` process serving ``base`` (not py-spy's wrapper)."""
+    port = base.rpartition(":")[2]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"api" in argv and port.encode() in argv and not argv[0].endswith(b"py-spy"):
+            return int(entry.name)
+    return None
+
+
+async def _postmaster_pid(url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+    finally:
+        await conn.close()
+    stat = Path(f"/proc/{backend}/stat").read_text()  # noqa: ASYNC240 - procfs, instant
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+class CpuMeter:
+    """Server CPU per call, API process and PostgreSQL apart: load from others on the
+    machine stretches latency far more than it stretches the CPU each call costs."""
+
+    def __init__(self, api: int | None, postmaster: int) -> None:
+        self.api, self.postmaster = api, postmaster
+
+    def now(self) -> tuple[float, float]:
+        return (_tree_cpu(self.api) if self.api else 0.0, _tree_cpu(self.postmaster))
+
+    def per_call(self, before: tuple[float, float], calls: int) -> str:
+        api, pg = (1000 * (b - a) / calls for a, b in zip(before, self.now(), strict=True))
+        return f"server CPU per call: API {api:.2f} ms + PostgreSQL {pg:.2f} ms"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -167,6 +228,19 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
             f"{pct(ac_times, 0.5) / pct(rest_times, 0.5):.2f} p99 "
             f"{pct(ac_times, 0.99) / pct(rest_times, 0.99):.2f}"
         )
+        meter = CpuMeter(_api_pid(base), await _postmaster_pid(url))
+        cpu = meter.now()
+        for _ in range(rounds):  # CPU apart: one kind of call at a time
+            await ac.post(
+                "/actions-center/v3/BatchAvailabilityLookup/",
+                content=lookup_body,
+                headers=lookup_headers,
+            )
+        print(f"  v3 {meter.per_call(cpu, rounds)}")
+        cpu = meter.now()
+        for _ in range(rounds):
+            await rest.get(f"/v1/businesses/{search.business_id}/availability", params=params)
+        print(f"  REST {meter.per_call(cpu, rounds)}")
         print(
             f"  baseline: the same {len(lookup_body) / 1e6:.2f} MB body read and refused 401: "
             f"p50 {pct(upload_times, 0.5):.1f} ms p99 {pct(upload_times, 0.99):.1f} ms "
@@ -235,10 +309,11 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
         runs: dict[str, list[float]] = {}
         for mode in MODES:
             out = runs[mode] = []
+            cpu = meter.now()
             await asyncio.gather(*(client(n, mode, out) for n in range(clients)))
             print(
                 f"{LABELS[mode]} x{clients} clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
-                f"p99 {pct(out, 0.99):.1f} ms"
+                f"p99 {pct(out, 0.99):.1f} ms; {meter.per_call(cpu, len(out))}"
             )
         for base in ("rest", "rest+key"):
             print(
