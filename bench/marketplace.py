@@ -45,7 +45,7 @@ def _cpu(pid: int) -> float:
     """CPU seconds of a process (all its threads) and of its children it has waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except FileNotFoundError:  # exited meanwhile
+    except OSError:  # exited meanwhile
         return 0.0
     return sum(int(value) for value in fields[11:15]) / CLOCK  # utime stime cutime cstime
 
@@ -74,11 +74,11 @@ async def _postmaster_pid(url: str) -> int:
     import asyncpg
 
     conn = await asyncpg.connect(url)
-    try:
+    try:  # the backend's parent, read while the backend lives
         backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        stat = Path(f"/proc/{backend}/stat").read_text()  # noqa: ASYNC240 - procfs, instant
     finally:
         await conn.close()
-    stat = Path(f"/proc/{backend}/stat").read_text()  # noqa: ASYNC240 - procfs, instant
     return int(stat.rpartition(")")[2].split()[1])
 
 
