@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -28,11 +30,71 @@ from bench.server import ROOT, running_api
 # CreateBooking always carries an idempotency_token; REST is timed without and with
 # an Idempotency-Key (the same store), each on its own days or hours.
 MODES = ("v3", "rest", "rest+key")
+WARM = 2  # untimed calls first: lookups of each kind, creates per client and mode
 LABELS = {
     "v3": "v3 CreateBooking",
     "rest": "REST POST bookings",
     "rest+key": "REST POST bookings + Idempotency-Key",
 }
+
+
+CLOCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process (all its threads) and of its children it has waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:  # exited meanwhile
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / CLOCK  # utime stime cutime cstime
+
+
+def _tree_cpu(pid: int) -> float:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return _cpu(pid) + sum(_cpu(int(child)) for child in children)
+
+
+def _api_pid(base: str) -> int | None:
+    """The `booking api` process serving ``base`` (not py-spy's wrapper)."""
+    port = base.rpartition(":")[2]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"api" in argv and port.encode() in argv and not argv[0].endswith(b"py-spy"):
+            return int(entry.name)
+    return None
+
+
+async def _postmaster_pid(url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:  # the backend's parent, read while the backend lives
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        stat = Path(f"/proc/{backend}/stat").read_text()  # noqa: ASYNC240 - procfs, instant
+    finally:
+        await conn.close()
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+class CpuMeter:
+    """Server CPU per call, API process and PostgreSQL apart: load from others on the
+    machine stretches latency far more than it stretches the CPU each call costs."""
+
+    def __init__(self, api: int | None, postmaster: int) -> None:
+        self.api, self.postmaster = api, postmaster
+
+    def now(self) -> tuple[float, float]:
+        return (_tree_cpu(self.api) if self.api else 0.0, _tree_cpu(self.postmaster))
+
+    def per_call(self, before: tuple[float, float], calls: int) -> str:
+        api, pg = (1000 * (b - a) / calls for a, b in zip(before, self.now(), strict=True))
+        return f"server CPU per call: API {api:.2f} ms + PostgreSQL {pg:.2f} ms"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -115,9 +177,11 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
                         }
                     )
                 moment += timedelta(minutes=15)
-        # Encoded once: httpx's stdlib JSON encoding of ~0.9 MB is the client's time, not
-        # the server's (it was ~10 ms of every timed call before 2026-12-02).
-        lookup_body = json.dumps({"merchant_id": str(search.business_id), "slot_time": grid})
+        # Encoded once, to bytes: httpx's stdlib JSON encoding of ~0.9 MB is the client's
+        # time, not the server's (it was ~10 ms of every timed call before 2026-12-02).
+        lookup_body = json.dumps(
+            {"merchant_id": str(search.business_id), "slot_time": grid}
+        ).encode()
         lookup_headers = {"content-type": "application/json"}
         frm = datetime.combine(start_day, datetime.min.time(), ROME)
         params = {
@@ -127,7 +191,23 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
         }
         ac_times: list[float] = []
         rest_times: list[float] = []
-        for _ in range(rounds):
+        # Baseline for the protocol's own payload: the same body sent to the same method,
+        # read whole by the server (its body limit reads before any handler) and refused
+        # 401 at once (unreadable Basic credentials: no parsing, no database).
+        upload_times: list[float] = []
+        for n in range(rounds + WARM):  # the first WARM rounds untimed, for both
+            if n == WARM:
+                ac_times.clear()
+                rest_times.clear()
+                upload_times.clear()
+            t = time.perf_counter()
+            r = await ac.post(
+                "/actions-center/v3/BatchAvailabilityLookup/",
+                content=lookup_body,
+                headers={**lookup_headers, "Authorization": "Basic !"},
+            )
+            upload_times.append(time.perf_counter() - t)
+            assert r.status_code == 401, r.text[:300]
             t = time.perf_counter()
             r = await ac.post(
                 "/actions-center/v3/BatchAvailabilityLookup/",
@@ -136,6 +216,7 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
             )
             ac_times.append(time.perf_counter() - t)
             assert r.status_code == 200, r.text[:300]
+            r_lookup = r.content
             t = time.perf_counter()
             r = await rest.get(f"/v1/businesses/{search.business_id}/availability", params=params)
             rest_times.append(time.perf_counter() - t)
@@ -147,19 +228,39 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
             f"{pct(ac_times, 0.5) / pct(rest_times, 0.5):.2f} p99 "
             f"{pct(ac_times, 0.99) / pct(rest_times, 0.99):.2f}"
         )
+        meter = CpuMeter(_api_pid(base), await _postmaster_pid(url))
+        cpu = meter.now()
+        for _ in range(rounds):  # CPU apart: one kind of call at a time
+            await ac.post(
+                "/actions-center/v3/BatchAvailabilityLookup/",
+                content=lookup_body,
+                headers=lookup_headers,
+            )
+        print(f"  v3 {meter.per_call(cpu, rounds)}")
+        cpu = meter.now()
+        for _ in range(rounds):
+            await rest.get(f"/v1/businesses/{search.business_id}/availability", params=params)
+        print(f"  REST {meter.per_call(cpu, rounds)}")
+        print(
+            f"  baseline: the same {len(lookup_body) / 1e6:.2f} MB body read and refused 401: "
+            f"p50 {pct(upload_times, 0.5):.1f} ms p99 {pct(upload_times, 0.99):.1f} ms "
+            f"(v3 answers {len(r_lookup) / 1e6:.2f} MB, REST {len(r.content) / 1e6:.2f} MB)"
+        )
 
         writes = world.writes
         write_minutes = await _minutes(url, writes.service_id)
         day0 = world.first_day + timedelta(days=1)
 
-        async def client(n: int, mode: str, out: list[float]) -> None:
+        async def client(n: int, mode: str, out: list[float], warm: bool = False) -> None:
             v3 = mode == "v3"
-            for i in range(per_client):
+            # Each mode its own days or hours; the warm-up calls theirs, two hours later.
+            hour = (9 if mode == "rest+key" else 8) + (2 if warm else 0)
+            for i in range(WARM if warm else per_client):
                 when = datetime.combine(
                     day0 + timedelta(days=i + (0 if v3 else per_client)), datetime.min.time(), ROME
-                ).replace(hour=9 if mode == "rest+key" else 8)
+                ).replace(hour=hour)
                 staff = writes.staff[n]
-                phone = f"+39333{MODES.index(mode)}{n:02d}{i:04d}"
+                phone = f"+39333{MODES.index(mode)}{n:02d}{i + (5000 if warm else 0):04d}"
                 t = time.perf_counter()
                 if v3:
                     r = await ac.post(
@@ -177,7 +278,7 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
                                 "given_name": "B",
                                 "telephone": phone,
                             },
-                            "idempotency_token": f"bench-{n}-{i}",
+                            "idempotency_token": f"bench-{n}-{i}{'-warm' if warm else ''}",
                         },
                     )
                     ok = r.status_code == 200 and "booking" in r.json()
@@ -190,19 +291,29 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
                             "staff_id": str(staff),
                             "customer": {"name": "B", "phone": phone},
                         },
-                        headers={"Idempotency-Key": f"bench-{n}-{i}"} if mode == "rest+key" else {},
+                        headers=(
+                            {"Idempotency-Key": f"bench-{n}-{i}{'-warm' if warm else ''}"}
+                            if mode == "rest+key"
+                            else {}
+                        ),
                     )
                     ok = r.status_code == 201
                 out.append(time.perf_counter() - t)
                 assert ok, r.text[:300]
 
+        # Untimed first: the API's pool grows to the clients' size and each connection
+        # prepares its statements (before 2026-12-02 13:10 the mode timed first, v3,
+        # paid for all of that: its p99 was 2-3x the others').
+        for mode in MODES:
+            await asyncio.gather(*(client(n, mode, [], warm=True) for n in range(clients)))
         runs: dict[str, list[float]] = {}
         for mode in MODES:
             out = runs[mode] = []
+            cpu = meter.now()
             await asyncio.gather(*(client(n, mode, out) for n in range(clients)))
             print(
                 f"{LABELS[mode]} x{clients} clients, {len(out)} calls: p50 {pct(out, 0.5):.1f} ms "
-                f"p99 {pct(out, 0.99):.1f} ms"
+                f"p99 {pct(out, 0.99):.1f} ms; {meter.per_call(cpu, len(out))}"
             )
         for base in ("rest", "rest+key"):
             print(

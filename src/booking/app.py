@@ -49,6 +49,7 @@ from booking.resources.controllers import ResourceController, ServiceNeedsContro
 from booking.selfservice.controllers import SelfServiceController
 from booking.sequences.controllers import SequenceController
 from booking.series.controllers import SeriesController
+from booking.serving import keep_freed_memory
 from booking.sessions.controllers import SeatMoveController, SessionController
 from booking.settings import Settings, get_settings
 from booking.telemetry.endpoint import metrics_endpoint
@@ -227,4 +228,5 @@ def asgi() -> Any:
     # walks only request garbage instead of pausing ~70 ms to walk them all (that pause
     # was the month search's p99; see bench/RESULTS.md, 2026-11-27).
     gc.freeze()
+    keep_freed_memory()  # a 1 MB answer reuses heap pages, not fresh ones (booking.serving)
     return app

@@ -20,7 +20,9 @@ missing piece is this small subclass.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import sys
 from typing import Any
 
 from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -131,3 +133,32 @@ def uvicorn_options() -> dict[str, Any]:
         "limit_concurrency": settings.max_connections or None,
         "timeout_keep_alive": settings.keep_alive_seconds,
     }
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory(mmap_threshold: int = 8 << 20, trim_threshold: int = 32 << 20) -> bool:
+    """Let the C allocator keep and reuse freed memory instead of handing it back to the
+    kernel after every large request; whether it was set (glibc only).
+
+    By default glibc returns the top of the heap once more than ~2 MB of it is free, and a
+    request that reads and answers a megabyte (BatchAvailabilityLookup: 0.9 MB in, 1 MB out)
+    frees that much: the next one faults the same pages in again, ~520 page faults (~0.5 ms)
+    only to build its answer (bench/RESULTS.md, 2026-12-02 market16b). Allocations below
+    ``mmap_threshold`` come from the heap, and up to ``trim_threshold`` of free heap is kept:
+    the process keeps at most that much more resident than it uses.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+    )

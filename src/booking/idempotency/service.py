@@ -14,7 +14,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID, uuid4
+
+import asyncpg
 
 from booking import db
 from booking.errors import IdempotencyConflict
@@ -35,6 +38,7 @@ class StoredAnswer:
 @dataclass(frozen=True, slots=True)
 class Claimed:
     owner: UUID
+    read: asyncpg.Record | None = None  # the row of claim(read=...), read with the claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +57,37 @@ def fingerprint(method: str, path: str, body: bytes) -> bytes:
     return digest.digest()
 
 
-async def claim(principal: str, key: str, method: str, path: str, body: bytes) -> Claim:
-    """Claim ``key`` for this request, or say what the earlier request left."""
+_CLAIM = """
+INSERT INTO idempotency_record AS r (principal, key, fingerprint, method, path, state,
+    owner, locked_until, expires_at)
+SELECT $1, $2, $3, $4, $5, 'in_progress', $6, now() + $7, now() + $8
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait
+ON CONFLICT (principal, key) DO UPDATE SET
+    fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method,
+    path = EXCLUDED.path, state = 'in_progress', owner = EXCLUDED.owner,
+    status_code = NULL, headers = '{}'::jsonb, body = NULL, created_at = now(),
+    locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at
+WHERE r.expires_at <= now()
+   OR (r.state = 'in_progress' AND r.locked_until <= now()
+       AND r.fingerprint = EXCLUDED.fingerprint)
+RETURNING owner
+"""
+
+
+async def claim(
+    principal: str,
+    key: str,
+    method: str,
+    path: str,
+    body: bytes,
+    *,
+    read: tuple[str, tuple[Any, ...]] | None = None,
+) -> Claim:
+    """Claim ``key`` for this request, or say what the earlier request left.
+
+    ``read``: a one-row SELECT the caller needs next (its parameters numbered from $9),
+    evaluated in the claim's own statement - one round trip for both - and returned on
+    :class:`Claimed` (a replay or a twin in progress does not need it)."""
     print_ = fingerprint(method, path, body)
     owner = uuid4()
     # Autocommit: the upsert is one atomic statement, and the read after it takes a
@@ -69,34 +102,23 @@ async def claim(principal: str, key: str, method: str, path: str, body: bytes) -
     # flush less per keyed write (bench/marketplace.py: three per CreateBooking).
     # Inside a caller's transaction the setting would cover that whole transaction.
     assert not db.in_transaction(), "an idempotency claim commits on its own"
+    args = (principal, key, print_, method, path, owner, CLAIM_TIMEOUT, RETENTION)
     async with db.connection() as conn:
-        taken = await conn.fetchval(
-            """
-            INSERT INTO idempotency_record AS r (principal, key, fingerprint, method, path, state,
-                owner, locked_until, expires_at)
-            SELECT $1, $2, $3, $4, $5, 'in_progress', $6, now() + $7, now() + $8
-            FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait
-            ON CONFLICT (principal, key) DO UPDATE SET
-                fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method,
-                path = EXCLUDED.path, state = 'in_progress', owner = EXCLUDED.owner,
-                status_code = NULL, headers = '{}'::jsonb, body = NULL, created_at = now(),
-                locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at
-            WHERE r.expires_at <= now()
-               OR (r.state = 'in_progress' AND r.locked_until <= now()
-                   AND r.fingerprint = EXCLUDED.fingerprint)
-            RETURNING owner
-            """,
-            principal,
-            key,
-            print_,
-            method,
-            path,
-            owner,
-            CLAIM_TIMEOUT,
-            RETENTION,
-        )
+        if read is None:
+            taken = await conn.fetchval(_CLAIM, *args)
+            extra = None
+        else:
+            sql, read_args = read
+            extra = await conn.fetchrow(
+                f"WITH claimed AS ({_CLAIM}) SELECT (SELECT owner FROM claimed) AS "
+                f"claimed_owner, also.* FROM ({sql}) AS also",
+                *args,
+                *read_args,
+            )
+            assert extra is not None, "claim(read=...) reads one row"
+            taken = extra["claimed_owner"]
         if taken is not None:
-            return Claimed(owner=taken)
+            return Claimed(owner=taken, read=extra)
         row = await conn.fetchrow(
             "SELECT fingerprint, state, status_code, headers, body FROM idempotency_record "
             "WHERE principal = $1 AND key = $2",

@@ -7,9 +7,10 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from asyncpg import Record
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -26,6 +27,8 @@ from booking.settings import Settings
 
 STAFF_ONLY = requires(kinds=("admin", "staff"))  # the service checks the manager role
 Method = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
+Checked = Callable[[Principal, dict[str, Any], Record | None], Awaitable[dict[str, Any]]]
+Checks = Callable[[Principal, dict[str, Any]], tuple[str, tuple[Any, ...]] | None]
 
 
 async def basic_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -53,7 +56,15 @@ def _json(body: dict[str, Any]) -> Response[bytes]:
     )
 
 
-async def _run(request: Request[Any, Any, Any], method: Method, *, idempotent: bool) -> Any:
+async def _run(
+    request: Request[Any, Any, Any],
+    method: Method,
+    *,
+    idempotent: bool,
+    checks: Checks | None = None,
+) -> Any:
+    """``checks``: what ``method`` reads first, read in the idempotency claim's own
+    statement and handed to it (``method(principal, body, row)``)."""
     principal = await basic_principal(request)
     raw = await request.body()
     body = wire.parse_body(raw)
@@ -64,8 +75,9 @@ async def _run(request: Request[Any, Any, Any], method: Method, *, idempotent: b
         raise MalformedRequest("idempotency_token must be a string.", field="idempotency_token")
     subject = f"actions-center:{principal.id}"
     path = request.url.path
+    read = checks(principal, body) if checks is not None else None
     for _ in range(200):  # a concurrent twin: wait for its answer (at most ~10 s)
-        outcome = await idempotency.claim(subject, token, "POST", path, raw)
+        outcome = await idempotency.claim(subject, token, "POST", path, raw, read=read)
         if isinstance(outcome, idempotency.StoredAnswer):
             return Response(
                 content=outcome.body,
@@ -78,7 +90,10 @@ async def _run(request: Request[Any, Any, Any], method: Method, *, idempotent: b
     else:
         raise MalformedRequest("The same idempotency_token is still being processed.")
     try:
-        answer = wire.encode(await method(principal, body))
+        if read is None:
+            answer = wire.encode(await method(principal, body))
+        else:
+            answer = wire.encode(await cast(Checked, method)(principal, body, outcome.read))
     except BaseException:
         await asyncio.shield(idempotency.release(subject, token, outcome.owner))
         raise
@@ -154,8 +169,8 @@ class ActionsCenterController(Controller):
     async def batch_availability_lookup(self, request: Request[Any, Any, Any]) -> Any:
         # Thousands of slots a call: read, check and answer them without a dict per slot.
         principal = await basic_principal(request)
-        slots, sent = wire.parse_lookup(await request.body())
-        free = await service.lookup(principal, slots)
+        merchant, slots, sent = wire.parse_lookup(await request.body())
+        free = await service.lookup(principal, merchant, slots)
         return Response(
             content=wire.lookup_answer(sent, free),
             status_code=HTTP_200_OK,
@@ -165,8 +180,9 @@ class ActionsCenterController(Controller):
     @post("/CheckAvailability/", summary="CheckAvailability (v3)", status_code=200)
     async def check_availability(self, request: Request[Any, Any, Any]) -> Any:
         async def method(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
-            slot = wire.parse_slot(body.get("slot"))
-            (free,) = await service.lookup(principal, [slot])
+            slot = wire.parse_slot_time(body.get("slot"))
+            assert slot.merchant_id is not None
+            (free,) = await service.lookup(principal, slot.merchant_id, [slot])
             return {"slot": body["slot"], "count_available": 1 if free else 0}
 
         return await _run(request, method, idempotent=False)
@@ -177,7 +193,7 @@ class ActionsCenterController(Controller):
 
     @post("/CreateBooking/", summary="CreateBooking (v3)", status_code=200)
     async def create_booking(self, request: Request[Any, Any, Any]) -> Any:
-        return await _run(request, service.create, idempotent=True)
+        return await _run(request, service.create, idempotent=True, checks=service.create_checks)
 
     @post("/UpdateBooking/", summary="UpdateBooking (v3): cancel or reschedule", status_code=200)
     async def update_booking(self, request: Request[Any, Any, Any]) -> Any:

@@ -3,9 +3,13 @@ booking write path (create_booking / confirm_hold / change_booking / transition)
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
+
+import asyncpg
 
 from booking import db
 from booking.access.principal import Principal
@@ -17,6 +21,7 @@ from booking.bookings.placing import create_booking
 from booking.bookings.queries import get_booking
 from booking.bookings.transitions import transition
 from booking.errors import (
+    DomainError,
     HoldExpired,
     MalformedRequest,
     NotFound,
@@ -24,7 +29,7 @@ from booking.errors import (
     SlotTaken,
 )
 from booking.marketplace import wire
-from booking.marketplace.wire import SlotRef
+from booking.marketplace.wire import SlotRef, SlotTime
 
 USER_TAG = "actions_center_user_id="
 
@@ -45,31 +50,56 @@ SELECT EXISTS (
 """
 
 
-async def _service_duration(
-    principal: Principal, slot: SlotRef, user_id: str | None = None
-) -> tuple[UUID, UUID, int, bool]:
-    """(business, service, duration in seconds, whether ``user_id`` already booked the
-    slot's start); a merchant not listed for the partner, or another tenant's, is missing."""
-    business = wire.as_uuid(slot.merchant_id, "merchant_id")
-    service = wire.as_uuid(slot.service_id, "service_id")
+# The same checks read in CreateBooking's idempotency claim statement, whose own
+# parameters are $1-$8 (idempotency.claim(read=...)): one round trip less per create.
+_CHECK_WITH_CLAIM = re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + 8}", _CHECK)
+
+
+def _check_args(
+    principal: Principal,
+    merchant_id: str,
+    service_id: str,
+    starts_at: datetime,
+    user_id: str | None = None,
+) -> tuple[UUID, UUID, tuple[Any, ...]]:
+    """(business, service, the parameters of _CHECK); another tenant's merchant is
+    missing, an id that is no UUID names nothing of ours."""
+    business = wire.as_uuid(merchant_id, "merchant_id")
+    service = wire.as_uuid(service_id, "service_id")
     assert business is not None
     assert service is not None
     principal.require_business(business)  # another tenant's merchant looks missing
-    async with db.connection() as conn:
-        row = await conn.fetchrow(
-            _CHECK,
-            business,
-            service,
-            principal.partner_id,
-            None if user_id is None else USER_TAG + user_id,
-            slot.starts_at,
-        )
+    tag = None if user_id is None else USER_TAG + user_id
+    return business, service, (business, service, principal.partner_id, tag, starts_at)
+
+
+def _checked(row: asyncpg.Record | None) -> tuple[int, bool]:
+    """(duration in seconds, already booked by the user) from _CHECK's row; a merchant not
+    listed for the partner is missing."""
     assert row is not None
     if not row["listed"]:
         raise NotFound("No such merchant.")  # not listed for this partner
     if row["minutes"] is None:
         raise NotFound("No such merchant or service.")
-    return business, service, int(row["minutes"]) * 60, bool(row["already_booked"])
+    return int(row["minutes"]) * 60, bool(row["already_booked"])
+
+
+async def _service_duration(
+    principal: Principal,
+    merchant_id: str,
+    service_id: str,
+    starts_at: datetime,
+    user_id: str | None = None,
+    read: asyncpg.Record | None = None,
+) -> tuple[UUID, UUID, int, bool]:
+    """(business, service, duration in seconds, whether ``user_id`` already booked
+    ``starts_at``); ``read``: _CHECK's row when the idempotency claim read it already."""
+    business, service, args = _check_args(principal, merchant_id, service_id, starts_at, user_id)
+    if read is None:
+        async with db.connection() as conn:
+            read = await conn.fetchrow(_CHECK, *args)
+    duration, already = _checked(read)
+    return business, service, duration, already
 
 
 def _uuid_int(text: str) -> int | None:
@@ -79,20 +109,36 @@ def _uuid_int(text: str) -> int | None:
         return None  # names nothing of ours
 
 
-async def lookup(principal: Principal, slots: list[SlotRef]) -> list[bool]:
-    """Whether each slot is free, in order: one availability search per service for the
-    whole range asked about, each slot answered from it. A batch holds thousands of
-    slots, so each service's slots are answered in one pass over the list."""
+_start_of = attrgetter("start_sec")
+
+
+async def lookup(principal: Principal, merchant_id: str, slots: list[SlotTime]) -> list[bool]:
+    """Whether each slot is free, in order (a slot without its own merchant_id is
+    ``merchant_id``'s): one availability search per service for the whole range asked
+    about - the REST availability answer - each slot answered from it. A batch holds
+    thousands of slots, so each service's slots are answered in one pass over the list,
+    straight from the decoded SlotTimes."""
     answer = [False] * len(slots)
+    if not slots:
+        return answer
     now = int(datetime.now(UTC).timestamp())
-    services = {(slot.merchant_id, slot.service_id) for slot in slots}
-    several = len(services) > 1
+    services = set(map(attrgetter("service_id"), slots))
+    merchants = set(map(attrgetter("merchant_id"), slots)) - {None, merchant_id}
+    groups: dict[tuple[str, str], list[int]] = {}  # (merchant, service) -> its slots
+    if len(services) == 1 and not merchants:  # the usual batch: one service
+        groups[merchant_id, slots[0].service_id] = list(range(len(slots)))
+    else:
+        for i, s in enumerate(slots):
+            groups.setdefault((s.merchant_id or merchant_id, s.service_id), []).append(i)
     ids: dict[str, int | None] = {}  # staff and room ids as sent -> UUID as int
-    for key in services:
-        group = [s for s in slots if (s.merchant_id, s.service_id) == key] if several else slots
-        business, service, duration, _ = await _service_duration(principal, group[0])
-        low = max(now + 1, min(slot.start_sec for slot in group))
-        high = max(slot.start_sec for slot in group) + 1
+    for key, indices in groups.items():
+        group = slots if len(indices) == len(slots) else [slots[i] for i in indices]
+        starts = list(map(_start_of, group))
+        business, service, duration, _ = await _service_duration(
+            principal, key[0], key[1], datetime.fromtimestamp(starts[0], UTC)
+        )
+        low = max(now + 1, min(starts))
+        high = max(starts) + 1
         for start in range(low, high, 60 * 86400):  # the search spans at most 62 days
             end = min(high, start + 60 * 86400)
             _, times = await availability(
@@ -104,34 +150,36 @@ async def lookup(principal: Principal, slots: list[SlotRef]) -> list[bool]:
             free = {int(begin.timestamp()): (staff, rooms) for begin, _end, staff, rooms in times}
             staff_at: dict[int, set[int]] = {}  # built for the starts asked about
             rooms_at: dict[int, set[int]] = {}
-            for i, slot in enumerate(slots):
+            for i, slot in zip(indices, group, strict=True):
                 if slot.duration_sec != duration:
-                    continue  # also: another service's slot
+                    continue
                 found = free.get(slot.start_sec)  # none in the past or before notice
-                if found is None or (slot.party_size is not None and slot.party_size != 1):
+                if found is None:
                     continue
-                if several and (slot.merchant_id, slot.service_id) != key:
-                    continue
-                if slot.staff_id is not None:
-                    member = ids.get(slot.staff_id, -1)
-                    if member == -1:
-                        member = ids[slot.staff_id] = _uuid_int(slot.staff_id)
-                    members = staff_at.get(slot.start_sec)
-                    if members is None:
-                        members = staff_at[slot.start_sec] = {u.int for u in found[0]}
-                    if member not in members:
+                resources = slot.resources or slot.resource_ids
+                if resources is not None:
+                    if resources.party_size is not None and resources.party_size != 1:
                         continue
-                if slot.room_id is not None:
-                    if found[1] is None:
-                        continue
-                    room = ids.get(slot.room_id, -1)
-                    if room == -1:
-                        room = ids[slot.room_id] = _uuid_int(slot.room_id)
-                    rooms = rooms_at.get(slot.start_sec)
-                    if rooms is None:
-                        rooms = rooms_at[slot.start_sec] = {u.int for u in found[1]}
-                    if room not in rooms:
-                        continue
+                    if resources.staff_id is not None:
+                        member = ids.get(resources.staff_id, -1)
+                        if member == -1:
+                            member = ids[resources.staff_id] = _uuid_int(resources.staff_id)
+                        members = staff_at.get(slot.start_sec)
+                        if members is None:
+                            members = staff_at[slot.start_sec] = {u.int for u in found[0]}
+                        if member not in members:
+                            continue
+                    if resources.room_id is not None:
+                        if found[1] is None:
+                            continue
+                        room = ids.get(resources.room_id, -1)
+                        if room == -1:
+                            room = ids[resources.room_id] = _uuid_int(resources.room_id)
+                        rooms = rooms_at.get(slot.start_sec)
+                        if rooms is None:
+                            rooms = rooms_at[slot.start_sec] = {u.int for u in found[1]}
+                        if room not in rooms:
+                            continue
                 answer[i] = True
     return answer
 
@@ -150,10 +198,15 @@ def _customer(user: Any) -> tuple[CustomerInput, str]:
 
 
 async def _check_bookable(
-    principal: Principal, slot: SlotRef, user_id: str | None = None
+    principal: Principal,
+    slot: SlotRef,
+    user_id: str | None = None,
+    read: asyncpg.Record | None = None,
 ) -> tuple[UUID, UUID] | dict[str, Any]:
     """(business, service), or the booking_failure that answers the call."""
-    business, service, duration, already = await _service_duration(principal, slot, user_id)
+    business, service, duration, already = await _service_duration(
+        principal, slot.merchant_id, slot.service_id, slot.starts_at, user_id, read
+    )
     if slot.duration_sec != duration:
         return wire.failure(wire.SLOT_UNAVAILABLE, "The service has no slot of that duration.")
     if slot.start_sec <= int(datetime.now(UTC).timestamp()):
@@ -165,12 +218,32 @@ async def _check_bookable(
     return business, service
 
 
-async def create(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+def create_checks(principal: Principal, body: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """What :func:`create` reads first (_CHECK), for the idempotency claim to read in its
+    own statement (``idempotency.claim(read=...)``, the row then given to ``create``);
+    None when the body does not get that far - ``create`` then answers it as always."""
+    try:
+        slot = wire.parse_slot(body.get("slot"))
+        _, user_id = _customer(body.get("user_information"))
+        asked = None if body.get("lease_ref") is not None else user_id
+        _, _, args = _check_args(
+            principal, slot.merchant_id, slot.service_id, slot.starts_at, asked
+        )
+    except DomainError:
+        return None
+    return _CHECK_WITH_CLAIM, args
+
+
+async def create(
+    principal: Principal, body: dict[str, Any], read: asyncpg.Record | None = None
+) -> dict[str, Any]:
+    """CreateBooking; ``read``: the row of :func:`create_checks`, read with the claim."""
     slot = wire.parse_slot(body.get("slot"))
     customer, user_id = _customer(body.get("user_information"))
     lease = body.get("lease_ref")
     # A lease is this user's own hold on the slot: not "already booked".
-    checked = await _check_bookable(principal, slot, None if lease is not None else user_id)
+    asked = None if lease is not None else user_id
+    checked = await _check_bookable(principal, slot, asked, read)
     if isinstance(checked, dict):
         return {"booking_failure": checked}
     business, service = checked

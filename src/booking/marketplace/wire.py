@@ -57,9 +57,10 @@ class _Resources(Struct, gc=False):
     party_size: _Positive | None = None
 
 
-class _Slot(Struct, kw_only=True, gc=False):
-    # BatchAvailabilityLookup names the merchant once, beside slot_time; its
-    # SlotTime carries resource_ids, a booking's Slot carries resources.
+class SlotTime(Struct, kw_only=True, gc=False):
+    """A Slot or SlotTime as decoded. BatchAvailabilityLookup names the merchant once,
+    beside slot_time; its SlotTime carries resource_ids, a booking's Slot resources."""
+
     merchant_id: _Text | None = None
     service_id: _Text
     start_sec: _Int64
@@ -70,11 +71,15 @@ class _Slot(Struct, kw_only=True, gc=False):
 
 class _Lookup(Struct):
     merchant_id: _Text
-    slot_time: list[_Slot]
+    slot_time: list[SlotTime]
 
 
 class _Echo(Struct):
     slot_time: list[msgspec.Raw]
+
+
+_lookup_decoder = msgspec.json.Decoder(_Lookup, strict=False)
+_echo_decoder = msgspec.json.Decoder(_Echo)
 
 
 def _malformed(exc: msgspec.ValidationError, field: str = "") -> MalformedRequest:
@@ -86,7 +91,7 @@ def _malformed(exc: msgspec.ValidationError, field: str = "") -> MalformedReques
     return MalformedRequest(f"{field}: {message}" if field else message, **extra)
 
 
-def _ref(slot: _Slot, merchant_id: str | None, field: str) -> SlotRef:
+def _ref(slot: SlotTime, merchant_id: str | None, field: str) -> SlotRef:
     merchant = slot.merchant_id or merchant_id
     if merchant is None:
         raise MalformedRequest(f"{field}.merchant_id is required.", field=f"{field}.merchant_id")
@@ -118,46 +123,36 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 def parse_slot(raw: Any, merchant_id: str | None = None, *, field: str = "slot") -> SlotRef:
     try:
-        slot = msgspec.convert(raw, _Slot, strict=False)
+        slot = msgspec.convert(raw, SlotTime, strict=False)
     except msgspec.ValidationError as exc:
         raise _malformed(exc, field) from None
     return _ref(slot, merchant_id, field)
 
 
-def parse_lookup(raw: bytes) -> tuple[list[SlotRef], list[msgspec.Raw]]:
-    """A BatchAvailabilityLookup body: its slots, and each SlotTime as sent (echoed)."""
+def parse_lookup(raw: bytes) -> tuple[str, list[SlotTime], list[msgspec.Raw]]:
+    """A BatchAvailabilityLookup body: its merchant, its SlotTimes as decoded (no object
+    per slot beyond msgspec's), and each SlotTime as sent (echoed)."""
     try:
-        body = msgspec.json.decode(raw, type=_Lookup, strict=False)
-        echo = msgspec.json.decode(raw, type=_Echo)
+        body = _lookup_decoder.decode(raw)
+        echo = _echo_decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise _malformed(exc) from None
     except msgspec.DecodeError:
         raise MalformedRequest("The body is not JSON.") from None
     except RecursionError:
         raise MalformedRequest("The body nests too deeply.") from None
-    merchant = body.merchant_id
-    slots = []
-    for slot in body.slot_time:  # _ref, inlined: thousands a call
-        resources = slot.resources or slot.resource_ids
-        if resources is None:
-            slots.append(
-                SlotRef(
-                    slot.merchant_id or merchant, slot.service_id, slot.start_sec, slot.duration_sec
-                )
-            )
-        else:
-            slots.append(
-                SlotRef(
-                    slot.merchant_id or merchant,
-                    slot.service_id,
-                    slot.start_sec,
-                    slot.duration_sec,
-                    resources.staff_id,
-                    resources.room_id,
-                    resources.party_size,
-                )
-            )
-    return slots, echo.slot_time
+    return body.merchant_id, body.slot_time, echo.slot_time
+
+
+def parse_slot_time(raw: Any, *, field: str = "slot") -> SlotTime:
+    """One Slot as a lookup reads it (CheckAvailability); its merchant is required."""
+    try:
+        slot = msgspec.convert(raw, SlotTime, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _malformed(exc, field) from None
+    if slot.merchant_id is None:
+        raise MalformedRequest(f"{field}.merchant_id is required.", field=f"{field}.merchant_id")
+    return slot
 
 
 def lookup_answer(echo: list[msgspec.Raw], free: list[bool]) -> bytes:
