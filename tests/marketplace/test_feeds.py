@@ -153,3 +153,53 @@ async def test_the_feed_is_regenerated_after_a_change(listed: World) -> None:
     assert made.status_code == 201, made.text
     await _run_outbox()  # the relay's in-database handler marks the feeds changed
     assert str(world.staff[1]) not in await offered()
+
+
+async def test_only_the_business_that_changed_is_searched_again(
+    listed: World, tmp_path: Any
+) -> None:
+    """Incremental: the availability feed is put together from one part per business;
+    a booking searches again only its own business's part."""
+    from booking.marketplace.listing import _availability_incremental
+
+    world = listed
+    async with db.connection() as conn:  # a second business listed with the same partner
+        await conn.execute(
+            "INSERT INTO marketplace_listing (business_id, partner_id) VALUES ($1, $2)",
+            world.other_business_id,
+            world.partner_id,
+        )
+    feed_dir = str(tmp_path)
+    both = {world.business_id, world.other_business_id}
+    first, searched = await _availability_incremental(feed_dir, world.partner_id)
+    assert set(searched) == both
+    other_part = tmp_path / str(world.partner_id) / "parts" / f"{world.other_business_id}.json"
+    written = other_part.stat().st_mtime_ns
+    again, searched = await _availability_incremental(feed_dir, world.partner_id)
+    assert searched == []  # nothing changed: both parts reused
+    assert again["service_availability"] == first["service_availability"]
+
+    made = await world.client("front_desk").post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(at(2, 11), staff=world.staff[1]),
+    )
+    assert made.status_code == 201, made.text
+    await _run_outbox()  # the relay's handler marks this business's listing changed
+    after, searched = await _availability_incremental(feed_dir, world.partner_id)
+
+    assert searched == [world.business_id]
+    moment = int(at(2, 11).timestamp())
+
+    def offered(feed: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (a["merchant_id"], a["resources"]["staff_id"])
+            for group in feed["service_availability"]
+            for a in group["availability"]
+            if a["start_sec"] == moment
+        }
+
+    assert (str(world.business_id), str(world.staff[1])) in offered(first)
+    assert (str(world.business_id), str(world.staff[1])) not in offered(after)
+    # The other business's part is still in it, unchanged (one group per active service).
+    assert len(after["service_availability"]) == len(first["service_availability"])
+    assert other_part.stat().st_mtime_ns == written

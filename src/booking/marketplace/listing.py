@@ -174,20 +174,94 @@ async def service_availability(
 
 
 async def availability_feed(partner_id: UUID, now: datetime | None = None) -> dict[str, Any]:
+    """The whole availability feed, every business searched now (see write_feeds for the
+    incremental one the partner is served)."""
     moment = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
-    listed = await _listed(partner_id)
-    horizon = {row["business_id"]: int(row["feed_horizon_days"]) for row in listed}
     groups = []
-    for service in await _services(list(horizon)):
-        end = moment + timedelta(days=horizon[service["business_id"]])
-        groups.append(
-            {
-                "availability": await service_availability(
-                    service["business_id"], service["id"], moment, end
-                )
-            }
-        )
+    for row in await _listed(partner_id):
+        groups += await _business_groups(row["business_id"], int(row["feed_horizon_days"]), moment)
     return {"metadata": _metadata(time.time_ns()), "service_availability": groups}
+
+
+async def _business_groups(
+    business_id: UUID, horizon_days: int, moment: datetime
+) -> list[dict[str, Any]]:
+    """One ServiceAvailability group per active service of one business."""
+    end = moment + timedelta(days=horizon_days)
+    return [
+        {"availability": await service_availability(business_id, service["id"], moment, end)}
+        for service in await _services([business_id])
+    ]
+
+
+# A business's part of the availability feed is searched again when the business changed
+# (its listing's feed_changed_at, set by the outbox handler on every booking event) or when
+# it is older than this: the horizon moves with the clock, and past slots drop out.
+FRAGMENT_MAX_AGE = timedelta(hours=1)
+
+
+def _fragment_path(feed_dir: str, partner_id: UUID, business_id: UUID) -> Path:
+    return feed_path(feed_dir, partner_id, "availability").parent / "parts" / f"{business_id}.json"
+
+
+async def _availability_incremental(
+    feed_dir: str, partner_id: UUID, now: datetime | None = None
+) -> tuple[dict[str, Any], list[UUID]]:
+    """The availability feed from per-business parts, only the stale ones searched again;
+    (the feed, the businesses searched)."""
+    moment = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+    async with db.connection() as conn:
+        listed = await conn.fetch(
+            # The database's clock, read before any search: a change the relay records
+            # later is newer than the parts searched now (the booking it follows is
+            # committed before the relay runs, so the search sees it).
+            "SELECT business_id, feed_horizon_days, feed_changed_at, clock_timestamp() AS read_at "
+            "FROM marketplace_listing WHERE partner_id = $1 ORDER BY business_id",
+            partner_id,
+        )
+    groups: list[dict[str, Any]] = []
+    searched: list[UUID] = []
+    for row in listed:
+        path = _fragment_path(feed_dir, partner_id, row["business_id"])
+        part = _read_part(path)
+        fresh = (
+            part is not None
+            and part["horizon_days"] == row["feed_horizon_days"]
+            and moment - datetime.fromisoformat(part["moment"]) < FRAGMENT_MAX_AGE
+            and (
+                row["feed_changed_at"] is None
+                or datetime.fromisoformat(part["searched_at"]) > row["feed_changed_at"]
+            )
+        )
+        if not fresh:
+            part = {
+                "moment": moment.isoformat(),
+                "searched_at": row["read_at"].isoformat(),
+                "horizon_days": row["feed_horizon_days"],
+                "groups": await _business_groups(
+                    row["business_id"], int(row["feed_horizon_days"]), moment
+                ),
+            }
+            _write_atomically(path, json.dumps(part).encode())
+            searched.append(row["business_id"])
+        assert part is not None
+        groups += part["groups"]
+    return {"metadata": _metadata(time.time_ns()), "service_availability": groups}, searched
+
+
+def _read_part(path: Path) -> dict[str, Any] | None:
+    try:
+        part: dict[str, Any] = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # missing or torn: searched again
+    return part
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_bytes(body)
+    os.replace(temporary, path)
 
 
 BUILDERS = {"merchant": merchant_feed, "service": service_feed, "availability": availability_feed}
@@ -199,15 +273,17 @@ def feed_path(feed_dir: str, partner_id: UUID, kind: str) -> Path:
 
 
 async def write_feeds(feed_dir: str, partner_id: UUID) -> dict[str, Path]:
-    """Regenerate the partner's three feeds (whole files, replaced atomically)."""
+    """Regenerate the partner's three feeds (whole files, replaced atomically); the
+    availability feed is put together from per-business parts, and only the parts of
+    businesses that changed since (or that are older than FRAGMENT_MAX_AGE) are searched."""
     written = {}
     for kind in FEEDS:
         path = feed_path(feed_dir, partner_id, kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps(await BUILDERS[kind](partner_id)).encode()
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(body)
-        os.replace(temporary, path)
+        if kind == "availability":
+            feed, _ = await _availability_incremental(feed_dir, partner_id)
+        else:
+            feed = await BUILDERS[kind](partner_id)
+        _write_atomically(path, json.dumps(feed).encode())
         written[kind] = path
     return written
 
@@ -225,6 +301,8 @@ async def stale(feed_dir: str, partner_id: UUID) -> bool:
             return True
         if changed is not None and path.stat().st_mtime <= changed.timestamp():
             return True
+        if time.time() - path.stat().st_mtime > FRAGMENT_MAX_AGE.total_seconds():
+            return True  # the horizon has moved on
     return False
 
 
