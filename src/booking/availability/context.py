@@ -148,12 +148,25 @@ async def load_service_context(
         hold_ttl=timedelta(seconds=row["hold_ttl_seconds"]),
         eligible_staff=eligible,
         locale=row["locale"],
-        weekly={staff_id: tuple(windows) for staff_id, windows in weekly.items()},
+        weekly=_shared_hours(weekly),
         narrowed=hours_for is not None,
         config_version=row["config_version"],
         resource_group=row["resource_group"],
         resources=tuple(row["resources"]),
     )
+
+
+def _shared_hours(
+    weekly: Mapping[UUID, list[HoursRule]],
+) -> dict[UUID, tuple[HoursRule, ...]]:
+    """Each member of staff's hours as a tuple, one tuple object per distinct set: staff
+    mostly share their hours, and a check of many staff (any staff at this time?) then
+    decides each distinct set once (booking.bookings.placing.candidate_staff)."""
+    distinct: dict[tuple[HoursRule, ...], tuple[HoursRule, ...]] = {}
+    return {
+        staff_id: distinct.setdefault(hours, hours)
+        for staff_id, hours in ((staff_id, tuple(windows)) for staff_id, windows in weekly.items())
+    }
 
 
 _CACHE_SIZE = 1024
