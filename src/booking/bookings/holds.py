@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,7 +61,6 @@ async def create_hold(
     channel: str | None = None,
     resource_id: UUID | None = None,
 ) -> HoldResult:
-    asked_at = time.monotonic()
     principal.require("bookings:write", business_id)
     starts_at = as_utc(starts_at, "starts_at")
     chosen_channel = channel_for(principal, channel)
@@ -71,12 +69,12 @@ async def create_hold(
     # One function call writes everything (see with_context for the context read).
     async def attempt(
         conn: asyncpg.Connection, context: ServiceContext, checked: bool
-    ) -> asyncpg.Record:
+    ) -> asyncpg.Record | None:
         check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await candidate_staff(conn, context, staff_id, starts_at, ends_at)
         resources = pick_resources(context.resource_group, context.resources, resource_id)
-        row = await insert_active(
+        return await insert_active(
             conn,
             context,
             staff,
@@ -90,11 +88,10 @@ async def create_hold(
             checked=checked,
             resource_ids=resources,
         )
-        if row is None:  # alternatives read on this connection, before it goes back
-            raise await slot_taken(context, starts_at, principal, conn=conn, asked_at=asked_at)
-        return row
 
-    _, row = await with_context(business_id, service_id, staff_id, attempt)
+    context, row = await with_context(business_id, service_id, staff_id, attempt)
+    if row is None:
+        raise await slot_taken(context, starts_at, principal)
     return HoldResult(booking=dict(row), hold_token=token)
 
 

@@ -8,9 +8,7 @@ time is free; its refusal becomes :class:`SlotTaken` with the nearest alternativ
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -83,24 +81,14 @@ async def slot_taken(
     *,
     exclude_booking: UUID | None = None,
     detail: str = "Someone else has just taken that time.",
-    conn: asyncpg.Connection | None = None,
-    asked_at: float | None = None,
 ) -> SlotTaken:
-    """A SlotTaken carrying the nearest free alternatives, read after the refusal.
+    """A SlotTaken carrying the nearest free alternatives, read after the rollback.
 
     The losers of a race all ask for the same alternatives at once (500 clients on one
     slot: 499 searches of the same calendars). One search per service, time and kind
     of caller runs at a time, and every loser asking while it runs gets its answer
     (alternatives are advice: the write that takes one checks again). A finished
-    search still answers a request that had begun before the search started
-    (``asked_at``, ``time.monotonic()``) - its answer was read after the request
-    arrived - and nobody else, so a race's losers are answered by one or two searches
-    instead of one after another for as long as losers keep arriving.
-
-    ``conn``: the connection the caller's refused write ran on, still held. A search
-    this caller starts runs on it: from the pool it would queue behind every other
-    request of the race (a 500-client race's search waited there until nearly every
-    loser had had its turn, and all of them waited for the search).
+    search is never reused, so an answer is never older than the request.
     """
     key = (
         context.business_id,
@@ -109,48 +97,22 @@ async def slot_taken(
         principal.is_staff,
         exclude_booking,
     )
-    while (shared := _searches.get(key)) is not None and (
-        not shared.answer.done() or (asked_at is not None and asked_at <= shared.began)
-    ):
-        try:
-            return SlotTaken(detail, alternatives=list(await asyncio.shield(shared.answer)))
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not shared.answer.cancelled() or (current is not None and current.cancelling()):
-                raise
-            # the request running that search went away before it ended: search again
-    loop = asyncio.get_running_loop()
-    shared = _Search(time.monotonic(), loop.create_future())
-    _searches[key] = shared
-    try:
-        alternatives = await _alternatives(context, starts_at, principal, exclude_booking, conn)
-    except BaseException as exc:
-        _forget(key, shared)
-        if isinstance(exc, asyncio.CancelledError):
-            shared.answer.cancel()
-        else:
-            shared.answer.set_exception(exc)
-            shared.answer.exception()  # retrieved: the waiters raise it, so does this caller
-        raise
-    shared.answer.set_result(alternatives)
-    loop.call_later(_KEEP_ANSWER_S, _forget, key, shared)
+    shared = _searches.get(key)
+    if shared is None or shared.done():
+        shared = asyncio.ensure_future(
+            _alternatives(context, starts_at, principal, exclude_booking)
+        )
+        _searches[key] = shared
+        shared.add_done_callback(lambda done: _forget(key, done))
+    alternatives = await asyncio.shield(shared)
     return SlotTaken(detail, alternatives=list(alternatives))
 
 
-@dataclass(frozen=True, slots=True)
-class _Search:
-    began: float  # time.monotonic() when it started
-    answer: asyncio.Future[list[dict[str, Any]]]
+_searches: dict[tuple[object, ...], asyncio.Future[list[dict[str, Any]]]] = {}
 
 
-_searches: dict[tuple[object, ...], _Search] = {}
-# How long a finished answer is kept for requests that began before its search did
-# (a memory bound: such a request arriving later just searches again).
-_KEEP_ANSWER_S = 5.0
-
-
-def _forget(key: tuple[object, ...], search: _Search) -> None:
-    if _searches.get(key) is search:
+def _forget(key: tuple[object, ...], done: asyncio.Future[list[dict[str, Any]]]) -> None:
+    if _searches.get(key) is done:
         del _searches[key]
 
 
@@ -159,20 +121,17 @@ async def _alternatives(
     starts_at: datetime,
     principal: Principal,
     exclude_booking: UUID | None,
-    conn: asyncpg.Connection | None,
 ) -> list[dict[str, Any]]:
-    if conn is None:
-        async with db.connection() as conn:
-            return await _alternatives(context, starts_at, principal, exclude_booking, conn)
-    if context.narrowed:  # alternatives may be with anyone who offers the service
-        context = await load_service_context(conn, context.business_id, context.service_id)
-    nearby = await alternatives_near(
-        conn,
-        context,
-        starts_at,
-        apply_notice=not principal.is_staff,
-        exclude_booking=exclude_booking,
-    )
+    async with db.connection() as conn:
+        if context.narrowed:  # alternatives may be with anyone who offers the service
+            context = await load_service_context(conn, context.business_id, context.service_id)
+        nearby = await alternatives_near(
+            conn,
+            context,
+            starts_at,
+            apply_notice=not principal.is_staff,
+            exclude_booking=exclude_booking,
+        )
     return [slot_json(slot, context.tz) for slot in nearby]
 
 
@@ -225,7 +184,6 @@ async def create_booking(
     notes: str = "",
     resource_id: UUID | None = None,
 ) -> dict[str, Any]:
-    asked_at = time.monotonic()
     principal.require("bookings:write", business_id)
     starts_at = as_utc(starts_at, "starts_at")
     chosen_channel = channel_for(principal, channel)
@@ -234,7 +192,7 @@ async def create_booking(
     # see insert_active) once the context is known (see with_context).
     async def attempt(
         conn: asyncpg.Connection, context: ServiceContext, checked: bool
-    ) -> asyncpg.Record:
+    ) -> asyncpg.Record | None:
         check_notice(context, principal, starts_at)
         ends_at = starts_at + context.shape.duration
         staff = await candidate_staff(conn, context, staff_id, starts_at, ends_at)
@@ -245,7 +203,7 @@ async def create_booking(
             locale=customer.locale,
             business_locale=context.locale,
         )
-        row = await insert_active(
+        return await insert_active(
             conn,
             context,
             staff,
@@ -259,9 +217,8 @@ async def create_booking(
             checked=checked,
             resource_ids=resources,
         )
-        if row is None:  # alternatives read on this connection, before it goes back
-            raise await slot_taken(context, starts_at, principal, conn=conn, asked_at=asked_at)
-        return row
 
-    _, row = await with_context(business_id, service_id, staff_id, attempt)
+    context, row = await with_context(business_id, service_id, staff_id, attempt)
+    if row is None:
+        raise await slot_taken(context, starts_at, principal)
     return dict(row)
