@@ -1,10 +1,11 @@
 """booking_place answers "no row" at once while every resource (or every member of staff)
 is held by a live allocation: the losers of a race on the last cabins heard it only after
-the hold expiry on every candidate (20 staff + 5 cabins) and the probes of the busy staff,
-about 0.55 ms per loser's call against 0.16 ms now, round trip included (bench/RESULTS.md,
-2026-12-02 cabin race). A stale hold does not count as held: the expiry still runs, and
-every combination is still tried, whenever one candidate might be free. What the first
-probes found held is not probed again. The constraint stays the arbiter.
+the hold expiry on every candidate (20 staff + 5 cabins) and the probes of the busy staff
+(`python -m bench.loser`: 0.25-0.30 -> 0.21-0.23 ms per loser's call, round trip
+included; bench/RESULTS.md, 2026-12-02 cabin race). A stale hold does not count as held:
+the expiry still runs, and every combination is still tried, whenever one candidate might
+be free. What the first probes found held is not probed again. The constraint stays the
+arbiter.
 The function's current home is src/booking/bookings/sql/booking_place.sql.
 Self-contained: raw SQL only; backwards restores the 2026-12-02T04:12 definition (with
 04:11's plan_cache_mode).
