@@ -280,6 +280,57 @@ async def test_time_off_is_refused_by_the_database_for_cabin_services_too(world:
     assert refused.status_code == 409, refused.text
 
 
+async def test_every_cabin_held_is_no_row_at_once_but_a_stale_hold_does_not_fill_the_group(
+    world: World,
+) -> None:
+    # booking_place answers "no row" from its first probes while every cabin is held by a
+    # live allocation; a hold past its expiry is no live allocation: the write expires it
+    # and takes its cabin.
+    cabins = await _cabins(world, 2)
+    starts = at(8, 11)
+    desk = world.client("front_desk")
+    booked = await desk.post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=_book(world, starts, 1, resource_id=str(cabins[0])),
+    )
+    assert booked.status_code == 201, booked.text
+    held = await world.client("app").post(
+        f"/v1/businesses/{world.business_id}/holds",
+        json={
+            "service_id": str(world.cut),
+            "starts_at": starts.isoformat(),
+            "resource_id": str(cabins[1]),
+        },
+    )
+    assert held.status_code == 201, held.text
+    hold_id = UUID(held.json()["hold"]["id"])
+    full = await desk.post(
+        f"/v1/businesses/{world.business_id}/bookings", json=_book(world, starts, 2)
+    )
+    assert full.status_code == 409, full.text
+    assert full.json()["alternatives"]
+    async with db.connection() as conn:
+        # nothing written for the loser, not even its customer
+        assert (
+            await conn.fetchval("SELECT count(*) FROM customer WHERE phone = $1", "+393330000002")
+            == 0
+        )
+        await conn.execute(
+            "UPDATE booking SET hold_expires_at = now() - interval '1 second' WHERE id = $1",
+            hold_id,
+        )
+    taken = await desk.post(
+        f"/v1/businesses/{world.business_id}/bookings", json=_book(world, starts, 3)
+    )
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["resource_id"] == str(cabins[1])
+    async with db.connection() as conn:
+        assert await conn.fetchval("SELECT status FROM booking WHERE id = $1", hold_id) == (
+            "expired"
+        )
+        assert await conn.fetchval(OVERLAPPING_ACTIVE) == 0
+
+
 _PLACE = """
     SELECT id FROM booking_place(
         p_business_id => $1, p_service_id => $2, p_staff_ids => $3, p_resource_ids => $4,

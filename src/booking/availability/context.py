@@ -3,6 +3,7 @@ one round trip, and this process's memory of it (checked by the rules stamp)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ async def load_service_context(
         hold_ttl=timedelta(seconds=row["hold_ttl_seconds"]),
         eligible_staff=eligible,
         locale=row["locale"],
-        weekly={staff_id: tuple(windows) for staff_id, windows in weekly.items()},
+        weekly=_shared_hours(weekly),
         narrowed=hours_for is not None,
         config_version=row["config_version"],
         resource_group=row["resource_group"],
@@ -156,8 +157,22 @@ async def load_service_context(
     )
 
 
+def _shared_hours(
+    weekly: Mapping[UUID, list[HoursRule]],
+) -> dict[UUID, tuple[HoursRule, ...]]:
+    """Each member of staff's hours as a tuple, one tuple object per distinct set: staff
+    mostly share their hours, and a check of many staff (any staff at this time?) then
+    decides each distinct set once (booking.bookings.placing.candidate_staff)."""
+    distinct: dict[tuple[HoursRule, ...], tuple[HoursRule, ...]] = {}
+    return {
+        staff_id: distinct.setdefault(hours, hours)
+        for staff_id, hours in ((staff_id, tuple(windows)) for staff_id, windows in weekly.items())
+    }
+
+
 _CACHE_SIZE = 1024
 _contexts: OrderedDict[tuple[UUID, UUID, tuple[UUID, ...] | None], ServiceContext] = OrderedDict()
+_reading: dict[tuple[UUID, UUID, tuple[UUID, ...] | None], asyncio.Future[ServiceContext]] = {}
 
 
 async def cached_service_context(
@@ -174,16 +189,48 @@ async def cached_service_context(
     (``booking_insert_current``) and reads the context again when told it moved
     (:func:`forget_service_context`): a remembered context is never trusted on its own.
     Bounded: the least recently used of ``_CACHE_SIZE`` contexts is dropped.
+
+    Callers that miss while the same context is being read wait for that read instead
+    of each reading it (flag True: not read by this caller): the 500 clients of a race
+    on a service just changed or not yet asked for read the same 20 staff's hours 500
+    times. A waiter whose read failed or went away reads it itself.
     """
     key = (business_id, service_id, None if hours_for is None else tuple(hours_for))
     context = _contexts.get(key)
     if context is not None:
         _contexts.move_to_end(key)
         return context, True
-    context = await load_service_context(conn, business_id, service_id, hours_for=hours_for)
-    _contexts[key] = context
-    if len(_contexts) > _CACHE_SIZE:
-        _contexts.popitem(last=False)
+    reading = _reading.get(key)
+    if reading is not None:
+        try:
+            return await asyncio.shield(reading), True
+        except (asyncio.CancelledError, Exception):
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            # that read failed or its request went away: this caller reads for itself
+            return await load_service_context(
+                conn, business_id, service_id, hours_for=hours_for
+            ), False
+    reading = asyncio.get_running_loop().create_future()
+    _reading[key] = reading
+    try:
+        context = await load_service_context(conn, business_id, service_id, hours_for=hours_for)
+    except BaseException as exc:
+        if _reading.get(key) is reading:
+            del _reading[key]
+        if isinstance(exc, asyncio.CancelledError):
+            reading.cancel()
+        else:
+            reading.set_exception(exc)
+            reading.exception()  # retrieved: each waiter reads for itself instead
+        raise
+    if _reading.get(key) is reading:  # not forgotten meanwhile
+        del _reading[key]
+        _contexts[key] = context
+        if len(_contexts) > _CACHE_SIZE:
+            _contexts.popitem(last=False)
+    reading.set_result(context)
     return context, False
 
 
@@ -191,3 +238,5 @@ def forget_service_context(business_id: UUID) -> None:
     """Drop every remembered context of a business (its rules changed)."""
     for key in [key for key in _contexts if key[0] == business_id]:
         del _contexts[key]
+    for key in [key for key in _reading if key[0] == business_id]:
+        del _reading[key]  # a read in flight may be older than the change

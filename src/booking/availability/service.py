@@ -281,12 +281,18 @@ async def search_slots(
     )
     before = int(context.shape.buffer_before.total_seconds())
     span = int((context.shape.duration + context.shape.buffer_after).total_seconds())
+    # Every member of staff free at a start shares that start's resource answer.
+    first_free: dict[datetime, UUID | None] = {}
     fitting: list[FreeSlot] = []
     for slot in slots:
-        start = int(slot.starts_at.timestamp())
-        free = busy.free(start - before, start + span)
-        if free:
-            fitting.append(slot._replace(resource_id=free[0]))
+        if slot.starts_at in first_free:
+            resource_id = first_free[slot.starts_at]
+        else:
+            start = int(slot.starts_at.timestamp())
+            free = busy.free(start - before, start + span)
+            resource_id = first_free[slot.starts_at] = free[0] if free else None
+        if resource_id is not None:
+            fitting.append(slot._replace(resource_id=resource_id))
     return fitting
 
 

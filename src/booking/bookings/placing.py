@@ -50,11 +50,17 @@ async def candidate_staff(
     calendars = await load_calendars(
         conn, wanted, starts_at, ends_at, with_busy=False, weekly_hours=context.weekly
     )
-    working = [
-        cal.staff_id
-        for cal in calendars
-        if fits_working_hours(cal.weekly, context.tz, starts_at, ends_at)
-    ]
+    # Staff mostly share their hours (the context keeps one tuple per distinct set):
+    # each distinct set is checked once, not once per member of staff.
+    fits: dict[int, bool] = {}
+    working = []
+    for cal in calendars:
+        verdict = fits.get(id(cal.weekly))
+        if verdict is None:
+            verdict = fits_working_hours(cal.weekly, context.tz, starts_at, ends_at)
+            fits[id(cal.weekly)] = verdict
+        if verdict:
+            working.append(cal.staff_id)
     if not working:
         raise InvalidInput(
             "That time is outside working hours"

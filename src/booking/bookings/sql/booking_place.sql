@@ -3,6 +3,13 @@
 --
 -- * p_config_version: when given, refuse (SQLSTATE BK001) unless it is still the
 --   business's: the caller's remembered rules are current.
+-- * no row at once, before anything else, while every resource (or every member of
+--   staff) is held by a live allocation - a stale hold does not count, the expiry below
+--   would release it: the losers of a race on the last cabins, or on one member of
+--   staff's slot, hear it from one probe per candidate, without the hold expiry or any
+--   combination tried (a cabin race loser otherwise expired holds on 25 candidates and
+--   probed the 5 busy staff before finding every cabin taken). What these probes found
+--   held is not probed again;
 -- * stale holds on the candidate resources are expired (booking_expire_holds_on);
 -- * combinations are tried in order: each member of p_staff_ids with each of
 --   p_resource_ids (or with none when p_resource_ids is empty). Each candidate is
@@ -51,6 +58,7 @@ AS $$
         v_found boolean := false;
         v_held uuid[] := '{}';  -- candidates found held (probed or refused)
         v_free uuid[] := '{}';  -- resources probed free
+        v_staff_held uuid[] := '{}';  -- staff found held by a live allocation
         v_customer_due boolean := p_customer_phone IS NOT NULL;
         v_detail text;
         v_constraint text;
@@ -61,12 +69,40 @@ AS $$
             RAISE EXCEPTION 'the business''s booking rules changed since they were read'
                 USING ERRCODE = 'BK001';
         END IF;
+        FOREACH v_resource IN ARRAY p_resource_ids LOOP
+            EXIT WHEN NOT EXISTS (
+                SELECT 1 FROM allocation a
+                WHERE a.business_id = p_business_id AND a.resource_id = v_resource
+                  AND a.active AND a.during && v_during
+                  AND NOT EXISTS (
+                      SELECT 1 FROM booking b
+                      WHERE b.business_id = a.business_id AND b.id = a.booking_id
+                        AND b.status = 'held' AND b.hold_expires_at <= now()));
+            v_held := v_held || v_resource;
+        END LOOP;
+        IF cardinality(p_resource_ids) > 0 AND p_resource_ids <@ v_held THEN
+            RETURN;
+        END IF;
+        FOREACH v_staff IN ARRAY p_staff_ids LOOP
+            EXIT WHEN NOT EXISTS (
+                SELECT 1 FROM allocation a
+                WHERE a.business_id = p_business_id AND a.resource_id = v_staff
+                  AND a.active AND a.during && v_during
+                  AND NOT EXISTS (
+                      SELECT 1 FROM booking b
+                      WHERE b.business_id = a.business_id AND b.id = a.booking_id
+                        AND b.status = 'held' AND b.hold_expires_at <= now()));
+            v_staff_held := v_staff_held || v_staff;
+        END LOOP;
+        IF p_staff_ids <@ v_staff_held THEN
+            RETURN;
+        END IF;
         PERFORM booking_expire_holds_on(
             p_business_id, p_staff_ids || p_resource_ids, v_during);
         <<staff_loop>>
         FOREACH v_staff IN ARRAY p_staff_ids LOOP
             EXIT WHEN cardinality(p_resource_ids) > 0 AND p_resource_ids <@ v_held;
-            CONTINUE WHEN EXISTS (
+            CONTINUE WHEN v_staff = ANY (v_staff_held) OR EXISTS (
                 SELECT 1 FROM allocation WHERE business_id = p_business_id
                   AND resource_id = v_staff AND active AND during && v_during);
             <<resource_loop>>
