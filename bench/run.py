@@ -366,6 +366,14 @@ def notification_rows(sms: scenarios.NotificationPipeline) -> list[Row]:
             "",
         ),
         (
+            f"5 SMS pipeline: a backlog of {sms.bookings} rows drained",
+            f"{sms.backlog_per_second:,.0f} SMS/s",
+            raw,
+            _x(ratio(sms.backlog_per_second, sms.raw_jobs_per_second)),
+            ">= 0.5x",
+            "",
+        ),
+        (
             "5 commit->send lag, burst",
             _ms(sms.burst_lag),
             f"raw arq enqueue->execute {_ms(sms.raw_burst_lag)}",

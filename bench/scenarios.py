@@ -561,6 +561,7 @@ class NotificationPipeline:
     paced_rate: float  # bookings per second in the paced round
     sms_per_second: float  # burst: first commit to last send
     raw_jobs_per_second: float  # no-op arq jobs, same worker settings
+    backlog_per_second: float  # as many rows committed with no worker, then drained
     burst_lag: Latency  # commit -> send
     paced_lag: Latency
     raw_burst_lag: Latency  # enqueue -> execute of the no-op job
@@ -588,7 +589,7 @@ async def notification_pipeline(bookings: int, paced: int, rate: float) -> Notif
     try:
         with contextlib.redirect_stdout(sys.stderr):
             figures = await notifications.pipeline(
-                Namespace(bookings=bookings, paced=paced, rate=rate)
+                Namespace(bookings=bookings, paced=paced, rate=rate, backlog=bookings)
             )
     finally:
         os.environ.clear()
@@ -605,6 +606,7 @@ async def notification_pipeline(bookings: int, paced: int, rate: float) -> Notif
         paced_rate=rate,
         sms_per_second=burst["rate"],
         raw_jobs_per_second=raw["rate"],
+        backlog_per_second=figures["backlog"]["rate"],
         burst_lag=lag(burst),
         paced_lag=lag(paced_figures),
         raw_burst_lag=Latency(bookings, raw["p50"], raw["p99"]),
