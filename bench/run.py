@@ -371,7 +371,7 @@ def notification_rows(sms: scenarios.NotificationPipeline) -> list[Row]:
             raw,
             _x(ratio(sms.backlog_per_second, sms.raw_jobs_per_second)),
             ">= 0.5x",
-            "",
+            "met" if ratio(sms.backlog_per_second, sms.raw_jobs_per_second) >= 0.5 else "missed",
         ),
         (
             "5 commit->send lag, burst",
