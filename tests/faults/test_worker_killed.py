@@ -13,8 +13,15 @@ has no idempotency key). So:
 
 * killed while every in-flight call is stalled at Twilio and not yet accepted
   (the fake's Stall outcome): every confirmation is sent **exactly once**;
-* killed at an arbitrary moment with Twilio answering at once: **none lost**,
-  and duplicates are **at most the messages in flight** (``sending``) at the kill.
+* killed while calls are in flight that Twilio goes on to accept (the first 60
+  answered at once, the rest after 0.5 s, whether or not the caller is still
+  there): **none lost**, and duplicates are **at most the messages in flight**
+  (``sending``) at the kill.
+
+The second drill used to let Twilio answer everything at once and kill after 60
+were sent; since a relay pass's sends go out together (one ``send_sms_batch``
+job), all 200 were sent before the kill landed, so the slow rest keeps the kill
+inside the batch.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ BATCH = 200
 ACCEPTED_BEFORE_STALL = 80
 # Longer than the drill: these requests are never accepted while the drill counts.
 STALL = {"kind": "stall", "seconds": 600}
+SLOW_REST = {"kind": "stall", "seconds": 0.5}  # answered, but late
 
 
 async def _book_batch(rig: Rig, tenant: Tenant) -> dict[str, str]:
@@ -123,6 +131,7 @@ async def test_worker_sigkilled_at_any_moment_loses_nothing_and_duplicates_only_
 ) -> None:
     async with sms_rig(sms_stack) as rig:
         tenant = await rig.tenant()
+        await rig.fake.script([201] * 60, default=SLOW_REST)
         references = await _book_batch(rig, tenant)
         rig.start_worker()
 
