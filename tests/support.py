@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -11,11 +13,28 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
+from aiohttp import web
 
 from booking import db
 from booking.access.service import create_api_key, create_partner
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.asynccontextmanager
+async def local_server(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1 at a free port for the block; its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
 TEST_SECRET = "test-secret-not-for-production"  # BOOKING_SECRET_KEY of every test process
 ROME = ZoneInfo("Europe/Rome")
 

@@ -23,7 +23,7 @@ from booking.outbox.dispatch import FollowUpJob
 from booking.outbox.service import handle_event
 from booking.settings import Settings
 from booking.worker import OUTBOX_HANDLERS
-from tests.support import World, at
+from tests.support import World, at, local_server
 
 
 @dataclass
@@ -48,14 +48,8 @@ async def inventory() -> AsyncIterator[FakeInventory]:
 
     app = web.Application()
     app.router.add_post("/v1alpha/inventory/partners/{partner}/availability:replace", replace)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    await runner.cleanup()
+    async with local_server(app) as state.url:
+        yield state
 
 
 async def _list(world: World, url: str) -> None:

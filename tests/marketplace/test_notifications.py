@@ -22,7 +22,7 @@ from booking.outbox.service import handle_event
 from booking.settings import Settings
 from booking.worker import OUTBOX_HANDLERS
 from tests.marketplace.test_conformance import ac, create, slot
-from tests.support import World, at
+from tests.support import World, at, local_server
 
 
 @dataclass
@@ -63,14 +63,8 @@ async def maps() -> AsyncIterator[FakeMapsBooking]:
 
     app = web.Application()
     app.router.add_patch("/v1alpha/notification/partners/{partner}/bookings/{booking}", patch)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    await runner.cleanup()
+    async with local_server(app) as state.url:
+        yield state
 
 
 async def _notified_world(listed: World, maps: FakeMapsBooking) -> World:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from arq import Retry
 
 from booking import db, outbound
@@ -103,13 +104,12 @@ def _slot(feed_slot: dict[str, Any]) -> dict[str, Any]:
 
 
 async def replace_body(
-    business_id: UUID, start: datetime, end: datetime
+    conn: asyncpg.Connection, business_id: UUID, start: datetime, end: datetime
 ) -> tuple[dict[str, Any], int]:
     """The request body for every active service of the business, and its slot count."""
-    async with db.connection() as conn:
-        services = await conn.fetch(
-            "SELECT id FROM service WHERE business_id = $1 AND active ORDER BY id", business_id
-        )
+    services = await conn.fetch(
+        "SELECT id FROM service WHERE business_id = $1 AND active ORDER BY id", business_id
+    )
     groups = []
     count = 0
     for service in services:
@@ -158,7 +158,7 @@ async def replace(
         )
         if listing is None:
             return "not listed"
-        body, count = await replace_body(business_id, start, end)
+        body, count = await replace_body(conn, business_id, start, end)
         base = (listing["notification_base_url"] or settings.marketplace_notify_url).rstrip("/")
         url = f"{base}/v1alpha/inventory/partners/{partner_id}/availability:replace"
         outcome = await outbound.OutboundPolicy.from_settings(settings).post(

@@ -173,16 +173,6 @@ async def service_availability(
     return slots
 
 
-async def availability_feed(partner_id: UUID, now: datetime | None = None) -> dict[str, Any]:
-    """The whole availability feed, every business searched now (see write_feeds for the
-    incremental one the partner is served)."""
-    moment = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
-    groups = []
-    for row in await _listed(partner_id):
-        groups += await _business_groups(row["business_id"], int(row["feed_horizon_days"]), moment)
-    return {"metadata": _metadata(time.time_ns()), "service_availability": groups}
-
-
 async def _business_groups(
     business_id: UUID, horizon_days: int, moment: datetime
 ) -> list[dict[str, Any]]:
@@ -264,7 +254,7 @@ def _write_atomically(path: Path, body: bytes) -> None:
     os.replace(temporary, path)
 
 
-BUILDERS = {"merchant": merchant_feed, "service": service_feed, "availability": availability_feed}
+BUILDERS = {"merchant": merchant_feed, "service": service_feed}  # availability: incremental
 
 
 def feed_path(feed_dir: str, partner_id: UUID, kind: str) -> Path:
