@@ -9,7 +9,6 @@ Sending (claim, provider call, record) is notifications/sending.py.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import structlog
 
 from booking import db
 from booking.access.principal import Principal
@@ -27,9 +25,6 @@ from booking.notifications.reminders import sync_reminders
 from booking.notifications.templates import format_when, render
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
 from booking.settings import Settings, get_settings
-
-log = logging.getLogger("booking.notifications")
-events = structlog.get_logger("booking.notifications")
 
 SEND_JOB = "send_sms"
 SEND_BATCH_JOB = "send_sms_batch"  # the sends of one relay pass, as one job
