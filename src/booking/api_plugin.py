@@ -12,10 +12,14 @@ principal), so neither imports the other's wiring: no import cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
 
 from litestar import Router
 from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
 from litestar.enums import ParamType
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import (
     Components,
     OpenAPIType,
@@ -114,4 +118,25 @@ class AccessPlugin(InitPluginProtocol, ReceiveRoutePlugin):
                 handler.operation_class = IdempotentOperation
 
 
-__all__ = ["AccessPlugin", "Components"]
+class GuardsInOnePass(InitPluginProtocol):
+    """Listed after every plugin that adds a guard: the app's guards run as one guard,
+    in the order they were added (authorization first). Litestar hands each guard its
+    own shallow copy of the route handler, ~8 us per guard on every request."""
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        guards = tuple(app_config.guards)
+        if len(guards) > 1:
+
+            async def app_guards(
+                connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+            ) -> None:
+                for guard in guards:
+                    result = guard(connection, handler)
+                    if isawaitable(result):
+                        await result
+
+            app_config.guards = [app_guards]
+        return app_config
+
+
+__all__ = ["AccessPlugin", "Components", "GuardsInOnePass"]

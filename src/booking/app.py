@@ -21,7 +21,7 @@ from booking import db
 from booking.access import key_use
 from booking.access.controllers import ApiKeyController
 from booking.access.dependencies import provide_principal
-from booking.api_plugin import AccessPlugin
+from booking.api_plugin import AccessPlugin, GuardsInOnePass
 from booking.apidocs import LocalSwaggerRenderPlugin, home
 from booking.availability.controllers import AvailabilityController
 from booking.bookings.controllers import BookingController, FrontDeskController, HoldController
@@ -195,7 +195,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send=[add_security_headers],
         # Authorization guard, rate limits, Idempotency-Key; then the wire rules (closed
         # request schemas, complete OPTIONS Allow, RFC 3339 times only: booking.wire_rules).
-        plugins=[AccessPlugin(), WireRulesPlugin(), StrictStructSchemaPlugin()],
+        plugins=[AccessPlugin(), WireRulesPlugin(), StrictStructSchemaPlugin(), GuardsInOnePass()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         cors_config=CORSConfig(allow_origins=["*"], expose_headers=["ETag", "Retry-After"]),

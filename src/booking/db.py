@@ -61,11 +61,20 @@ async def retry_deadlocks(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_engine: PostgresEngine | None = None
+
+
 def engine() -> PostgresEngine:
-    found = engine_finder()
-    if not isinstance(found, PostgresEngine):  # pragma: no cover - configuration error
-        raise RuntimeError("booking needs a PostgresEngine in piccolo_conf")
-    return found
+    """piccolo_conf's engine. Found once per process: piccolo's ``engine_finder`` looks
+    the conf module up again on every call (~7 us), and a request asks several times
+    (``connection``, ``transaction``, ``in_transaction``)."""
+    global _engine
+    if _engine is None:
+        found = engine_finder()
+        if not isinstance(found, PostgresEngine):  # pragma: no cover - configuration error
+            raise RuntimeError("booking needs a PostgresEngine in piccolo_conf")
+        _engine = found
+    return _engine
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
