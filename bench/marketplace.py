@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from uuid import UUID
 
 import httpx
 
+from bench.proc import CpuMeter, postmaster_pid
 from bench.seed import ROME, seeded_database
 from bench.server import ROOT, running_api
 
@@ -36,23 +36,6 @@ LABELS = {
     "rest": "REST POST bookings",
     "rest+key": "REST POST bookings + Idempotency-Key",
 }
-
-
-CLOCK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds of a process (all its threads) and of its children it has waited for."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:  # exited meanwhile
-        return 0.0
-    return sum(int(value) for value in fields[11:15]) / CLOCK  # utime stime cutime cstime
-
-
-def _tree_cpu(pid: int) -> float:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return _cpu(pid) + sum(_cpu(int(child)) for child in children)
 
 
 def _api_pid(base: str) -> int | None:
@@ -68,33 +51,6 @@ def _api_pid(base: str) -> int | None:
         if b"api" in argv and port.encode() in argv and not argv[0].endswith(b"py-spy"):
             return int(entry.name)
     return None
-
-
-async def _postmaster_pid(url: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:  # the backend's parent, read while the backend lives
-        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
-        stat = Path(f"/proc/{backend}/stat").read_text()  # noqa: ASYNC240 - procfs, instant
-    finally:
-        await conn.close()
-    return int(stat.rpartition(")")[2].split()[1])
-
-
-class CpuMeter:
-    """Server CPU per call, API process and PostgreSQL apart: load from others on the
-    machine stretches latency far more than it stretches the CPU each call costs."""
-
-    def __init__(self, api: int | None, postmaster: int) -> None:
-        self.api, self.postmaster = api, postmaster
-
-    def now(self) -> tuple[float, float]:
-        return (_tree_cpu(self.api) if self.api else 0.0, _tree_cpu(self.postmaster))
-
-    def per_call(self, before: tuple[float, float], calls: int) -> str:
-        api, pg = (1000 * (b - a) / calls for a, b in zip(before, self.now(), strict=True))
-        return f"server CPU per call: API {api:.2f} ms + PostgreSQL {pg:.2f} ms"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -228,7 +184,7 @@ async def main(rounds: int, per_client: int, profile: bool = False, clients: int
             f"{pct(ac_times, 0.5) / pct(rest_times, 0.5):.2f} p99 "
             f"{pct(ac_times, 0.99) / pct(rest_times, 0.99):.2f}"
         )
-        meter = CpuMeter(_api_pid(base), await _postmaster_pid(url))
+        meter = CpuMeter(_api_pid(base), await postmaster_pid(url))
         cpu = meter.now()
         for _ in range(rounds):  # CPU apart: one kind of call at a time
             await ac.post(

@@ -38,6 +38,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from bench.proc import CpuMeter, postmaster_pid, tree_cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_DB = 7
 NOOP_QUEUE = "bench:noop"
@@ -362,9 +364,19 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
             stdout=worker_log,
             stderr=subprocess.STDOUT,
         )
+        # CPU of the drain, per SMS: worker, PostgreSQL (every backend of this cluster,
+        # the bench's own polling included) and the fake Twilio, apart.
+        meter = CpuMeter(worker.pid, await postmaster_pid(database_url))
+        fake_cpu, cpu = tree_cpu(fake.pid), meter.now()
         async with db.connection() as conn:
             await wait_for_sent(conn, args.bookings + args.paced + args.backlog, 600)
             drained = await drain_figures(conn, backlog_from)
+        worker_cpu, pg_cpu = (b - a for a, b in zip(cpu, meter.now(), strict=True))
+        drain_cpu = {
+            "worker": 1000 * worker_cpu / args.backlog,
+            "postgres": 1000 * pg_cpu / args.backlog,
+            "fake_twilio": 1000 * (tree_cpu(fake.pid) - fake_cpu) / args.backlog,
+        }
         accepted = fake_accepted(fake_url)
     finally:
         stop(worker)
@@ -391,6 +403,11 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         f"last {drained['rate']:8.1f}"
     )
     print(f"  ratio backlog SMS/s : raw jobs/s                {drained['rate'] / raw['rate']:8.2f}")
+    cpu_ms = drain_cpu
+    print(
+        f"  backlog CPU per SMS: worker {cpu_ms['worker']:.2f} ms + PostgreSQL "
+        f"{cpu_ms['postgres']:.2f} ms + fake Twilio {cpu_ms['fake_twilio']:.2f} ms"
+    )
     print(
         f"  raw arq no-op, burst        p50 {raw['p50']:6.0f} ms   p99 {raw['p99']:6.0f} ms"
         "   (enqueue->execute)"
@@ -412,6 +429,7 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "raw_paced": raw_paced,
         "rate": args.rate,
         "backlog": drained,
+        "backlog_cpu_ms": drain_cpu,
     }
 
 
