@@ -189,10 +189,10 @@ async def test_busy_time_synced_in_closes_slots_and_its_removal_opens_them_again
     await _assert_is_the_search(freed)
 
 
-async def test_new_working_hours_replace_the_whole_horizon(
+async def test_new_working_hours_replace_the_whole_horizon_a_week_per_call(
     world: World, inventory: FakeInventory
 ) -> None:
-    await list_business(world, inventory.url, horizon_days=3)
+    await list_business(world, inventory.url, horizon_days=10)
     _, last = await follow_ups(0)
     giulia = str(world.staff[0])
     changed = await world.client("manager").patch(
@@ -210,14 +210,33 @@ async def test_new_working_hours_replace_the_whole_horizon(
 
     job, last = await _only_availability_job(last)
     start, end = _window(job)
-    assert end - start == timedelta(days=3)  # the listing's feed horizon, no more
+    assert end - start == timedelta(days=10)  # the listing's feed horizon, no more
     assert abs(start - datetime.now(UTC)) < timedelta(minutes=1)
-    await run_job(job)
-    [(_, body)] = inventory.calls
+    assert (await run_job(job)).endswith(" in 2 calls")
+    first, second = inventory.calls
+    # Two calls, a week and the rest, back to back: together the whole window.
+    windows = [
+        {
+            (g["startTimeRestrict"], g["endTimeRestrict"])
+            for g in body["extendedServiceAvailability"]
+        }
+        for _, body in (first, second)
+    ]
+    [(first_from, first_to)], [(second_from, second_to)] = windows
+    assert (
+        first_to
+        == second_from
+        == _stamp(datetime.fromisoformat(first_from.replace("Z", "+00:00")) + timedelta(days=7))
+    )
+    assert second_to == _stamp(end)
+    body = first[1]
     assert not is_open(body, world.cut, giulia, at(2, 10))
     assert is_open(body, world.cut, giulia, at(2, 15))
     assert is_open(body, world.cut, giulia, at(1, 10))  # other weekdays keep their hours
+    assert not is_open(second[1], world.cut, giulia, at(9, 10))  # that weekday a week on
+    assert is_open(second[1], world.cut, giulia, at(9, 15))
     await _assert_is_the_search(body)
+    await _assert_is_the_search(second[1])
 
 
 async def test_a_staff_member_taken_off_the_rota_loses_every_slot_and_gets_them_back(

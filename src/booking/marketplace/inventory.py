@@ -23,7 +23,9 @@ so two updates of overlapping windows reach the marketplace in the order they we
 
 The window is sent as ``startTimeRestrict`` / ``endTimeRestrict``: the marketplace
 replaces every slot it holds that starts inside it with the ones we send, for each
-active service of the business (an empty list closes them all). Not sent: a service
+active service of the business (an empty list closes them all); a window longer than
+:data:`CALL_SPAN` goes as consecutive calls of at most that span, under the same lock
+(a failed one retries the whole job, which sends the current truth again). Not sent: a service
 created or (de)activated, a staff member added (no hours, no services yet): the service
 feed must name a service before its slots mean anything, so those wait for the feeds.
 """
@@ -48,6 +50,10 @@ from booking.settings import Settings, get_settings
 AVAILABILITY_JOB = "marketplace_availability"
 MAX_TRIES = 8
 MARGIN = timedelta(days=1)  # either side of a start time an event names
+# The longest window one replace call carries: a schedule change's horizon (up to a year)
+# goes as several calls, each body a week of slots at most (20 staff in 15-minute steps:
+# about 1 MB per service).
+CALL_SPAN = timedelta(days=7)
 # Events whose booking takes or frees slots (a check-in or a completion changes none).
 SLOT_TOPICS = frozenset({"booking.created", "booking.changed", "booking.cancelled"})
 
@@ -199,15 +205,25 @@ async def replace(
         )
         if listing is None:
             return "not listed"
-        body, count = await replace_body(conn, business_id, start, end)
         base = (listing["notification_base_url"] or settings.marketplace_notify_url).rstrip("/")
         url = f"{base}/v1alpha/inventory/partners/{partner_id}/availability:replace"
-        outcome = await outbound.OutboundPolicy.from_settings(settings).post(
-            url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-        )
-        if outcome.error_class is not None:
-            raise ReplaceFailed(outcome.error_class)
-    return f"replaced {count} slots of {len(body['extendedServiceAvailability'])} services"
+        policy = outbound.OutboundPolicy.from_settings(settings)
+        count = calls = services = 0
+        cursor = start
+        while cursor < end:  # a long window (a schedule change) in calls of a week
+            until = min(end, cursor + CALL_SPAN)
+            body, slots = await replace_body(conn, business_id, cursor, until)
+            outcome = await policy.post(
+                url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            if outcome.error_class is not None:
+                raise ReplaceFailed(outcome.error_class)
+            count, calls = count + slots, calls + 1
+            services = len(body["extendedServiceAvailability"])
+            cursor = until
+    return f"replaced {count} slots of {services} services" + (
+        f" in {calls} calls" if calls > 1 else ""
+    )
 
 
 async def marketplace_availability(
