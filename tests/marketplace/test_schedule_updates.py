@@ -1,6 +1,7 @@
 """Availability real-time updates for schedule changes: time off, busy time from a staff
-member's calendar (added, removed, disconnected), working hours, a staff member taken
-off and put back on the rota each write a ``schedule.changed`` outbox event in their
+member's calendar (added, removed, disconnected), working hours, a closed day, a
+service's staff list, a staff member taken off and put back on the rota each write a
+``schedule.changed`` outbox event in their
 transaction; for a listed business the relay makes one replace job per partner, and the
 fake Maps Booking server then holds exactly what our search answers for the window."""
 
@@ -269,6 +270,58 @@ async def test_a_staff_member_taken_off_the_rota_loses_every_slot_and_gets_them_
     body = inventory.calls[-1][1]
     assert is_open(body, world.cut, giulia, at(2, 10))
     await _assert_is_the_search(body)
+
+
+async def test_a_closed_day_and_a_service_s_staff_list_are_sent_a_rename_is_not(
+    world: World, inventory: FakeInventory
+) -> None:
+    await list_business(world, inventory.url, horizon_days=7)
+    _, last = await follow_ups(0)
+    giulia, marco = str(world.staff[0]), str(world.staff[1])
+    manager = world.client("manager")
+    day = days_ahead(2)
+    path = f"/v1/businesses/{world.business_id}/staff/{giulia}/exceptions/{day.isoformat()}"
+    closed = await manager.put(path, json={"closed": True, "note": "inventory"})
+    assert closed.status_code in (200, 201), closed.text
+    job, last = await _only_availability_job(last)
+    # That day in the business's zone, a day either side.
+    assert _window(job) == (at(2, 0) - timedelta(days=1), at(3, 0) + timedelta(days=1))
+    await run_job(job)
+    body = inventory.calls[-1][1]
+    assert not is_open(body, world.cut, giulia, at(2, 10))
+    assert is_open(body, world.cut, giulia, at(3, 10))
+    await _assert_is_the_search(body)
+
+    reopened = await manager.delete(path)
+    assert reopened.status_code in (200, 204), reopened.text
+    job, last = await _only_availability_job(last)
+    await run_job(job)
+    assert is_open(inventory.calls[-1][1], world.cut, giulia, at(2, 10))
+
+    # Colour without Marco: his Colour slots close, his Cut slots stay.
+    colour = await manager.patch(
+        f"/v1/businesses/{world.business_id}/services/{world.colour}",
+        json={"staff_ids": [giulia]},
+    )
+    assert colour.status_code == 200, colour.text
+    job, last = await _only_availability_job(last)
+    await run_job(job)
+    body = inventory.calls[-1][1]
+    assert not is_open(body, world.colour, marco, at(2, 10))
+    assert is_open(body, world.colour, giulia, at(2, 10))
+    assert is_open(body, world.cut, marco, at(2, 10))
+    await _assert_is_the_search(body)
+
+    # A new name or price opens and closes nothing: no event, no call.
+    renamed = await manager.patch(
+        f"/v1/businesses/{world.business_id}/staff/{giulia}", json={"name": "Giulia R."}
+    )
+    assert renamed.status_code == 200, renamed.text
+    priced = await manager.patch(
+        f"/v1/businesses/{world.business_id}/services/{world.cut}", json={"price_cents": 4200}
+    )
+    assert priced.status_code == 200, priced.text
+    assert (await availability_follow_ups(last))[0] == []
 
 
 async def test_an_unlisted_business_or_a_change_past_the_horizon_sends_nothing(
