@@ -1,9 +1,9 @@
 """Availability real-time updates for schedule changes: time off, busy time from a staff
 member's calendar (added, removed, disconnected), working hours, a closed day, a
 service's staff list, a staff member taken off and put back on the rota each write a
-``schedule.changed`` outbox event in their
-transaction; for a listed business the relay makes one replace job per partner, and the
-fake Maps Booking server then holds exactly what our search answers for the window."""
+``schedule.changed`` outbox event in their transaction; for a listed business the relay
+makes one replace job per partner, and the fake Maps Booking server then holds exactly
+what our search answers for the window."""
 
 from __future__ import annotations
 
