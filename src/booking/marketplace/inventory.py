@@ -24,10 +24,11 @@ so two updates of overlapping windows reach the marketplace in the order they we
 The window is sent as ``startTimeRestrict`` / ``endTimeRestrict``: the marketplace
 replaces every slot it holds that starts inside it with the ones we send, for each
 active service of the business (an empty list closes them all); a window longer than
-:data:`CALL_SPAN` goes as consecutive calls of at most that span, under the same lock
-(a failed one retries the whole job, which sends the current truth again). Not sent: a service
-created or (de)activated, a staff member added (no hours, no services yet): the service
-feed must name a service before its slots mean anything, so those wait for the feeds.
+:data:`CALL_SPAN` goes as consecutive calls of at most that span, under the same lock (a
+failed one retries the whole job, which sends the current truth again). Not sent: a
+service created or (de)activated, a staff member added (no hours, no services yet): the
+service feed must name a service before its slots mean anything, so those wait for the
+feeds.
 """
 
 from __future__ import annotations
