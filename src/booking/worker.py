@@ -47,6 +47,7 @@ OUTBOX_HANDLERS: tuple[Handler, ...] = (
     webhook_service.deliveries_for_event,
     calendar_writeback.on_booking_event,
     marketplace_notify.on_booking_event,  # feeds changed; booking notifications
+    marketplace_inventory.on_schedule_changed,  # feeds changed; availability replaced
 )
 
 

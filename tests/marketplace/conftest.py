@@ -1,9 +1,13 @@
-"""The world's business listed on the Actions Center for partner A."""
+"""The world's business listed on the Actions Center for partner A; the fake inventory
+server of the availability updates."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
+from tests.marketplace.inventory_fake import FakeInventory, fake_inventory
 from tests.support import World
 
 
@@ -15,3 +19,9 @@ async def listed(world: World) -> World:
     )
     assert response.status_code == 200, response.text
     return world
+
+
+@pytest.fixture
+async def inventory() -> AsyncIterator[FakeInventory]:
+    async with fake_inventory() as state:
+        yield state

@@ -1,5 +1,6 @@
 """A member of staff's outside calendars: connect (ICS URL or CalDAV), list, sync now,
-disconnect. Managers do it for their staff (staff have no credentials of their own)."""
+disconnect. Managers do it for their staff (staff have no credentials of their own).
+Disconnecting frees the busy time it brought and says so (a ``schedule.changed`` event)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from booking.calendars.credentials import seal_password
 from booking.calendars.sync import CONNECTION_COLUMNS, SyncReport, sync_connection
 from booking.errors import InvalidInput, NotFound
 from booking.outbound import OutboundPolicy, Refused
+from booking.outbox.schedule import schedule_changed
 
 
 async def _check_staff(business_id: UUID, staff_id: UUID) -> None:
@@ -137,8 +139,23 @@ async def disconnect(
             business_id,
             staff_id,
         )
+        span = await conn.fetchrow(
+            "SELECT min(starts_at) AS starts_at, max(ends_at) AS ends_at FROM time_off "
+            "WHERE business_id = $1 AND calendar_connection_id = $2 AND ends_at > now()",
+            business_id,
+            connection_id,
+        )
         await conn.execute(
             "DELETE FROM calendar_connection WHERE business_id = $1 AND id = $2",
             business_id,
             connection_id,
         )
+        if span is not None and span["starts_at"] is not None:  # its busy time is free again
+            await schedule_changed(
+                conn,
+                business_id,
+                "calendar_busy",
+                span["starts_at"],
+                span["ends_at"],
+                aggregate_id=staff_id,
+            )

@@ -15,6 +15,8 @@ key, so it is a block allocation under the one exclusion constraint (trigger
   transaction (at risk, held alternatives, the customer's offer SMS, the business sees
   it in the risk view) and the sync's report lists it. A booking already at risk is not
   offered twice.
+* **The marketplace hears of it.** A sync that adds or removes blocks writes one
+  ``schedule.changed`` event over their span in its transaction (booking.outbox.schedule).
 * **Bad input changes nothing.** An unreachable URL, a body that is no calendar, a feed
   over 10 MB, a malformed RRULE, a redirect to a private address: the sync stops before
   its transaction and only the connection's status (last error, last success) is written.
@@ -39,6 +41,7 @@ from booking.calendars.credentials import password_of
 from booking.errors import NotFound
 from booking.guarantee.offers import open_lost_slot_offer
 from booking.outbound import OutboundPolicy
+from booking.outbox.schedule import schedule_changed
 
 SYNC_EVERY = timedelta(minutes=15)
 EXPAND_AGAIN = timedelta(days=1)
@@ -152,6 +155,7 @@ async def _apply(connection: Any, wanted: list[busy.BusyInterval], moment: datet
                 moment,
             )
         }
+        existing_by_id = {row["id"]: row for row in existing.values()}
         wanted_by_key = {interval.key: interval for interval in wanted}
         stale = [
             row["id"]
@@ -187,6 +191,17 @@ async def _apply(connection: Any, wanted: list[busy.BusyInterval], moment: datet
                     )
                     for i in fresh
                 ],
+            )
+        if stale or fresh:  # one event for the span of every block added or removed
+            spans = [(existing_by_id[i]["starts_at"], existing_by_id[i]["ends_at"]) for i in stale]
+            spans += [(i.starts_at, i.ends_at) for i in fresh]
+            await schedule_changed(
+                conn,
+                business_id,
+                "calendar_busy",
+                min(start for start, _ in spans),
+                max(end for _, end in spans),
+                aggregate_id=staff_id,
             )
         report.added, report.removed = len(fresh), len(stale)
         report.kept = len(wanted) - len(fresh)

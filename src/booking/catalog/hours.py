@@ -6,6 +6,8 @@ future booking outside its staff's hours (or with staff who no longer offer its 
 puts it through the guarantee's lost-slot flow - at risk, an offer of held alternatives,
 an SMS - in the change's own transaction (:func:`booking.guarantee.offers.
 open_lost_slot_offer`, the one time off uses), and the answer lists those bookings.
+Each change also writes its ``schedule.changed`` outbox event (:mod:`booking.outbox.
+schedule`: the whole horizon for the week, the day for an exception) in that transaction.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from booking.catalog.schemas import (
 )
 from booking.errors import InvalidInput, NotFound, VersionMismatch
 from booking.guarantee.offers import open_lost_slot_offer
+from booking.outbox.schedule import day_changed, schedule_changed
 
 MAX_EXCEPTION_AHEAD = timedelta(days=3 * 366)
 MAX_EXCEPTION_LIST = timedelta(days=400)
@@ -221,6 +224,8 @@ async def set_hours(
             ],
         )
         after = await _hours(conn, staff_id)
+        if after != before:  # every week ahead may have gained or lost slots
+            await schedule_changed(conn, business_id, "working_hours", aggregate_id=staff_id)
         stranded = await strand_outside_hours(
             conn, principal, business_id, [staff_id], _label("working hours changed", data.reason)
         )
@@ -343,6 +348,7 @@ async def put_exception(
         )
         after = await _exception(conn, staff_id, day)
         assert after is not None
+        await day_changed(conn, business_id, "hours_exception", day, aggregate_id=staff_id)
         what = "closed on that day" if after.closed else "hours changed on that day"
         stranded = await strand_outside_hours(
             conn, principal, business_id, [staff_id], _label(what, data.note)
@@ -369,6 +375,7 @@ async def delete_exception(
         await conn.execute(
             "DELETE FROM staff_hours_exception WHERE staff_id = $1 AND day = $2", staff_id, day
         )
+        await day_changed(conn, business_id, "hours_exception", day, aggregate_id=staff_id)
         stranded = await strand_outside_hours(
             conn, principal, business_id, [staff_id], "special opening withdrawn"
         )

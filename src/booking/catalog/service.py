@@ -32,6 +32,7 @@ from booking.catalog.schemas import (
 )
 from booking.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from booking.guarantee import offers
+from booking.outbox.schedule import schedule_changed
 from booking.wire_time import forget_zone
 
 _BUSINESS_COLUMNS = ", ".join(BusinessOut.__struct_fields__)
@@ -178,6 +179,7 @@ async def patch_business(
                     "SELECT id FROM staff WHERE business_id = $1 AND active", business_id
                 )
             ]
+            await schedule_changed(conn, business_id, "time_zone", aggregate_id=business_id)
             stranded = await strand_outside_hours(
                 conn, principal, business_id, staff_ids, "the business's time zone changed"
             )
@@ -285,6 +287,7 @@ async def patch_staff(
             action = "deactivated"
         elif active is True and not before.active:
             await conn.execute("UPDATE staff SET active = true WHERE id = $1", staff_id)
+            await schedule_changed(conn, business_id, "staff_reactivated", aggregate_id=staff_id)
             action = "reactivated"
         after = await _staff(conn, business_id, staff_id, lock=False)
         await audit.record(
@@ -465,8 +468,21 @@ async def patch_service(
         if active is not None and active != before.active:
             await conn.execute("UPDATE service SET active = $2 WHERE id = $1", service_id, active)
         after = await _service(conn, business_id, service_id, lock=False)
+        if _slot_shape(before) != _slot_shape(after):
+            await schedule_changed(conn, business_id, "service", aggregate_id=service_id)
         await audit.record(
             conn, principal, business_id, "service", service_id, "changed",
             audit.diff(before, after),
         )  # fmt: skip
     return after, stranded
+
+
+def _slot_shape(service: ServiceOut) -> tuple[object, ...]:
+    """What of a service decides its slots: who offers it and how long it blocks them.
+    (Deactivating one takes it out of the service feed; its slots go with it.)"""
+    return (
+        service.staff_ids,
+        service.duration_minutes,
+        service.buffer_before_minutes,
+        service.buffer_after_minutes,
+    )

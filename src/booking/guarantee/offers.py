@@ -2,8 +2,9 @@
 customer pick one; acceptance moves the same booking row atomically.
 
 * :func:`add_time_off` / :func:`deactivate_staff` change the staff member's calendar and,
-  in the same transaction, find the bookings that can no longer be honoured, mark them at
-  risk and open an offer for each (:func:`open_lost_slot_offer`).
+  in the same transaction, write its ``schedule.changed`` event (booking.outbox.schedule),
+  find the bookings that can no longer be honoured, mark them at risk and open an offer
+  for each (:func:`open_lost_slot_offer`).
 * An offer's alternatives are ``held`` booking rows that expire with the offer, so the
   exclusion constraint guarantees whichever the customer picks.
 * :func:`booking.guarantee.accept.accept_offer` cancels the chosen hold and moves the
@@ -38,6 +39,7 @@ from booking.guarantee.offer_seats import hold_next_seats
 from booking.guarantee.offer_visits import hold_visit_options
 from booking.guarantee.sql import STILL_LOST as STILL_LOST
 from booking.guarantee.waitlist import offer_freed_slot
+from booking.outbox.schedule import schedule_changed
 
 # How long a lost-slot offer holds its alternatives, by how far off the appointment is
 # (docs/journey.md): the customer of a booking tomorrow must decide within 2 hours so
@@ -164,6 +166,9 @@ async def add_time_off(
             f"{label}: {reason}".strip(": ") if reason else label,
         )
         assert time_off is not None
+        await schedule_changed(
+            conn, business_id, kind, starts_at, ends_at, aggregate_id=time_off["id"]
+        )
         bookings = await _affected_bookings(conn, staff_id, starts_at, ends_at)
         offers = [await open_lost_slot_offer(conn, row, label, principal) for row in bookings]
     return LostSlotOutcome(
@@ -182,6 +187,7 @@ async def deactivate_staff(
             "UPDATE staff SET active = false WHERE id = $1 RETURNING id, name, active", staff_id
         )
         assert staff is not None
+        await schedule_changed(conn, business_id, "staff_deactivated", aggregate_id=staff_id)
         far = datetime.now(UTC) + timedelta(days=3650)
         bookings = await _affected_bookings(conn, staff_id, datetime.now(UTC), far)
         label = f"staff unavailable: {reason}" if reason else "staff unavailable"

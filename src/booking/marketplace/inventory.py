@@ -2,21 +2,33 @@
 (``inventory.partners.availability.replace``), sent when slots open or close.
 
 The spec asks for an update whenever a booking - ours or the marketplace's - takes a
-slot, frees one (a cancellation, a move) or a schedule changes. Each booking event of a
-listed business (the outbox handler in marketplace/notify.py) yields one job per listing
-partner for the window around the time(s) the event names: the start it had and the
-start it has, one day either side, which covers every slot a booking there can touch
-(a service and its buffers are shorter than a day). The job reads the availability *at
-the time it runs* (the same search as the availability feed and BatchAvailabilityLookup),
-so reruns and late jobs send the current truth, never an old one; jobs of one business
-and partner take an advisory lock around read and send, so two updates of overlapping
-windows reach the marketplace in the order they were read.
+slot, frees one (a cancellation, a move) or a schedule changes. Each such event of a
+listed business yields one job per listing partner for the window it names:
+
+* a booking event (the outbox handler in marketplace/notify.py): the start it had and
+  the start it has, one day either side, which covers every slot a booking there can
+  touch (a service and its buffers are shorter than a day);
+* a ``schedule.changed`` event (:func:`on_schedule_changed`; written by the change in
+  its transaction, booking.outbox.schedule): working hours, a dated exception, time off,
+  busy time from a staff member's calendar, staff deactivated or reactivated, a resource
+  or a service's staff, length or needs changed, the time zone. Its span, one day either
+  side, cut at the listing's feed horizon (``feed_horizon_days`` from the event): a
+  change of the week's shape is the whole horizon, time off its own span, an exception
+  its day. A span wholly beyond the horizon sends nothing (the feed does not carry it).
+
+The job reads the availability *at the time it runs* (the same search as the availability
+feed and BatchAvailabilityLookup), so reruns and late jobs send the current truth, never
+an old one; jobs of one business and partner take an advisory lock around read and send,
+so two updates of overlapping windows reach the marketplace in the order they were read.
 
 The window is sent as ``startTimeRestrict`` / ``endTimeRestrict``: the marketplace
 replaces every slot it holds that starts inside it with the ones we send, for each
-active service of the business (an empty list closes them all). Not sent: changes of
-working hours, time off and staff (the daily feed carries them; no outbox event names
-them yet).
+active service of the business (an empty list closes them all); a window longer than
+:data:`CALL_SPAN` goes as consecutive calls of at most that span, under the same lock (a
+failed one retries the whole job, which sends the current truth again). Not sent: a
+service created or (de)activated, a staff member added (no hours, no services yet): the
+service feed must name a service before its slots mean anything, so those wait for the
+feeds.
 """
 
 from __future__ import annotations
@@ -33,11 +45,16 @@ from arq import Retry
 from booking import db, outbound
 from booking.marketplace.listing import service_availability
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.schedule import SCHEDULE_CHANGED
 from booking.settings import Settings, get_settings
 
 AVAILABILITY_JOB = "marketplace_availability"
 MAX_TRIES = 8
 MARGIN = timedelta(days=1)  # either side of a start time an event names
+# The longest window one replace call carries: a schedule change's horizon (up to a year)
+# goes as several calls, each body a week of slots at most (20 staff in 15-minute steps:
+# about 1 MB per service).
+CALL_SPAN = timedelta(days=7)
 # Events whose booking takes or frees slots (a check-in or a completion changes none).
 SLOT_TOPICS = frozenset({"booking.created", "booking.changed", "booking.cancelled"})
 
@@ -65,6 +82,14 @@ def affected_window(event: OutboxEvent) -> tuple[datetime, datetime] | None:
     return min(known) - MARGIN, max(known) + MARGIN
 
 
+def _job(event: OutboxEvent, partner: UUID, start: datetime, end: datetime) -> FollowUpJob:
+    return FollowUpJob(
+        function=AVAILABILITY_JOB,
+        job_id=f"marketplace-availability:{event.id}:{partner}",
+        args=(str(event.business_id), str(partner), start.isoformat(), end.isoformat()),
+    )
+
+
 def availability_jobs(event: OutboxEvent, partner_ids: Iterable[UUID]) -> list[FollowUpJob]:
     """One replace per partner the business is listed with, for the event's window."""
     if event.topic not in SLOT_TOPICS or event.business_id is None:
@@ -73,14 +98,37 @@ def availability_jobs(event: OutboxEvent, partner_ids: Iterable[UUID]) -> list[F
     if window is None:
         return []
     start, end = window
-    return [
-        FollowUpJob(
-            function=AVAILABILITY_JOB,
-            job_id=f"marketplace-availability:{event.id}:{partner}",
-            args=(str(event.business_id), str(partner), start.isoformat(), end.isoformat()),
-        )
-        for partner in partner_ids
-    ]
+    return [_job(event, partner, start, end) for partner in partner_ids]
+
+
+def schedule_window(event: OutboxEvent, horizon_days: int) -> tuple[datetime, datetime] | None:
+    """The span of a ``schedule.changed`` event whose slots may differ, a day either side,
+    inside one listing's horizon (None: nothing of it is in the feed)."""
+    begins, ends = _instant(event.payload.get("from")), _instant(event.payload.get("to"))
+    if begins is None or ends is None:
+        return None
+    start = max(begins - MARGIN, event.created_at)
+    end = min(ends + MARGIN, event.created_at + timedelta(days=horizon_days))
+    return (start, end) if start < end else None
+
+
+async def on_schedule_changed(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
+    """The outbox handler (``booking.worker.OUTBOX_HANDLERS``) of ``schedule.changed``: the
+    business's listings' feeds are marked changed, and each listing whose horizon the
+    change reaches gets one replace (a business listed nowhere: nothing)."""
+    if event.topic != SCHEDULE_CHANGED or event.business_id is None:
+        return []
+    listings = await conn.fetch(
+        "UPDATE marketplace_listing SET feed_changed_at = now() WHERE business_id = $1 "
+        "RETURNING partner_id, feed_horizon_days",
+        event.business_id,
+    )
+    jobs = []
+    for listing in sorted(listings, key=lambda row: row["partner_id"]):
+        window = schedule_window(event, int(listing["feed_horizon_days"]))
+        if window is not None:
+            jobs.append(_job(event, listing["partner_id"], *window))
+    return jobs
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -158,15 +206,25 @@ async def replace(
         )
         if listing is None:
             return "not listed"
-        body, count = await replace_body(conn, business_id, start, end)
         base = (listing["notification_base_url"] or settings.marketplace_notify_url).rstrip("/")
         url = f"{base}/v1alpha/inventory/partners/{partner_id}/availability:replace"
-        outcome = await outbound.OutboundPolicy.from_settings(settings).post(
-            url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-        )
-        if outcome.error_class is not None:
-            raise ReplaceFailed(outcome.error_class)
-    return f"replaced {count} slots of {len(body['extendedServiceAvailability'])} services"
+        policy = outbound.OutboundPolicy.from_settings(settings)
+        count = calls = services = 0
+        cursor = start
+        while cursor < end:  # a long window (a schedule change) in calls of a week
+            until = min(end, cursor + CALL_SPAN)
+            body, slots = await replace_body(conn, business_id, cursor, until)
+            outcome = await policy.post(
+                url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            if outcome.error_class is not None:
+                raise ReplaceFailed(outcome.error_class)
+            count, calls = count + slots, calls + 1
+            services = len(body["extendedServiceAvailability"])
+            cursor = until
+    return f"replaced {count} slots of {services} services" + (
+        f" in {calls} calls" if calls > 1 else ""
+    )
 
 
 async def marketplace_availability(

@@ -185,8 +185,9 @@ async def _business_groups(
 
 
 # A business's part of the availability feed is searched again when the business changed
-# (its listing's feed_changed_at, set by the outbox handler on every booking event) or when
-# it is older than this: the horizon moves with the clock, and past slots drop out.
+# (its listing's feed_changed_at, set by the outbox handlers on every booking event and
+# schedule change) or when it is older than this: the horizon moves with the clock, and
+# past slots drop out.
 FRAGMENT_MAX_AGE = timedelta(hours=1)
 
 

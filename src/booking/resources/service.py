@@ -4,7 +4,9 @@ recovery for the bookings that held one), and what a service needs.
 Like the catalog (:mod:`booking.catalog.audit`): reads answer an ETag (a hash of the
 representation), changes honour ``If-Match`` (412 when stale) and each change writes
 its ``catalog_audit`` row (entity ``resource``, or ``service`` for its needs) in the
-change's transaction.
+change's transaction, and a change that may open or close slots (a resource in a group
+added, regrouped, (de)activated; a service's group) its ``schedule.changed`` event
+(:mod:`booking.outbox.schedule`).
 
 Members of staff are resources too (kind ``staff``, same id, kept by a trigger); they
 are managed through the staff endpoints and never appear here.
@@ -25,6 +27,7 @@ from booking.bookings.store import BOOKING_COLUMNS
 from booking.catalog import audit
 from booking.errors import InvalidInput, NotFound
 from booking.guarantee.offers import open_lost_slot_offer
+from booking.outbox.schedule import schedule_changed
 from booking.resources.schemas import ResourceCreate, ResourceOut, ResourcePatch, ServiceNeedsOut
 
 _COLUMNS = 'id, business_id, kind, name, group_name AS "group", active, created_at'
@@ -84,6 +87,8 @@ async def create_resource(
             data.group.strip() if data.group else None,
         )
         assert row is not None
+        if row["group"] is not None:  # services needing that group may have more slots
+            await schedule_changed(conn, business_id, "resource", aggregate_id=row["id"])
         await audit.record(
             conn, principal, business_id, "resource", row["id"], "created",
             audit.diff(None, ResourceOut(**row)),
@@ -126,6 +131,8 @@ async def patch_resource(
             *changes.values(),
         )
         assert row is not None
+        if (before["group"], before["active"]) != (row["group"], row["active"]):
+            await schedule_changed(conn, business_id, "resource", aggregate_id=resource_id)
         if before["active"] and not row["active"]:
             affected = list(
                 await conn.fetch(
@@ -203,6 +210,8 @@ async def set_service_needs(
             group.strip() if group else None,
         )
         after = await _needs(conn, business_id, service_id, lock=False)
+        if after.resource_group != before.resource_group:
+            await schedule_changed(conn, business_id, "service", aggregate_id=service_id)
         await audit.record(
             conn, principal, business_id, "service", service_id, "needs changed",
             audit.diff(before, after),
