@@ -370,3 +370,32 @@ async def test_a_second_writer_of_a_cabin_queues_on_its_write_lock_not_in_the_co
         await transaction.commit()
         assert await waiting is None  # the cabin is taken: no row, nothing written
     assert waits_on == "advisory"
+
+
+async def test_writers_of_one_cabin_and_staff_at_other_times_do_not_queue(world: World) -> None:
+    # allocation_write_lock keys a resource per half hour its range touches: a write of
+    # the same cabin and member of staff later that day, or in the next half hour,
+    # neither overlaps the open one nor waits for its commit (one key per resource made
+    # every writer of a busy member of staff wait for the previous one's commit).
+    (cabin,) = await _cabins(world, 1)
+    async with db.connection() as first, db.connection() as second:
+        transaction = first.transaction()
+        await transaction.start()
+        try:
+            args = (world.business_id, world.cut, [world.staff[0]], [cabin])
+            placed = await first.fetchval(
+                _PLACE, *args, at(5, 15), at(5, 15, 30), ["TESTAA"], "+393331110001"
+            )
+            assert placed is not None
+            for number, (starts, ends) in enumerate(
+                [(at(5, 17), at(5, 17, 30)), (at(5, 15, 30), at(5, 16))]  # later; next half hour
+            ):
+                second_row = await asyncio.wait_for(
+                    second.fetchval(
+                        _PLACE, *args, starts, ends, [f"TESTB{number}"], f"+39333111001{number}"
+                    ),
+                    timeout=5,
+                )
+                assert second_row is not None
+        finally:
+            await transaction.rollback()

@@ -5,7 +5,9 @@
 --
 -- Stale holds on the candidates are expired first; combinations (each of p_staff_ids
 -- with each of p_resource_ids, or with none) are tried in order, 23P01 moving on to the
--- next; each attempt first takes allocation_write_lock on its combination. p_changes
+-- next; each attempt first takes allocation_write_lock on its combination at the new
+-- time and on the booking's old staff and resource at the old time (two bookings swapped
+-- by two desks at once queue instead of deadlocking). p_changes
 -- holds the start, end and service changes known before the move; the staff and
 -- resource changes are added here, once known. Then the booking.changed
 -- history event and outbox row. No row when every combination is taken.
@@ -33,9 +35,11 @@ AS $$
         v_found boolean := false;
         v_detail text;
         v_changes jsonb := p_changes;
+        v_old_during tstzrange;
     BEGIN
         SELECT * INTO v_old FROM booking
         WHERE business_id = p_business_id AND id = p_booking_id;
+        v_old_during := tstzrange(v_old.blocked_from, v_old.blocked_until, '[)');
         PERFORM booking_expire_holds_on(
             p_business_id, p_staff_ids || p_resource_ids, v_during);
         <<staff_loop>>
@@ -43,7 +47,9 @@ AS $$
             <<resource_loop>>
             FOREACH v_resource IN ARRAY v_resources LOOP
                 BEGIN
-                    PERFORM allocation_write_lock(v_staff, v_resource);
+                    PERFORM allocation_write_lock(
+                        ARRAY[v_staff, v_resource, v_old.staff_id, v_old.resource_id],
+                        ARRAY[v_during, v_during, v_old_during, v_old_during]);
                     UPDATE booking SET staff_id = v_staff, resource_id = v_resource,
                         service_id = p_service_id,
                         starts_at = p_starts_at, ends_at = p_ends_at,

@@ -23,8 +23,9 @@
 -- * the customer (name, E.164 phone, locale; validated by the caller) is upserted just
 --   before the first insert, never by a caller that gets no row;
 -- * the row's allocations are written by its trigger (booking_allocations_sync), under
---   allocation_write_lock on the combination (concurrent writers of one staff member or
---   resource queue instead of deadlocking in the exclusion check);
+--   allocation_write_lock on the combination and its time (concurrent writers of one
+--   staff member or resource at overlapping times queue instead of deadlocking in the
+--   exclusion check);
 --   allocation_no_overlap refusing one (23P01) moves on to the next combination, a
 --   reference-code clash retries with the next of p_codes.
 -- * the history event and, when p_outbox_payload is given, the outbox row are
@@ -128,7 +129,8 @@ AS $$
                 END IF;
                 LOOP  -- reference codes are random: a clash retries with the next code
                     BEGIN
-                        PERFORM allocation_write_lock(v_staff, v_resource);
+                        PERFORM allocation_write_lock(
+                            ARRAY[v_staff, v_resource], ARRAY[v_during, v_during]);
                         INSERT INTO booking (business_id, staff_id, resource_id, service_id,
                             customer_id, partner_id, status, channel, reference_code,
                             starts_at, ends_at, blocked_from, blocked_until, hold_expires_at,
