@@ -23,7 +23,7 @@ from booking.catalog.schemas import DayHours, StaffPatch, TimeRange, WeekHours
 from booking.marketplace.inventory import AVAILABILITY_JOB
 from booking.marketplace.listing import service_availability
 from booking.outbox.dispatch import FollowUpJob
-from booking.outbox.schedule import SCHEDULE_CHANGED
+from booking.schedule_changes import SCHEDULE_CHANGED
 from tests.calendars.helpers import calendar, event
 from tests.calendars.servers import IcsServer, Served
 from tests.marketplace.inventory_fake import (

@@ -14,7 +14,7 @@ from booking.calendars.credentials import seal_password
 from booking.calendars.sync import CONNECTION_COLUMNS, SyncReport, sync_connection
 from booking.errors import InvalidInput, NotFound
 from booking.outbound import OutboundPolicy, Refused
-from booking.outbox.schedule import schedule_changed
+from booking.schedule_changes import schedule_changed
 
 
 async def _check_staff(business_id: UUID, staff_id: UUID) -> None:

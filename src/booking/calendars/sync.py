@@ -16,7 +16,7 @@ key, so it is a block allocation under the one exclusion constraint (trigger
   it in the risk view) and the sync's report lists it. A booking already at risk is not
   offered twice.
 * **The marketplace hears of it.** A sync that adds or removes blocks writes one
-  ``schedule.changed`` event over their span in its transaction (booking.outbox.schedule).
+  ``schedule.changed`` event over their span in its transaction (booking.schedule_changes).
 * **Bad input changes nothing.** An unreachable URL, a body that is no calendar, a feed
   over 10 MB, a malformed RRULE, a redirect to a private address: the sync stops before
   its transaction and only the connection's status (last error, last success) is written.
@@ -41,7 +41,7 @@ from booking.calendars.credentials import password_of
 from booking.errors import NotFound
 from booking.guarantee.offers import open_lost_slot_offer
 from booking.outbound import OutboundPolicy
-from booking.outbox.schedule import schedule_changed
+from booking.schedule_changes import schedule_changed
 
 SYNC_EVERY = timedelta(minutes=15)
 EXPAND_AGAIN = timedelta(days=1)

@@ -6,8 +6,9 @@ future booking outside its staff's hours (or with staff who no longer offer its 
 puts it through the guarantee's lost-slot flow - at risk, an offer of held alternatives,
 an SMS - in the change's own transaction (:func:`booking.guarantee.offers.
 open_lost_slot_offer`, the one time off uses), and the answer lists those bookings.
-Each change also writes its ``schedule.changed`` outbox event (:mod:`booking.outbox.
-schedule`: the whole horizon for the week, the day for an exception) in that transaction.
+Each change also writes its ``schedule.changed`` outbox event (:mod:`booking.
+schedule_changes`: the whole horizon for the week, the day for an exception) in that
+transaction.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from booking.catalog.schemas import (
 )
 from booking.errors import InvalidInput, NotFound, VersionMismatch
 from booking.guarantee.offers import open_lost_slot_offer
-from booking.outbox.schedule import day_changed, schedule_changed
+from booking.schedule_changes import day_changed, schedule_changed
 
 MAX_EXCEPTION_AHEAD = timedelta(days=3 * 366)
 MAX_EXCEPTION_LIST = timedelta(days=400)

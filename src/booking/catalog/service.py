@@ -32,7 +32,7 @@ from booking.catalog.schemas import (
 )
 from booking.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from booking.guarantee import offers
-from booking.outbox.schedule import schedule_changed
+from booking.schedule_changes import schedule_changed
 from booking.wire_time import forget_zone
 
 _BUSINESS_COLUMNS = ", ".join(BusinessOut.__struct_fields__)

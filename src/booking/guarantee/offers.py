@@ -2,7 +2,7 @@
 customer pick one; acceptance moves the same booking row atomically.
 
 * :func:`add_time_off` / :func:`deactivate_staff` change the staff member's calendar and,
-  in the same transaction, write its ``schedule.changed`` event (booking.outbox.schedule),
+  in the same transaction, write its ``schedule.changed`` event (booking.schedule_changes),
   find the bookings that can no longer be honoured, mark them at risk and open an offer
   for each (:func:`open_lost_slot_offer`).
 * An offer's alternatives are ``held`` booking rows that expire with the offer, so the
@@ -39,7 +39,7 @@ from booking.guarantee.offer_seats import hold_next_seats
 from booking.guarantee.offer_visits import hold_visit_options
 from booking.guarantee.sql import STILL_LOST as STILL_LOST
 from booking.guarantee.waitlist import offer_freed_slot
-from booking.outbox.schedule import schedule_changed
+from booking.schedule_changes import schedule_changed
 
 # How long a lost-slot offer holds its alternatives, by how far off the appointment is
 # (docs/journey.md): the customer of a booking tomorrow must decide within 2 hours so

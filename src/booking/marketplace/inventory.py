@@ -9,7 +9,7 @@ listed business yields one job per listing partner for the window it names:
   the start it has, one day either side, which covers every slot a booking there can
   touch (a service and its buffers are shorter than a day);
 * a ``schedule.changed`` event (:func:`on_schedule_changed`; written by the change in
-  its transaction, booking.outbox.schedule): working hours, a dated exception, time off,
+  its transaction, booking.schedule_changes): working hours, a dated exception, time off,
   busy time from a staff member's calendar, staff deactivated or reactivated, a resource
   or a service's staff, length or needs changed, the time zone. Its span, one day either
   side, cut at the listing's feed horizon (``feed_horizon_days`` from the event): a
@@ -45,7 +45,7 @@ from arq import Retry
 from booking import db, outbound
 from booking.marketplace.listing import service_availability
 from booking.outbox.dispatch import FollowUpJob, OutboxEvent
-from booking.outbox.schedule import SCHEDULE_CHANGED
+from booking.schedule_changes import SCHEDULE_CHANGED
 from booking.settings import Settings, get_settings
 
 AVAILABILITY_JOB = "marketplace_availability"

@@ -6,7 +6,7 @@ representation), changes honour ``If-Match`` (412 when stale) and each change wr
 its ``catalog_audit`` row (entity ``resource``, or ``service`` for its needs) in the
 change's transaction, and a change that may open or close slots (a resource in a group
 added, regrouped, (de)activated; a service's group) its ``schedule.changed`` event
-(:mod:`booking.outbox.schedule`).
+(:mod:`booking.schedule_changes`).
 
 Members of staff are resources too (kind ``staff``, same id, kept by a trigger); they
 are managed through the staff endpoints and never appear here.
@@ -27,8 +27,8 @@ from booking.bookings.store import BOOKING_COLUMNS
 from booking.catalog import audit
 from booking.errors import InvalidInput, NotFound
 from booking.guarantee.offers import open_lost_slot_offer
-from booking.outbox.schedule import schedule_changed
 from booking.resources.schemas import ResourceCreate, ResourceOut, ResourcePatch, ServiceNeedsOut
+from booking.schedule_changes import schedule_changed
 
 _COLUMNS = 'id, business_id, kind, name, group_name AS "group", active, created_at'
 
