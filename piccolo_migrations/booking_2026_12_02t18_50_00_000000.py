@@ -4,7 +4,7 @@ allocation_write_lock (2026-12-02T04:12) took one advisory key per resource, hel
 commit: every booking of one member of staff waited for the previous one's commit (its
 WAL flush) whatever its time. 16 writers on 4 staff made 4 queues, booking_place averaged
 13 ms of mostly "Lock: advisory" waits in the SMS benchmark's burst (bench/RESULTS.md,
-2026-12-02 18:xx). Now one key per resource and 30-minute bucket of Unix time the range
+2026-12-02 18:25 UTC). Now one key per resource and 30-minute bucket of Unix time the range
 touches (allocation_write_lock(p_resources uuid[], p_during tstzrange[]), all keys in
 order): overlapping writes still share a key and queue instead of deadlocking in
 allocation_no_overlap's check; other times of the same resource do not wait. A move also
