@@ -290,3 +290,56 @@ async def test_a_sequence_raced_against_single_bookings_never_overlaps_or_halves
             "(SELECT 1 FROM booking_segment g WHERE g.booking_id = b.id)"
         )
     assert orphans == 0
+
+
+_PLACE_CUT = """
+    SELECT id FROM booking_place(
+        p_business_id => $1, p_service_id => $2, p_staff_ids => $3, p_resource_ids => '{}',
+        p_starts_at => $4, p_ends_at => $5, p_blocked_from => $4, p_blocked_until => $5,
+        p_status => 'confirmed', p_channel => 'front_desk', p_codes => '{TESTSQ}',
+        p_event => 'booking.created', p_actor_type => 'staff', p_actor_id => 'test',
+        p_created_by => 'test', p_customer_name => 'Walk In', p_customer_phone => '+393331119999',
+        p_customer_locale => 'it')
+"""
+
+
+async def test_a_visit_queues_on_the_write_lock_of_a_single_booking_being_written(
+    world: World,
+) -> None:
+    # A visit's segment and a single booking written at once for one member of staff and
+    # time each found the other's uncommitted allocation in allocation_no_overlap's check
+    # and waited for it: a deadlock PostgreSQL broke after 1 s, the visit answered 503
+    # (seen in CI). The segment now takes allocation_write_lock first, like booking_place.
+    async with db.connection() as first, db.connection() as watcher:
+        transaction = first.transaction()
+        await transaction.start()
+        try:
+            placed = await first.fetchval(
+                _PLACE_CUT, world.business_id, world.cut, [world.staff[0]], at(7, 10),
+                at(7, 10, 30),
+            )  # fmt: skip
+            assert placed is not None
+            visit = asyncio.create_task(
+                world.client("partner").post(
+                    f"/v1/businesses/{world.business_id}/sequences",
+                    json=visit_body(world, at(7, 10), 77),
+                )
+            )
+            waits_on = None
+            for _ in range(100):
+                waits_on = await watcher.fetchval(
+                    "SELECT wait_event FROM pg_stat_activity "
+                    "WHERE query LIKE '%INSERT INTO booking_segment%' AND state = 'active' "
+                    "AND pid <> pg_backend_pid()"
+                )
+                if waits_on in {"advisory", "transactionid"}:
+                    break
+                await asyncio.sleep(0.05)
+            await transaction.commit()
+        except BaseException:
+            await transaction.rollback()
+            raise
+    answer = await visit
+    assert waits_on == "advisory"
+    assert answer.status_code == 409, answer.text  # the cut is taken: nothing booked
+    assert await _overlaps() == 0

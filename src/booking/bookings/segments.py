@@ -95,7 +95,10 @@ async def place_segments(
 ) -> list[asyncpg.Record] | None:
     """Insert each segment with the first staff x resource combination the database lets
     have it (each try in a savepoint); None as soon as one segment cannot be placed (the
-    caller rolls the visit back)."""
+    caller rolls the visit back). Each try first takes allocation_write_lock on its staff
+    and resource over its range, in the same statement, as booking_place does: two visits
+    racing for one time otherwise each waited for the other's segment inside
+    allocation_no_overlap's check, a deadlock broken after 1 s (503 for the loser)."""
     placed: list[asyncpg.Record] = []
     for segment in plan:
         row = None
@@ -108,7 +111,10 @@ async def place_segments(
                             INSERT INTO booking_segment AS g (business_id, booking_id, position,
                                 service_id, staff_id, resource_id, starts_at, ends_at,
                                 blocked_from, blocked_until)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                            FROM allocation_write_lock(
+                                ARRAY[$5::uuid, $6::uuid],
+                                ARRAY[tstzrange($9, $10, '[)'), tstzrange($9, $10, '[)')]) AS l
                             RETURNING {SEGMENT_COLUMNS}
                             """,
                             business_id,
