@@ -17,10 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import pytest
 from aiohttp import web
 
 from tests.support import ROOT, free_port
@@ -134,3 +135,12 @@ class IcsServer:
             status=served.status,
             headers={"ETag": etag, "Content-Type": served.content_type},
         )
+
+
+@pytest.fixture
+async def ics_server() -> AsyncIterator[IcsServer]:
+    """A published-calendar (ICS) server on 127.0.0.1 for one test."""
+    server = IcsServer()
+    await server.start()
+    yield server
+    await server.stop()

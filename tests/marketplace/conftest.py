@@ -7,8 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.calendars.servers import ics_server
 from tests.marketplace.inventory_fake import FakeInventory, fake_inventory
 from tests.support import World
+
+__all__ = ["ics_server"]  # the schedule-change tests' calendar server
 
 
 @pytest.fixture

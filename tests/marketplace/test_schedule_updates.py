@@ -39,14 +39,6 @@ from tests.support import World, at, days_ahead
 ADMIN = Principal(kind="admin", id="test")
 
 
-@pytest.fixture
-async def ics_server() -> AsyncIterator[IcsServer]:
-    server = IcsServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 def _window(job: FollowUpJob) -> tuple[datetime, datetime]:
     return datetime.fromisoformat(job.args[2]), datetime.fromisoformat(job.args[3])
 
