@@ -315,3 +315,64 @@ async def test_a_batch_answers_each_slot_as_sent_across_services(listed: World) 
         json={"merchant_id": str(world.business_id), "slot_time": []},
     )
     assert empty.json() == {"slot_time_availability": []}
+
+
+async def test_a_service_whose_only_cabin_is_off_has_no_slots_and_books_none(
+    listed: World,
+) -> None:
+    """The cabin was in the feed when it was read; since, it is deactivated. The slots are
+    unavailable (lookup, CreateBooking, CreateLease: SLOT_UNAVAILABLE, never an HTTP
+    error), our own search answers no times, and the feed is still written."""
+    world = listed
+    manager = world.client("manager")
+    cabin = await manager.post(
+        f"/v1/businesses/{world.business_id}/resources",
+        json={"kind": "room", "name": "Cabin 1", "group": "cabin"},
+    )
+    assert cabin.status_code == 201, cabin.text
+    needs = await manager.put(
+        f"/v1/businesses/{world.business_id}/services/{world.cut}/needs",
+        json={"resource_group": "cabin"},
+    )
+    assert needs.status_code == 200, needs.text
+    client = ac(world)
+    pinned = slot(world, 2, 10, resources={"room_id": cabin.json()["id"]})
+    lookup = {"merchant_id": str(world.business_id), "slot_time": [slot(world, 2, 10), pinned]}
+    before = await client.post("/actions-center/v3/BatchAvailabilityLookup/", json=lookup)
+    assert [s["available"] for s in before.json()["slot_time_availability"]] == [True, True]
+
+    off = await manager.patch(
+        f"/v1/businesses/{world.business_id}/resources/{cabin.json()['id']}",
+        json={"active": False},
+    )
+    assert off.status_code == 200, off.text
+    after = await client.post("/actions-center/v3/BatchAvailabilityLookup/", json=lookup)
+    assert after.status_code == 200, after.text
+    assert [s["available"] for s in after.json()["slot_time_availability"]] == [False, False]
+    for n, the_slot in enumerate([slot(world, 2, 11), pinned], start=1):
+        made = await create(client, the_slot, f"off-{n}", n)
+        assert made["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", made
+        lease = await client.post(
+            "/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}}
+        )
+        assert lease.status_code == 200, lease.text
+        assert lease.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    assert await booking_count() == 0
+
+    searched = await world.client("app").get(
+        f"/v1/businesses/{world.business_id}/availability",
+        params={
+            "service_id": str(world.cut),
+            "from": at(2, 0).isoformat(),
+            "to": at(3, 0).isoformat(),
+        },
+    )
+    assert searched.status_code == 200, searched.text
+    assert searched.json()["slots"] == []
+    feed = await client.get("/actions-center/v3/feeds/availability.json")
+    assert feed.status_code == 200, feed.text
+    services = {
+        a["service_id"] for g in feed.json()["service_availability"] for a in g["availability"]
+    }
+    assert str(world.cut) not in services
+    assert str(world.colour) in services

@@ -28,6 +28,8 @@ async def availability(
     if context.resource_group is None:
         pick_resources(None, (), resource_id)  # asking for one is bad input
         return context, [(start, end, staff, None) for start, end, staff in times]
+    if not context.resources and resource_id is None:
+        return context, []  # the group it needs has none active: no time fits
     resources = pick_resources(context.resource_group, context.resources, resource_id)
     async with db.connection() as conn:
         busy = await load_resource_busy(conn, business_id, resources, range_start, range_end)

@@ -81,11 +81,18 @@ async def load_resource_busy(
     return ResourceBusy(resource_ids, rows)
 
 
+class NoUsableResource(InvalidInput):
+    """A write names a resource the service cannot use, or its group has none active.
+    Bad input to our own API (422); to a marketplace that read it in a feed before the
+    change, an unavailable slot."""
+
+
 def pick_resources(
     resource_group: str | None, resources: Sequence[UUID], resource_id: UUID | None
 ) -> tuple[UUID, ...]:
     """The resources a search or a write may use, in trial order; () when the service
-    needs none. Asking for one the service cannot use is bad input."""
+    needs none. Asking for one the service cannot use is bad input, and so is a write for
+    a service whose group has none active (a search answers no times instead)."""
     if resource_group is None:
         if resource_id is not None:
             raise InvalidInput(
@@ -94,14 +101,14 @@ def pick_resources(
         return ()
     if resource_id is not None:
         if resource_id not in resources:
-            raise InvalidInput(
+            raise NoUsableResource(
                 f"That resource is not an active member of group {resource_group!r}, "
                 "which this service needs.",
                 field="resource_id",
             )
         return (resource_id,)
     if not resources:
-        raise InvalidInput(
+        raise NoUsableResource(
             f"This service needs one of group {resource_group!r} and none is active.",
             field="service_id",
         )

@@ -270,6 +270,8 @@ async def search_slots(
     if context.resource_group is None:
         pick_resources(None, (), resource_id)  # asking for one is bad input
         return slots
+    if not context.resources and resource_id is None:
+        return []  # the group it needs has none active: no time fits
     resources = pick_resources(context.resource_group, context.resources, resource_id)
     busy = await load_resource_busy(
         conn,
