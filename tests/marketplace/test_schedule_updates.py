@@ -341,6 +341,110 @@ async def test_an_unlisted_business_or_a_change_past_the_horizon_sends_nothing(
     assert inventory.calls == []
 
 
+def _group(body: dict[str, Any], service: UUID) -> dict[str, Any]:
+    [group] = [g for g in body["extendedServiceAvailability"] if g["serviceId"] == str(service)]
+    return group
+
+
+async def test_a_service_deactivated_closes_all_its_slots_and_reactivated_opens_them(
+    world: World, inventory: FakeInventory
+) -> None:
+    await list_business(world, inventory.url, horizon_days=3)
+    _, last = await follow_ups(0)
+    giulia = str(world.staff[0])
+    path = f"/v1/businesses/{world.business_id}/services/{world.colour}"
+    manager = world.client("manager")
+    off = await manager.patch(path, json={"active": False})
+    assert off.status_code == 200, off.text
+
+    [event] = [e for e in await _schedule_events() if '"service_deactivated"' in e["payload"]]
+    closing, last = await _only_availability_job(last)
+    assert closing.args[4] == [str(world.colour)]  # the job names the service it closes
+    assert _window(closing)[1] - _window(closing)[0] == timedelta(days=3)
+    await run_job(closing)
+    body = inventory.calls[-1][1]
+    colour = _group(body, world.colour)  # sent, with nothing open: the marketplace drops it
+    assert colour["availability"] == []
+    assert colour["endTimeRestrict"] == _stamp(_window(closing)[1])  # over the whole window
+    assert is_open(body, world.cut, giulia, at(2, 10))  # the others are untouched
+    await _assert_is_the_search({"extendedServiceAvailability": [_group(body, world.cut)]})
+
+    back = await manager.patch(path, json={"active": True})
+    assert back.status_code == 200, back.text
+    opening, last = await _only_availability_job(last)
+    assert len(opening.args) == 4  # nothing to close
+    await run_job(opening)
+    assert is_open(inventory.calls[-1][1], world.colour, giulia, at(2, 10))
+    await _assert_is_the_search(inventory.calls[-1][1])
+    # The deactivation's job run late (a retry): the service is active again, so it goes
+    # with its slots, the truth now, not an empty list.
+    await run_job(closing)
+    assert is_open(inventory.calls[-1][1], world.colour, giulia, at(2, 10))
+    assert event["business_id"] == world.business_id
+
+
+async def test_a_cabin_deactivated_closes_the_slots_of_the_services_that_need_it(
+    world: World, inventory: FakeInventory
+) -> None:
+    manager = world.client("manager")
+    made = await manager.post(
+        f"/v1/businesses/{world.business_id}/resources",
+        json={"kind": "room", "name": "Cabin 1", "group": "cabin"},
+    )
+    assert made.status_code == 201, made.text
+    needs = await manager.put(
+        f"/v1/businesses/{world.business_id}/services/{world.cut}/needs",
+        json={"resource_group": "cabin"},
+    )
+    assert needs.status_code == 200, needs.text
+    await list_business(world, inventory.url, horizon_days=3)
+    _, last = await follow_ups(0)
+    giulia = str(world.staff[0])
+
+    off = await manager.patch(
+        f"/v1/businesses/{world.business_id}/resources/{made.json()['id']}",
+        json={"active": False},
+    )
+    assert off.status_code == 200, off.text
+    job, last = await _only_availability_job(last)
+    await run_job(job)
+    body = inventory.calls[-1][1]
+    assert _group(body, world.cut)["availability"] == []  # no cabin left: no cut at all
+    assert is_open(body, world.colour, giulia, at(2, 10))  # colour needs none
+
+    on = await manager.patch(
+        f"/v1/businesses/{world.business_id}/resources/{made.json()['id']}",
+        json={"active": True},
+    )
+    assert on.status_code == 200, on.text
+    job, last = await _only_availability_job(last)
+    await run_job(job)
+    body = inventory.calls[-1][1]
+    assert is_open(body, world.cut, giulia, at(2, 10))
+    await _assert_is_the_search(body)
+
+
+async def test_a_new_time_zone_moves_every_slot_of_the_horizon(
+    world: World, inventory: FakeInventory
+) -> None:
+    await list_business(world, inventory.url, horizon_days=3)
+    _, last = await follow_ups(0)
+    giulia = str(world.staff[0])
+    moved = await world.client("admin").patch(
+        f"/v1/businesses/{world.business_id}", json={"time_zone": "America/New_York"}
+    )
+    assert moved.status_code == 200, moved.text
+    job, last = await _only_availability_job(last)
+    assert _window(job)[1] - _window(job)[0] == timedelta(days=3)  # the whole horizon
+    await run_job(job)
+    body = inventory.calls[-1][1]
+    # at() is Rome's wall clock: 10:00 in Rome is 04:00 in New York, before opening; the
+    # same day's 17:00 in Rome is 11:00 there, open.
+    assert not is_open(body, world.cut, giulia, at(2, 10))
+    assert is_open(body, world.cut, giulia, at(2, 17))
+    await _assert_is_the_search(body)
+
+
 @pytest.fixture
 async def refused_audit() -> AsyncIterator[None]:
     """Every catalog audit row refused by the database: the change's last write fails."""

@@ -468,7 +468,10 @@ async def patch_service(
         if active is not None and active != before.active:
             await conn.execute("UPDATE service SET active = $2 WHERE id = $1", service_id, active)
         after = await _service(conn, business_id, service_id, lock=False)
-        if _slot_shape(before) != _slot_shape(after):
+        if after.active != before.active:  # all its slots close or open
+            cause = "service_reactivated" if after.active else "service_deactivated"
+            await schedule_changed(conn, business_id, cause, aggregate_id=service_id)
+        elif _slot_shape(before) != _slot_shape(after):
             await schedule_changed(conn, business_id, "service", aggregate_id=service_id)
         await audit.record(
             conn, principal, business_id, "service", service_id, "changed",
@@ -479,7 +482,7 @@ async def patch_service(
 
 def _slot_shape(service: ServiceOut) -> tuple[object, ...]:
     """What of a service decides its slots: who offers it and how long it blocks them.
-    (Deactivating one takes it out of the service feed; its slots go with it.)"""
+    (Deactivating or reactivating one is an event of its own: every slot of it changes.)"""
     return (
         service.staff_ids,
         service.duration_minutes,

@@ -25,16 +25,20 @@ The window is sent as ``startTimeRestrict`` / ``endTimeRestrict``: the marketpla
 replaces every slot it holds that starts inside it with the ones we send, for each
 active service of the business (an empty list closes them all); a window longer than
 :data:`CALL_SPAN` goes as consecutive calls of at most that span, under the same lock (a
-failed one retries the whole job, which sends the current truth again). Not sent: a
-service created or (de)activated, a staff member added (no hours, no services yet): the
-service feed must name a service before its slots mean anything, so those wait for the
-feeds.
+failed one retries the whole job, which sends the current truth again).
+
+A service deactivated closes all its slots: the event's job names it, and each call
+carries it with an empty list (unless it is active again by the time the job runs, when it
+goes with its slots, the current truth); a service reactivated is active, so its slots go
+like every other's. Not sent: a service created, a staff member added (no hours, no
+services yet): the service feed must name a service before its slots mean anything, so
+those wait for the feeds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -82,11 +86,19 @@ def affected_window(event: OutboxEvent) -> tuple[datetime, datetime] | None:
     return min(known) - MARGIN, max(known) + MARGIN
 
 
-def _job(event: OutboxEvent, partner: UUID, start: datetime, end: datetime) -> FollowUpJob:
+def _job(
+    event: OutboxEvent, partner: UUID, start: datetime, end: datetime, closed: Sequence[str] = ()
+) -> FollowUpJob:
+    args: tuple[Any, ...] = (
+        str(event.business_id),
+        str(partner),
+        start.isoformat(),
+        end.isoformat(),
+    )
     return FollowUpJob(
         function=AVAILABILITY_JOB,
         job_id=f"marketplace-availability:{event.id}:{partner}",
-        args=(str(event.business_id), str(partner), start.isoformat(), end.isoformat()),
+        args=(*args, list(closed)) if closed else args,
     )
 
 
@@ -123,11 +135,16 @@ async def on_schedule_changed(conn: asyncpg.Connection, event: OutboxEvent) -> l
         "RETURNING partner_id, feed_horizon_days",
         event.business_id,
     )
+    closed = (
+        [str(event.aggregate_id)]
+        if event.payload.get("cause") == "service_deactivated" and event.aggregate_id
+        else []
+    )
     jobs = []
     for listing in sorted(listings, key=lambda row: row["partner_id"]):
         window = schedule_window(event, int(listing["feed_horizon_days"]))
         if window is not None:
-            jobs.append(_job(event, listing["partner_id"], *window))
+            jobs.append(_job(event, listing["partner_id"], *window, closed))
     return jobs
 
 
@@ -152,18 +169,28 @@ def _slot(feed_slot: dict[str, Any]) -> dict[str, Any]:
 
 
 async def replace_body(
-    conn: asyncpg.Connection, business_id: UUID, start: datetime, end: datetime
+    conn: asyncpg.Connection,
+    business_id: UUID,
+    start: datetime,
+    end: datetime,
+    closed: Sequence[UUID] = (),
 ) -> tuple[dict[str, Any], int]:
-    """The request body for every active service of the business, and its slot count."""
+    """The request body for every active service of the business, and each of ``closed``
+    (services deactivated) still inactive with an empty list; and its slot count."""
     services = await conn.fetch(
-        "SELECT id FROM service WHERE business_id = $1 AND active ORDER BY id", business_id
+        "SELECT id, active FROM service WHERE business_id = $1 "
+        "AND (active OR id = ANY($2::uuid[])) ORDER BY id",
+        business_id,
+        list(closed),
     )
     groups = []
     count = 0
     for service in services:
-        slots = [
-            _slot(s) for s in await service_availability(business_id, service["id"], start, end)
-        ]
+        slots = (
+            [_slot(s) for s in await service_availability(business_id, service["id"], start, end)]
+            if service["active"]
+            else []
+        )
         count += len(slots)
         groups.append(
             {
@@ -188,8 +215,10 @@ async def replace(
     start: datetime,
     end: datetime,
     now: datetime | None = None,
+    closed: Sequence[UUID] = (),
 ) -> str:
-    """Send the current availability of [start, end) (from now on) to the partner."""
+    """Send the current availability of [start, end) (from now on) to the partner; each
+    service of ``closed`` that is still inactive goes with no slots."""
     start = max(start, (now or datetime.now(UTC)).replace(second=0, microsecond=0))
     if start >= end:
         return "window in the past"
@@ -213,7 +242,7 @@ async def replace(
         cursor = start
         while cursor < end:  # a long window (a schedule change) in calls of a week
             until = min(end, cursor + CALL_SPAN)
-            body, slots = await replace_body(conn, business_id, cursor, until)
+            body, slots = await replace_body(conn, business_id, cursor, until, closed)
             outcome = await policy.post(
                 url, json.dumps(body).encode(), {"Content-Type": "application/json"}
             )
@@ -228,9 +257,15 @@ async def replace(
 
 
 async def marketplace_availability(
-    ctx: dict[str, Any], business_id: str, partner_id: str, start: str, end: str
+    ctx: dict[str, Any],
+    business_id: str,
+    partner_id: str,
+    start: str,
+    end: str,
+    closed: Sequence[str] = (),
 ) -> str:
-    """arq job: see :func:`replace`; a failed call is retried with backoff."""
+    """arq job: see :func:`replace`; a failed call is retried with backoff. ``closed``:
+    the services deactivated (jobs enqueued before it existed have none)."""
     settings: Settings = ctx.get("settings") or get_settings()
     try:
         return await replace(
@@ -239,6 +274,7 @@ async def marketplace_availability(
             UUID(partner_id),
             datetime.fromisoformat(start),
             datetime.fromisoformat(end),
+            closed=[UUID(service) for service in closed],
         )
     except ReplaceFailed as exc:
         tries = int(ctx.get("job_try", 1))
