@@ -46,6 +46,14 @@ class InvalidInput(DomainError):
     title = "The request is not valid"
 
 
+class SlotNotOffered(InvalidInput):
+    """A write for a slot the schedule does not offer: a member of staff or a resource the
+    service cannot use (not offering it, deactivated, unknown, a room for a service that
+    uses none), nobody or no member of the group it needs active, a time outside working
+    hours. Bad input to our own API (422); to a marketplace that read the slot in a feed
+    before the change, an unavailable slot (marketplace.service)."""
+
+
 class MalformedRequest(DomainError):
     code = "malformed-request"
     status = 400

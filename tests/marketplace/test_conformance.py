@@ -376,3 +376,55 @@ async def test_a_service_whose_only_cabin_is_off_has_no_slots_and_books_none(
     }
     assert str(world.cut) not in services
     assert str(world.colour) in services
+
+
+async def test_a_slot_the_schedule_no_longer_offers_is_slot_unavailable_not_an_error(
+    listed: World,
+) -> None:
+    """Slots read in a feed before a change: a member of staff deactivated since, one who
+    does not (or no longer) offer the service, a time outside working hours. CreateBooking,
+    CreateLease and a reschedule answer SLOT_UNAVAILABLE, as CheckAvailability says."""
+    world = listed
+    client = ac(world)
+    made = await create(client, slot(world, 2, 12), "kept", 9)
+    booking_id = made["booking"]["booking_id"]
+    off = await world.client("manager").patch(
+        f"/v1/businesses/{world.business_id}/staff/{world.staff[1]}", json={"active": False}
+    )
+    assert off.status_code == 200, off.text
+    gone = {
+        "deactivated": slot(world, 2, 10, resources={"staff_id": str(world.staff[1])}),
+        "not offering": slot(
+            world,
+            2,
+            10,
+            service_id=str(world.colour),
+            duration_sec="3600",
+            resources={"staff_id": str(world.staff[2])},
+        ),
+        "unknown": slot(
+            world, 2, 10, resources={"staff_id": "7d1d2a4e-1f56-4c1c-9f0e-3c9d4a1b2c3d"}
+        ),
+        "outside hours": slot(world, 2, 3),
+    }
+    for n, (name, the_slot) in enumerate(gone.items(), start=1):
+        check = await client.post("/actions-center/v3/CheckAvailability/", json={"slot": the_slot})
+        assert check.json()["count_available"] == 0, name
+        answer = await create(client, the_slot, f"gone-{n}", n)
+        assert answer["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", (name, answer)
+        lease = await client.post(
+            "/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}}
+        )
+        assert lease.status_code == 200, (name, lease.text)
+        assert lease.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", name
+        moved = await client.post(
+            "/actions-center/v3/UpdateBooking/",
+            json={"booking": {"booking_id": booking_id, "slot": the_slot}},
+        )
+        assert moved.status_code == 200, (name, moved.text)
+        assert moved.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", name
+    assert await booking_count() == 1
+    status = await client.post(
+        "/actions-center/v3/GetBookingStatus/", json={"booking_id": booking_id}
+    )
+    assert status.json()["booking_status"] == "CONFIRMED"

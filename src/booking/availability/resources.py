@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from booking.errors import InvalidInput
+from booking.errors import SlotNotOffered
 
 # Active allocations of some resources overlapping [$3, $4), holds past their expiry
 # left out (the next writer there expires them), one booking's own ($5) left out.
@@ -81,12 +81,6 @@ async def load_resource_busy(
     return ResourceBusy(resource_ids, rows)
 
 
-class NoUsableResource(InvalidInput):
-    """A write names a resource the service cannot use, or its group has none active.
-    Bad input to our own API (422); to a marketplace that read it in a feed before the
-    change, an unavailable slot."""
-
-
 def pick_resources(
     resource_group: str | None, resources: Sequence[UUID], resource_id: UUID | None
 ) -> tuple[UUID, ...]:
@@ -95,20 +89,20 @@ def pick_resources(
     a service whose group has none active (a search answers no times instead)."""
     if resource_group is None:
         if resource_id is not None:
-            raise InvalidInput(
+            raise SlotNotOffered(
                 "This service does not use a room, chair or device.", field="resource_id"
             )
         return ()
     if resource_id is not None:
         if resource_id not in resources:
-            raise NoUsableResource(
+            raise SlotNotOffered(
                 f"That resource is not an active member of group {resource_group!r}, "
                 "which this service needs.",
                 field="resource_id",
             )
         return (resource_id,)
     if not resources:
-        raise NoUsableResource(
+        raise SlotNotOffered(
             f"This service needs one of group {resource_group!r} and none is active.",
             field="service_id",
         )

@@ -29,7 +29,7 @@ from booking.availability.slots import fits_working_hours
 from booking.bookings.checks import CustomerInput, as_utc, channel_for, check_notice
 from booking.bookings.store import STALE_CONTEXT, insert_active
 from booking.customers import customer_fields
-from booking.errors import InvalidInput, SlotTaken
+from booking.errors import InvalidInput, SlotNotOffered, SlotTaken
 
 _T = TypeVar("_T")
 
@@ -43,10 +43,10 @@ async def candidate_staff(
 ) -> list[UUID]:
     """Staff who offer the service and work at that time, in trial order."""
     if staff_id is not None and staff_id not in context.eligible_staff:
-        raise InvalidInput("That member of staff does not offer this service.", field="staff_id")
+        raise SlotNotOffered("That member of staff does not offer this service.", field="staff_id")
     wanted = (staff_id,) if staff_id is not None else context.eligible_staff
     if not wanted:
-        raise InvalidInput("Nobody offers this service at the moment.", field="service_id")
+        raise SlotNotOffered("Nobody offers this service at the moment.", field="service_id")
     calendars = await load_calendars(
         conn, wanted, starts_at, ends_at, with_busy=False, weekly_hours=context.weekly
     )
@@ -62,7 +62,7 @@ async def candidate_staff(
         if verdict:
             working.append(cal.staff_id)
     if not working:
-        raise InvalidInput(
+        raise SlotNotOffered(
             "That time is outside working hours"
             + (
                 " for that member of staff."

@@ -14,7 +14,6 @@ import asyncpg
 from booking import db
 from booking.access.principal import Principal
 from booking.availability.answer import availability
-from booking.availability.resources import NoUsableResource
 from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.checks import CustomerInput
 from booking.bookings.holds import confirm_hold, create_hold
@@ -27,6 +26,7 @@ from booking.errors import (
     MalformedRequest,
     NotFound,
     PolicyViolation,
+    SlotNotOffered,
     SlotTaken,
 )
 from booking.marketplace import wire
@@ -263,7 +263,7 @@ async def create(
                 resource_id=wire.as_uuid(slot.room_id, "room_id"),
                 notes=USER_TAG + user_id,
             )
-    except (SlotTaken, NoUsableResource) as exc:
+    except (SlotTaken, SlotNotOffered) as exc:
         return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, exc.detail)}
     except HoldExpired as exc:
         return {"booking_failure": wire.failure(wire.LEASE_EXPIRED, exc.detail)}
@@ -305,7 +305,7 @@ async def create_lease(principal: Principal, body: dict[str, Any]) -> dict[str, 
             staff_id=wire.as_uuid(slot.staff_id, "staff_id"),
             resource_id=wire.as_uuid(slot.room_id, "room_id"),
         )
-    except (SlotTaken, NoUsableResource) as exc:
+    except (SlotTaken, SlotNotOffered) as exc:
         return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, exc.detail)}
     row = held.booking
     expires: datetime = row["hold_expires_at"]
@@ -358,7 +358,7 @@ async def update(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
             )
         else:
             raise MalformedRequest("Say what to update: status CANCELED or a new slot.")
-    except (SlotTaken, NoUsableResource) as exc:
+    except (SlotTaken, SlotNotOffered) as exc:
         return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, exc.detail)}
     except PolicyViolation as exc:
         cause = (
