@@ -428,3 +428,36 @@ async def test_a_slot_the_schedule_no_longer_offers_is_slot_unavailable_not_an_e
         "/actions-center/v3/GetBookingStatus/", json={"booking_id": booking_id}
     )
     assert status.json()["booking_status"] == "CONFIRMED"
+
+
+async def test_a_service_deactivated_since_the_feed_is_unavailable_an_unknown_one_missing(
+    listed: World,
+) -> None:
+    world = listed
+    client = ac(world)
+    made = await create(client, slot(world, 2, 12), "kept", 9)
+    off = await world.client("manager").patch(
+        f"/v1/businesses/{world.business_id}/services/{world.colour}", json={"active": False}
+    )
+    assert off.status_code == 200, off.text
+    colour = slot(world, 2, 10, service_id=str(world.colour), duration_sec="3600")
+    batch = {"merchant_id": str(world.business_id), "slot_time": [slot(world, 2, 10), colour]}
+    found = await client.post("/actions-center/v3/BatchAvailabilityLookup/", json=batch)
+    assert found.status_code == 200, found.text  # the batch's other slots still answered
+    assert [s["available"] for s in found.json()["slot_time_availability"]] == [True, False]
+    check = await client.post("/actions-center/v3/CheckAvailability/", json={"slot": colour})
+    assert check.json()["count_available"] == 0
+    answer = await create(client, colour, "colour", 1)
+    assert answer["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    lease = await client.post("/actions-center/v3/CreateLease/", json={"lease": {"slot": colour}})
+    assert lease.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    moved = await client.post(
+        "/actions-center/v3/UpdateBooking/",
+        json={"booking": {"booking_id": made["booking"]["booking_id"], "slot": colour}},
+    )
+    assert moved.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    assert await booking_count() == 1
+
+    never = slot(world, 2, 10, service_id="7d1d2a4e-1f56-4c1c-9f0e-3c9d4a1b2c3d")
+    unknown = await client.post("/actions-center/v3/CheckAvailability/", json={"slot": never})
+    assert unknown.status_code == 404  # an id that never was ours is a bad request

@@ -36,14 +36,14 @@ USER_TAG = "actions_center_user_id="
 
 
 # One round trip for what a v3 call checks before it acts: the merchant is listed for
-# this partner, the service (its length), and - for a create - whether this user holds
-# a booking at that start already ($4 NULL: not asked).
+# this partner, the service (its length; whether it is still offered), and - for a
+# create - whether this user holds a booking at that start already ($4 NULL: not asked).
 _CHECK = """
 SELECT EXISTS (
            SELECT 1 FROM marketplace_listing WHERE business_id = $1 AND partner_id = $3
        ) AS listed,
-       (SELECT duration_minutes FROM service
-        WHERE business_id = $1 AND id = $2 AND active) AS minutes,
+       (SELECT CASE WHEN active THEN duration_minutes ELSE 0 END FROM service
+        WHERE business_id = $1 AND id = $2) AS minutes,
        $4::text IS NOT NULL AND EXISTS (
            SELECT 1 FROM booking WHERE business_id = $1 AND partner_id = $3
            AND notes = $4 AND starts_at = $5 AND status IN ('held','pending','confirmed')
@@ -76,7 +76,8 @@ def _check_args(
 
 def _checked(row: asyncpg.Record | None) -> tuple[int, bool]:
     """(duration in seconds, already booked by the user) from _CHECK's row; a merchant not
-    listed for the partner is missing."""
+    listed for the partner is missing, and so is a service that never was. A service
+    deactivated since the feeds named it has duration 0: no slot of it is available."""
     assert row is not None
     if not row["listed"]:
         raise NotFound("No such merchant.")  # not listed for this partner
@@ -138,6 +139,8 @@ async def lookup(principal: Principal, merchant_id: str, slots: list[SlotTime]) 
         business, service, duration, _ = await _service_duration(
             principal, key[0], key[1], datetime.fromtimestamp(starts[0], UTC)
         )
+        if not duration:
+            continue  # deactivated since the feeds named it: none of its slots is free
         low = max(now + 1, min(starts))
         high = max(starts) + 1
         for start in range(low, high, 60 * 86400):  # the search spans at most 62 days
@@ -208,6 +211,8 @@ async def _check_bookable(
     business, service, duration, already = await _service_duration(
         principal, slot.merchant_id, slot.service_id, slot.starts_at, user_id, read
     )
+    if not duration:
+        return wire.failure(wire.SLOT_UNAVAILABLE, "The service is no longer offered.")
     if slot.duration_sec != duration:
         return wire.failure(wire.SLOT_UNAVAILABLE, "The service has no slot of that duration.")
     if slot.start_sec <= int(datetime.now(UTC).timestamp()):
