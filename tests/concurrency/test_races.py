@@ -8,11 +8,17 @@ constraint in place, exactly one wins.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from booking import db
+from booking.access.principal import Principal
+from booking.bookings.checks import CustomerInput
+from booking.bookings.placing import create_booking
+from booking.errors import SlotTaken
 from tests.support import World, active_bookings_between, at
 
 CLIENTS = 50
@@ -168,3 +174,97 @@ async def test_without_the_constraint_the_race_double_books(world: World) -> Non
             )
             == 1
         )
+
+
+async def _close_pool() -> None:
+    pool = db.engine().pool
+    if pool is not None:
+        try:
+            await asyncio.wait_for(pool.close(), timeout=10)
+        except TimeoutError:  # a connection a failed test left taken
+            pool.terminate()
+        db.engine().pool = None
+
+
+@pytest.fixture
+async def three_connection_pool(database_url: str, db_pool: None) -> AsyncIterator[None]:
+    """This process's pool cut to three connections for one test, then put back."""
+    await _close_pool()
+    await db.start_pool(database_url, 1, 3)
+    try:
+        yield
+    finally:
+        await _close_pool()
+        await db.start_pool(database_url, 2, 30)
+
+
+async def test_a_loser_s_alternatives_never_wait_behind_the_pool_queue(
+    world: World, three_connection_pool: None
+) -> None:
+    """A refused write searches its alternatives on the connection it wrote with, before
+    giving it back. Here every connection is busy - a winner's open transaction, one
+    taken elsewhere, the loser's own - and two requests queue for one, each keeping it
+    until the loser has answered: the loser answers all the same. (It used to give its
+    connection back and queue for another to search: behind every queued request, so in
+    a 500-client race all the losers answered at the end; here, never.)"""
+    starts = at(4, 11)
+    staff = world.staff[0]
+    principal = Principal(kind="admin", id="test")
+
+    def book(name: str, phone: str) -> Any:
+        return create_booking(
+            principal,
+            world.business_id,
+            world.cut,
+            starts,
+            CustomerInput(name=name, phone=phone),
+            staff_id=staff,
+        )
+
+    winner_in, finish = asyncio.Event(), asyncio.Event()
+
+    async def winner() -> None:  # connection 1: written, not yet committed
+        async with db.transaction():
+            await book("First", "+393331110001")
+            winner_in.set()
+            await finish.wait()
+
+    engine_pool = db.engine().pool
+    assert engine_pool is not None
+    tasks = [asyncio.create_task(winner())]
+    await asyncio.wait_for(winner_in.wait(), timeout=10)
+    other = await engine_pool.acquire()  # connection 2
+
+    async def lose() -> SlotTaken:  # connection 3: queues on the winner's write lock
+        with pytest.raises(SlotTaken) as refused:
+            await book("Second", "+393331110002")
+        return refused.value
+
+    loser = asyncio.create_task(lose())
+    tasks.append(loser)
+    got: list[str] = []
+
+    async def queued(name: str) -> None:
+        async with db.connection():
+            got.append(name)
+            await asyncio.shield(loser)
+
+    try:
+        await asyncio.sleep(0.3)
+        assert not loser.done()
+        tasks += [asyncio.create_task(queued("A")), asyncio.create_task(queued("B"))]
+        await asyncio.sleep(0.1)
+        assert got == []  # both wait for a connection
+        finish.set()  # the winner commits: its connection goes to A, the loser is refused
+        refusal = await asyncio.wait_for(asyncio.shield(loser), timeout=10)
+        alternatives = refusal.extra["alternatives"]
+        assert alternatives  # the nearest free times, searched all the same
+        offered = {(a["starts_at"], a["staff_id"]) for a in alternatives}
+        assert (starts.isoformat(), str(staff)) not in offered  # not the time just taken
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        assert sorted(got) == ["A", "B"]
+    finally:
+        finish.set()
+        for task in tasks:
+            task.cancel()
+        await engine_pool.release(other)

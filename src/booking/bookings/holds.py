@@ -19,7 +19,7 @@ from booking.access.principal import Principal
 from booking.availability.context import ServiceContext, load_service_context
 from booking.availability.resources import pick_resources
 from booking.bookings.checks import CustomerInput, as_utc, channel_for, check_notice
-from booking.bookings.placing import candidate_staff, slot_taken, with_context
+from booking.bookings.placing import candidate_staff, place_or_refuse
 from booking.bookings.store import (
     confirm_held,
     expire_held,
@@ -89,9 +89,7 @@ async def create_hold(
             resource_ids=resources,
         )
 
-    context, row = await with_context(business_id, service_id, staff_id, attempt)
-    if row is None:
-        raise await slot_taken(context, starts_at, principal)
+    _, row = await place_or_refuse(business_id, service_id, staff_id, starts_at, principal, attempt)
     return HoldResult(booking=dict(row), hold_token=token)
 
 

@@ -32,6 +32,8 @@ from booking.customers import customer_fields
 from booking.errors import InvalidInput, SlotNotOffered, SlotTaken
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
+TAKEN = "Someone else has just taken that time."
 
 
 async def candidate_staff(
@@ -80,7 +82,7 @@ async def slot_taken(
     principal: Principal,
     *,
     exclude_booking: UUID | None = None,
-    detail: str = "Someone else has just taken that time.",
+    detail: str = TAKEN,
 ) -> SlotTaken:
     """A SlotTaken carrying the nearest free alternatives, read after the rollback.
 
@@ -90,6 +92,24 @@ async def slot_taken(
     (alternatives are advice: the write that takes one checks again). A finished
     search is never reused, so an answer is never older than the request.
     """
+    search = await _search(context, starts_at, principal, exclude_booking, None)
+    return SlotTaken(detail, alternatives=list(await asyncio.shield(search)))
+
+
+_Search = asyncio.Future[list[dict[str, Any]]]
+_searches: dict[tuple[object, ...], _Search] = {}
+
+
+async def _search(
+    context: ServiceContext,
+    starts_at: datetime,
+    principal: Principal,
+    exclude_booking: UUID | None,
+    conn: asyncpg.Connection | None,
+) -> _Search:
+    """The shared alternatives search for this refusal: the one running, joined; or one
+    started now - on ``conn`` when given, awaited here so that the caller still holds the
+    connection while it runs (its outcome, an error too, is the future's)."""
     key = (
         context.business_id,
         context.service_id,
@@ -98,20 +118,19 @@ async def slot_taken(
         exclude_booking,
     )
     shared = _searches.get(key)
-    if shared is None or shared.done():
-        shared = asyncio.ensure_future(
-            _alternatives(context, starts_at, principal, exclude_booking)
-        )
-        _searches[key] = shared
-        shared.add_done_callback(lambda done: _forget(key, done))
-    alternatives = await asyncio.shield(shared)
-    return SlotTaken(detail, alternatives=list(alternatives))
+    if shared is not None and not shared.done():
+        return shared
+    shared = asyncio.ensure_future(
+        _alternatives(context, starts_at, principal, exclude_booking, conn)
+    )
+    _searches[key] = shared
+    shared.add_done_callback(lambda done: _forget(key, done))
+    if conn is not None:
+        await asyncio.wait([shared])
+    return shared
 
 
-_searches: dict[tuple[object, ...], asyncio.Future[list[dict[str, Any]]]] = {}
-
-
-def _forget(key: tuple[object, ...], done: asyncio.Future[list[dict[str, Any]]]) -> None:
+def _forget(key: tuple[object, ...], done: _Search) -> None:
     if _searches.get(key) is done:
         del _searches[key]
 
@@ -121,18 +140,50 @@ async def _alternatives(
     starts_at: datetime,
     principal: Principal,
     exclude_booking: UUID | None,
+    conn: asyncpg.Connection | None,
 ) -> list[dict[str, Any]]:
-    async with db.connection() as conn:
-        if context.narrowed:  # alternatives may be with anyone who offers the service
-            context = await load_service_context(conn, context.business_id, context.service_id)
-        nearby = await alternatives_near(
-            conn,
-            context,
-            starts_at,
-            apply_notice=not principal.is_staff,
-            exclude_booking=exclude_booking,
-        )
+    if conn is None:
+        async with db.connection() as own:
+            return await _alternatives(context, starts_at, principal, exclude_booking, own)
+    if context.narrowed:  # alternatives may be with anyone who offers the service
+        context = await load_service_context(conn, context.business_id, context.service_id)
+    nearby = await alternatives_near(
+        conn,
+        context,
+        starts_at,
+        apply_notice=not principal.is_staff,
+        exclude_booking=exclude_booking,
+    )
     return [slot_json(slot, context.tz) for slot in nearby]
+
+
+async def place_or_refuse(
+    business_id: UUID,
+    service_id: UUID,
+    staff_id: UUID | None,
+    starts_at: datetime,
+    principal: Principal,
+    attempt: Callable[[asyncpg.Connection, ServiceContext, bool], Awaitable[_R | None]],
+) -> tuple[ServiceContext, _R]:
+    """:func:`with_context` for a new booking or hold, whose ``attempt`` answers None when
+    the database refused the time: then :class:`SlotTaken` with the alternatives. A
+    search this refusal starts runs on the attempt's connection before it goes back to
+    the pool: from a new one, a race's first loser waited behind every request queued
+    for the pool, and all the losers answered at once when the race was over."""
+    search: list[_Search] = []
+
+    async def attempt_or_search(
+        conn: asyncpg.Connection, context: ServiceContext, checked: bool
+    ) -> _R | None:
+        row = await attempt(conn, context, checked)
+        if row is None:
+            search.append(await _search(context, starts_at, principal, None, conn))
+        return row
+
+    context, row = await with_context(business_id, service_id, staff_id, attempt_or_search)
+    if row is None:
+        raise SlotTaken(TAKEN, alternatives=list(await asyncio.shield(search[-1])))
+    return context, row
 
 
 async def with_context(
@@ -218,7 +269,5 @@ async def create_booking(
             resource_ids=resources,
         )
 
-    context, row = await with_context(business_id, service_id, staff_id, attempt)
-    if row is None:
-        raise await slot_taken(context, starts_at, principal)
+    _, row = await place_or_refuse(business_id, service_id, staff_id, starts_at, principal, attempt)
     return dict(row)
