@@ -244,3 +244,23 @@ async def active_bookings_between(start: datetime, end: datetime) -> list[dict[s
             end,
         )
     return [dict(row) for row in rows]
+
+
+async def add_cabins(world: World, count: int, service: UUID | None = None) -> list[UUID]:
+    """``count`` cabins (group "cabin"), and the service (default: cut) needs one of them."""
+    manager = world.client("manager")
+    made = []
+    for number in range(1, count + 1):
+        answer = await manager.post(
+            f"/v1/businesses/{world.business_id}/resources",
+            json={"kind": "room", "name": f"Cabin {number}", "group": "cabin"},
+        )
+        assert answer.status_code == 201, answer.text
+        made.append(UUID(answer.json()["id"]))
+    needs = await manager.put(
+        f"/v1/businesses/{world.business_id}/services/{service or world.cut}/needs",
+        json={"resource_group": "cabin"},
+    )
+    assert needs.status_code == 200, needs.text
+    assert needs.json()["resource_ids"] == [str(c) for c in made]
+    return made

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from booking import db
-from tests.support import World, at
+from tests.support import World, add_cabins, at
 
 
 def ac(world: World, who: str = "partner", password: str | None = None) -> httpx.AsyncClient:
@@ -325,24 +325,15 @@ async def test_a_service_whose_only_cabin_is_off_has_no_slots_and_books_none(
     error), our own search answers no times, and the feed is still written."""
     world = listed
     manager = world.client("manager")
-    cabin = await manager.post(
-        f"/v1/businesses/{world.business_id}/resources",
-        json={"kind": "room", "name": "Cabin 1", "group": "cabin"},
-    )
-    assert cabin.status_code == 201, cabin.text
-    needs = await manager.put(
-        f"/v1/businesses/{world.business_id}/services/{world.cut}/needs",
-        json={"resource_group": "cabin"},
-    )
-    assert needs.status_code == 200, needs.text
+    (cabin,) = await add_cabins(world, 1)
     client = ac(world)
-    pinned = slot(world, 2, 10, resources={"room_id": cabin.json()["id"]})
+    pinned = slot(world, 2, 10, resources={"room_id": str(cabin)})
     lookup = {"merchant_id": str(world.business_id), "slot_time": [slot(world, 2, 10), pinned]}
     before = await client.post("/actions-center/v3/BatchAvailabilityLookup/", json=lookup)
     assert [s["available"] for s in before.json()["slot_time_availability"]] == [True, True]
 
     off = await manager.patch(
-        f"/v1/businesses/{world.business_id}/resources/{cabin.json()['id']}",
+        f"/v1/businesses/{world.business_id}/resources/{cabin}",
         json={"active": False},
     )
     assert off.status_code == 200, off.text

@@ -34,7 +34,7 @@ from tests.marketplace.inventory_fake import (
     list_business,
     run_job,
 )
-from tests.support import World, at, days_ahead
+from tests.support import World, add_cabins, at, days_ahead
 
 ADMIN = Principal(kind="admin", id="test")
 
@@ -387,22 +387,13 @@ async def test_a_cabin_deactivated_closes_the_slots_of_the_services_that_need_it
     world: World, inventory: FakeInventory
 ) -> None:
     manager = world.client("manager")
-    made = await manager.post(
-        f"/v1/businesses/{world.business_id}/resources",
-        json={"kind": "room", "name": "Cabin 1", "group": "cabin"},
-    )
-    assert made.status_code == 201, made.text
-    needs = await manager.put(
-        f"/v1/businesses/{world.business_id}/services/{world.cut}/needs",
-        json={"resource_group": "cabin"},
-    )
-    assert needs.status_code == 200, needs.text
+    (cabin,) = await add_cabins(world, 1)
     await list_business(world, inventory.url, horizon_days=3)
     _, last = await follow_ups(0)
     giulia = str(world.staff[0])
 
     off = await manager.patch(
-        f"/v1/businesses/{world.business_id}/resources/{made.json()['id']}",
+        f"/v1/businesses/{world.business_id}/resources/{cabin}",
         json={"active": False},
     )
     assert off.status_code == 200, off.text
@@ -413,7 +404,7 @@ async def test_a_cabin_deactivated_closes_the_slots_of_the_services_that_need_it
     assert is_open(body, world.colour, giulia, at(2, 10))  # colour needs none
 
     on = await manager.patch(
-        f"/v1/businesses/{world.business_id}/resources/{made.json()['id']}",
+        f"/v1/businesses/{world.business_id}/resources/{cabin}",
         json={"active": True},
     )
     assert on.status_code == 200, on.text

@@ -10,7 +10,7 @@ from uuid import UUID
 import httpx
 
 from booking import db
-from tests.support import World, at
+from tests.support import World, add_cabins, at
 
 OVERLAPPING_ACTIVE = """
     SELECT count(*) FROM allocation a JOIN allocation b
@@ -18,26 +18,6 @@ OVERLAPPING_ACTIVE = """
      AND a.during && b.during
     WHERE a.active AND b.active
 """
-
-
-async def _cabins(world: World, count: int, service: UUID | None = None) -> list[UUID]:
-    """``count`` cabins, and the service (default: cut) needs one of them."""
-    manager = world.client("manager")
-    made = []
-    for number in range(1, count + 1):
-        answer = await manager.post(
-            f"/v1/businesses/{world.business_id}/resources",
-            json={"kind": "room", "name": f"Cabin {number}", "group": "cabin"},
-        )
-        assert answer.status_code == 201, answer.text
-        made.append(UUID(answer.json()["id"]))
-    needs = await manager.put(
-        f"/v1/businesses/{world.business_id}/services/{service or world.cut}/needs",
-        json={"resource_group": "cabin"},
-    )
-    assert needs.status_code == 200, needs.text
-    assert needs.json()["resource_ids"] == [str(c) for c in made]
-    return made
 
 
 def _book(world: World, starts: Any, index: int, **extra: Any) -> dict[str, Any]:
@@ -76,7 +56,7 @@ async def test_resources_are_created_renamed_listed_and_refused_when_bad(world: 
 async def test_availability_offers_only_times_where_staff_and_a_cabin_are_free(
     world: World,
 ) -> None:
-    (cabin,) = await _cabins(world, 1)
+    (cabin,) = await add_cabins(world, 1)
     desk = world.client("front_desk")
     first = await desk.post(
         f"/v1/businesses/{world.business_id}/bookings",
@@ -123,7 +103,7 @@ async def test_availability_offers_only_times_where_staff_and_a_cabin_are_free(
 async def test_any_staff_any_cabin_picks_a_free_combination_and_filters_work(
     world: World,
 ) -> None:
-    cabins = await _cabins(world, 2)
+    cabins = await add_cabins(world, 2)
     desk = world.client("front_desk")
     made = [
         await desk.post(
@@ -170,7 +150,7 @@ async def test_any_staff_any_cabin_picks_a_free_combination_and_filters_work(
 async def test_concurrent_takers_of_the_last_cabin_one_wins_the_rest_hear_409(
     world: World,
 ) -> None:
-    (cabin,) = await _cabins(world, 1)
+    (cabin,) = await add_cabins(world, 1)
     starts = at(5, 11)
     clients = [world.client("partner") for _ in range(20)]
     go = asyncio.Event()
@@ -202,7 +182,7 @@ async def test_concurrent_takers_of_the_last_cabin_one_wins_the_rest_hear_409(
 async def test_deactivating_a_cabin_puts_its_bookings_at_risk_with_held_alternatives(
     world: World,
 ) -> None:
-    cabins = await _cabins(world, 2)
+    cabins = await add_cabins(world, 2)
     desk = world.client("front_desk")
     made = await desk.post(
         f"/v1/businesses/{world.business_id}/bookings",
@@ -263,7 +243,7 @@ async def test_deactivating_a_cabin_puts_its_bookings_at_risk_with_held_alternat
 
 
 async def test_time_off_is_refused_by_the_database_for_cabin_services_too(world: World) -> None:
-    await _cabins(world, 1)
+    await add_cabins(world, 1)
     async with db.connection() as conn:
         await conn.execute(
             "INSERT INTO time_off (business_id, staff_id, starts_at, ends_at) "
@@ -286,7 +266,7 @@ async def test_every_cabin_held_is_no_row_at_once_but_a_stale_hold_does_not_fill
     # booking_place answers "no row" from its first probes while every cabin is held by a
     # live allocation; a hold past its expiry is no live allocation: the write expires it
     # and takes its cabin.
-    cabins = await _cabins(world, 2)
+    cabins = await add_cabins(world, 2)
     starts = at(8, 11)
     desk = world.client("front_desk")
     booked = await desk.post(
@@ -348,7 +328,7 @@ async def test_a_second_writer_of_a_cabin_queues_on_its_write_lock_not_in_the_co
     # Two writers of one cabin that both reach allocation_no_overlap's check wait for
     # each other there (a deadlock broken only after deadlock_timeout, 1 s); the second
     # writer must instead wait on allocation_write_lock before it writes anything.
-    (cabin,) = await _cabins(world, 1)
+    (cabin,) = await add_cabins(world, 1)
     starts, ends = at(5, 15), at(5, 15, 30)
     async with db.connection() as first, db.connection() as second:
         second_pid = await second.fetchval("SELECT pg_backend_pid()")
@@ -377,7 +357,7 @@ async def test_writers_of_one_cabin_and_staff_at_other_times_do_not_queue(world:
     # the same cabin and member of staff later that day, or in the next half hour,
     # neither overlaps the open one nor waits for its commit (one key per resource made
     # every writer of a busy member of staff wait for the previous one's commit).
-    (cabin,) = await _cabins(world, 1)
+    (cabin,) = await add_cabins(world, 1)
     async with db.connection() as first, db.connection() as second:
         transaction = first.transaction()
         await transaction.start()
