@@ -76,7 +76,11 @@ async def test_partner_booking_reminder_desk_change_completion_in_order_with_act
         "booking.completed",
         "webhook.delivered",
     ]
-    assert [s for s in steps if s in set(expected)] == expected, steps
+    kept = [s for s in steps if s in set(expected)]
+    # The change's SMS and its webhook leave from concurrent jobs of one worker pass, in
+    # either order (CI saw the webhook first); everything else is in causal order.
+    assert sorted(kept[9:11]) == ["sms.sent", "webhook.delivered"], steps
+    assert kept[:9] + kept[11:] == expected[:9] + expected[11:], steps
     entries = body["entries"]
     times = [datetime.fromisoformat(e["at"]) for e in entries]
     assert times == sorted(times)
