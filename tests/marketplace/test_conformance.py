@@ -452,3 +452,37 @@ async def test_a_service_deactivated_since_the_feed_is_unavailable_an_unknown_on
     never = slot(world, 2, 10, service_id="7d1d2a4e-1f56-4c1c-9f0e-3c9d4a1b2c3d")
     unknown = await client.post("/actions-center/v3/CheckAvailability/", json={"slot": never})
     assert unknown.status_code == 404  # an id that never was ours is a bad request
+
+
+async def test_a_repeated_cancel_answers_the_cancelled_booking_a_refused_change_is_a_failure(
+    listed: World,
+) -> None:
+    """Business logic refusals are booking_failure with HTTP 200 (the v3 reference), and
+    a cancel sent again - a retry, or two at once - answers the booking as cancelled."""
+    world = listed
+    client = ac(world)
+    made = await create(client, slot(world, 2, 12), "to-cancel", 1)
+    booking_id = made["booking"]["booking_id"]
+    cancel = {"booking": {"booking_id": booking_id, "status": "CANCELED"}}
+    both = await asyncio.gather(
+        client.post("/actions-center/v3/UpdateBooking/", json=cancel),
+        ac(world).post("/actions-center/v3/UpdateBooking/", json=cancel),
+    )
+    for answer in both:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["booking"]["status"] == "CANCELED"
+    again = await client.post("/actions-center/v3/UpdateBooking/", json=cancel)
+    assert again.status_code == 200, again.text
+    assert again.json()["booking"] == both[0].json()["booking"]
+    moved = await client.post(
+        "/actions-center/v3/UpdateBooking/",
+        json={"booking": {"booking_id": booking_id, "slot": slot(world, 2, 14)}},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
+    async with db.connection() as conn:
+        events = await conn.fetch(
+            "SELECT event FROM booking_history WHERE booking_id = $1::uuid ORDER BY id",
+            booking_id,
+        )
+    assert [e["event"] for e in events] == ["booking.created", "booking.cancelled"]

@@ -23,6 +23,7 @@ from booking.bookings.transitions import transition
 from booking.errors import (
     DomainError,
     HoldExpired,
+    InvalidTransition,
     MalformedRequest,
     NotFound,
     PolicyViolation,
@@ -365,12 +366,14 @@ async def update(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
             raise MalformedRequest("Say what to update: status CANCELED or a new slot.")
     except (SlotTaken, SlotNotOffered) as exc:
         return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, exc.detail)}
-    except PolicyViolation as exc:
-        cause = (
-            wire.OUTSIDE_CANCELLATION_WINDOW
-            if booking.get("status") == "CANCELED"
-            else wire.SLOT_UNAVAILABLE
-        )
+    except (PolicyViolation, InvalidTransition) as exc:
+        # A business logic refusal is a booking_failure with HTTP 200 (the v3 reference).
+        cancel = booking.get("status") == "CANCELED"
+        if cancel and isinstance(exc, InvalidTransition):
+            now = await _own_booking(principal, booking.get("booking_id"))
+            if now["status"] == "cancelled":  # a repeated cancel: it is what was asked
+                return {"booking": wire.booking_json(now)}
+        cause = wire.OUTSIDE_CANCELLATION_WINDOW if cancel else wire.SLOT_UNAVAILABLE
         return {"booking_failure": wire.failure(cause, exc.detail)}
     return {"booking": wire.booking_json(row)}
 
