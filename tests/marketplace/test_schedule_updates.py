@@ -56,6 +56,13 @@ async def _only_availability_job(after: int) -> tuple[FollowUpJob, int]:
     return job, last
 
 
+async def _sent(inventory: FakeInventory, after: int) -> tuple[FollowUpJob, dict[str, Any], int]:
+    """The availability job of the rows after ``after``, run: and the body it sent."""
+    job, last = await _only_availability_job(after)
+    await run_job(job)
+    return job, inventory.calls[-1][1], last
+
+
 async def _assert_is_the_search(body: dict[str, Any]) -> None:
     """Every group holds what the availability search (the feed's and
     BatchAvailabilityLookup's) answers for its window now; slots closer than two hours are
@@ -257,9 +264,7 @@ async def test_a_staff_member_taken_off_the_rota_loses_every_slot_and_gets_them_
 
     back = await world.client("manager").patch(path, json={"active": True})
     assert back.status_code == 200, back.text
-    job, last = await _only_availability_job(last)
-    await run_job(job)
-    body = inventory.calls[-1][1]
+    job, body, last = await _sent(inventory, last)
     assert is_open(body, world.cut, giulia, at(2, 10))
     await _assert_is_the_search(body)
 
@@ -296,9 +301,7 @@ async def test_a_closed_day_and_a_service_s_staff_list_are_sent_a_rename_is_not(
         json={"staff_ids": [giulia]},
     )
     assert colour.status_code == 200, colour.text
-    job, last = await _only_availability_job(last)
-    await run_job(job)
-    body = inventory.calls[-1][1]
+    job, body, last = await _sent(inventory, last)
     assert not is_open(body, world.colour, marco, at(2, 10))
     assert is_open(body, world.colour, giulia, at(2, 10))
     assert is_open(body, world.cut, marco, at(2, 10))
@@ -397,9 +400,7 @@ async def test_a_cabin_deactivated_closes_the_slots_of_the_services_that_need_it
         json={"active": False},
     )
     assert off.status_code == 200, off.text
-    job, last = await _only_availability_job(last)
-    await run_job(job)
-    body = inventory.calls[-1][1]
+    _, body, last = await _sent(inventory, last)
     assert _group(body, world.cut)["availability"] == []  # no cabin left: no cut at all
     assert is_open(body, world.colour, giulia, at(2, 10))  # colour needs none
 
@@ -408,9 +409,7 @@ async def test_a_cabin_deactivated_closes_the_slots_of_the_services_that_need_it
         json={"active": True},
     )
     assert on.status_code == 200, on.text
-    job, last = await _only_availability_job(last)
-    await run_job(job)
-    body = inventory.calls[-1][1]
+    _, body, last = await _sent(inventory, last)
     assert is_open(body, world.cut, giulia, at(2, 10))
     await _assert_is_the_search(body)
 
