@@ -29,7 +29,10 @@ async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
     ``FOR SHARE`` - a change committing meanwhile waits for us, or we read its result, so
     an older event can never overwrite a newer booking's reminders - then the rows of
     other start times (all of them, once the booking is no longer remindable) are
-    cancelled and the missing ones for its start time inserted. The two touch different
+    cancelled and the missing ones for its start time inserted. The rows to cancel are
+    found by ``booking_id = $1`` itself, not by a join on the read row: joined, a
+    planner with stale statistics (a freshly filled table) scanned every scheduled
+    reminder of the system for each event. The two touch different
     rows (other start times / this start time), as one statement's parts must.
     """
     await conn.execute(
@@ -42,8 +45,8 @@ async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
         ), cancelled AS (
             UPDATE reminder r SET status = 'cancelled', processed_at = now()
             FROM b
-            WHERE r.booking_id = b.id AND r.status = 'scheduled'
-              AND (NOT b.active OR r.booking_starts_at <> b.starts_at)
+            WHERE r.booking_id = $1 AND r.business_id = b.business_id
+              AND r.status = 'scheduled' AND (NOT b.active OR r.booking_starts_at <> b.starts_at)
         )
         -- A booking moved away and back again gets its cancelled rows back.
         INSERT INTO reminder (business_id, booking_id, booking_starts_at, offset_minutes, due_at)
