@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
@@ -22,7 +23,7 @@ from arq.jobs import Job, JobStatus
 from booking import db
 from booking.notifications.sending import send_message
 from booking.notifications.sms import build_sms_sender
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.dispatch import FollowUpJob, Handler, OutboxEvent
 from booking.outbox.service import RelayResult, relay_outbox
 from booking.worker import OUTBOX_HANDLERS
 from tests.notifications.fixtures import Pipeline, messages
@@ -331,3 +332,68 @@ async def test_relay_reports_a_dead_redis_without_raising(world: World) -> None:
     [row] = await outbox_rows()
     assert row["handled_at"] is None  # it waits for Redis
     await pool.aclose()
+
+
+class _CountingConnection:
+    """The relay's connection as the handlers see it, counting the statements they send."""
+
+    def __init__(self, conn: Any, seen: list[str]) -> None:
+        self._conn = conn
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._conn, name)
+        if name not in ("execute", "fetch", "fetchrow", "fetchval"):
+            return attr
+
+        def counted(query: str, *args: Any, **kwargs: Any) -> Any:
+            self._seen.append(" ".join(query.split()))
+            return attr(query, *args, **kwargs)
+
+        return counted
+
+
+async def test_a_relay_pass_asks_a_business_s_configuration_once_not_per_row(
+    world: World, arq_pool: ArqRedis
+) -> None:
+    """Webhook endpoints, write-back calendars and marketplace listings are questions
+    about the business: a pass of five bookings of one business asks each once, and the
+    listing is still marked changed and every booking still gets its SMS."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO marketplace_listing (business_id, partner_id) VALUES ($1, $2)",
+            world.business_id,
+            world.partner_id,
+        )
+    for day in (3, 4, 5, 6, 7):
+        await book(world, days=day)
+    seen: list[str] = []
+
+    def counting(handler: Handler) -> Handler:
+        async def run(conn: Any, event: OutboxEvent) -> list[FollowUpJob]:
+            return await handler(cast(Any, _CountingConnection(conn, seen)), event)
+
+        return run
+
+    result = await relay_outbox(arq_pool, [counting(h) for h in OUTBOX_HANDLERS])
+
+    assert (result.handled, result.failed) == (5, 0)
+    listing_updates = [q for q in seen if q.startswith("UPDATE marketplace_listing")]
+    calendar_questions = [q for q in seen if "FROM calendar_connection" in q]
+    webhook_questions = [q for q in seen if "FROM webhook_endpoint" in q]
+    assert (len(listing_updates), len(calendar_questions), len(webhook_questions)) == (1, 1, 1)
+    # Per row still: the SMS's booking read, its message, its reminders.
+    assert len([q for q in seen if q.startswith("INSERT INTO message")]) == 5
+    assert [m["status"] for m in await all_messages()] == ["pending"] * 5
+    async with db.connection() as conn:
+        changed = await conn.fetchval(
+            "SELECT feed_changed_at FROM marketplace_listing WHERE business_id = $1",
+            world.business_id,
+        )
+    assert changed is not None
+    # A pass of its own asks again: nothing is remembered past its transaction.
+    await book(world, days=8)
+    seen.clear()
+    again = await relay_outbox(arq_pool, [counting(h) for h in OUTBOX_HANDLERS])
+    assert again.handled == 1
+    assert len([q for q in seen if q.startswith("UPDATE marketplace_listing")]) == 1

@@ -25,11 +25,23 @@ from arq import Retry
 from booking import db
 from booking.calendars import fetch
 from booking.calendars.credentials import password_of
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent, once_per_transaction
 
 WRITE_JOB = "calendar_write_back"
 VISIBLE = ("pending", "confirmed", "checked_in", "completed", "no_show")
 MAX_TRIES = 8
+
+
+# Does the business write bookings to a calendar, or has it ever (a written event must
+# still be updated or removed after write-back is switched off)?
+_BUSINESS_WRITES = (
+    "SELECT EXISTS (SELECT 1 FROM calendar_connection WHERE business_id = $1 AND write_back) "
+    "OR EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1)"
+)
+_BOOKING_WRITTEN = (
+    "SELECT EXISTS (SELECT 1 FROM calendar_connection WHERE business_id = $1 AND write_back) "
+    "OR EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1 AND booking_id = $2)"
+)
 
 
 async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
@@ -38,13 +50,13 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
         return []
     if event.business_id is None:
         return []
-    wanted = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM calendar_connection WHERE business_id = $1 "
-        "AND write_back) OR EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1 "
-        "AND booking_id = $2)",
-        event.business_id,
-        event.aggregate_id,
-    )
+    business_id, booking_id = event.business_id, event.aggregate_id
+    if not await once_per_transaction(
+        ("calendar.write_back", business_id),
+        lambda: conn.fetchval(_BUSINESS_WRITES, business_id),
+    ):
+        return []  # most businesses: no calendar written to, one question per relay pass
+    wanted = await conn.fetchval(_BOOKING_WRITTEN, business_id, booking_id)
     if not wanted:
         return []
     return [

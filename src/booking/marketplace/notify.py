@@ -24,7 +24,7 @@ from arq import Retry
 from booking import db, outbound
 from booking.marketplace import inventory
 from booking.marketplace.service import USER_TAG
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent, once_per_transaction
 from booking.settings import Settings, get_settings
 
 NOTIFY_JOB = "marketplace_notify"
@@ -32,17 +32,24 @@ MAX_TRIES = 8
 NOTIFIED_TOPICS = frozenset({"booking.changed", "booking.cancelled", "booking.no_show"})
 
 
+async def _feed_changed(conn: asyncpg.Connection, business_id: UUID) -> list[UUID]:
+    rows = await conn.fetch(
+        "UPDATE marketplace_listing SET feed_changed_at = now() WHERE business_id = $1 "
+        "RETURNING partner_id",
+        business_id,
+    )
+    return [row["partner_id"] for row in rows]
+
+
 async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
     if not event.topic.startswith("booking.") or event.business_id is None:
         return []
-    partners = [
-        row["partner_id"]
-        for row in await conn.fetch(
-            "UPDATE marketplace_listing SET feed_changed_at = now() WHERE business_id = $1 "
-            "RETURNING partner_id",
-            event.business_id,
-        )
-    ]
+    business_id = event.business_id
+    # now() is the transaction's time: once per relay pass and business sets the same.
+    partners: list[UUID] = await once_per_transaction(
+        ("marketplace_listing.feed_changed", business_id),
+        lambda: _feed_changed(conn, business_id),
+    )
     # Slots opened or closed, whoever booked (inventory.py); then the booking itself.
     jobs = inventory.availability_jobs(event, partners)
     if not partners or event.topic not in NOTIFIED_TOPICS or event.aggregate_id is None:

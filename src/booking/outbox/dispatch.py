@@ -7,14 +7,22 @@ writes its own rows idempotently (e.g. a message per booking event, a delivery p
 webhook endpoint) and returns the follow-up jobs - calls to outside providers - to
 enqueue into arq after commit, each with a deterministic job id so a rerun enqueues
 nothing twice.
+
+A relay pass runs up to 50 rows in one transaction, most of them of one business; a
+handler's per-business question that is the same for each of them (does this business
+have write-back calendars, webhook endpoints, marketplace listings?) is asked once per
+transaction through :func:`once_per_transaction`, not once per row: a round trip to
+PostgreSQL is most of what a row costs the worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -60,3 +68,36 @@ async def dispatch(
     for handler in handlers:
         jobs.extend(await handler(conn, event))
     return jobs
+
+
+T = TypeVar("T")
+
+# The answers of one handler transaction (a relay pass, or one row's retry): set by
+# :func:`transaction_memo` around it, so nothing outlives the transaction that read it
+# (a rolled-back batch's answers are not reused by its rows' own transactions).
+_MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("outbox_transaction_memo", default=None)
+
+
+@contextmanager
+def transaction_memo() -> Iterator[None]:
+    """Handlers run inside share the answers of :func:`once_per_transaction`."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+async def once_per_transaction(key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    """``compute()``'s answer for ``key``, computed once per handler transaction (every
+    call outside one computes it). Only for answers that are the same for every row of
+    the transaction: a statement that sets ``now()`` (the transaction's time), or a read
+    of configuration that a concurrent change may alter just before or just after the
+    transaction alike."""
+    memo = _MEMO.get()
+    if memo is None:
+        return await compute()
+    if key not in memo:
+        memo[key] = await compute()
+    value: T = memo[key]
+    return value

@@ -43,7 +43,13 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from booking import db
-from booking.outbox.dispatch import FollowUpJob, Handler, OutboxEvent, dispatch
+from booking.outbox.dispatch import (
+    FollowUpJob,
+    Handler,
+    OutboxEvent,
+    dispatch,
+    transaction_memo,
+)
 
 log = logging.getLogger("booking.outbox")
 
@@ -119,6 +125,13 @@ async def _handle_batch(
     handlers: Sequence[Handler], batch: int, redeliver_after: timedelta
 ) -> tuple[list[int], RowJobs]:
     """The fast path: every claimed row's handlers in one transaction."""
+    with transaction_memo():
+        return await _handle_claimed(handlers, batch, redeliver_after)
+
+
+async def _handle_claimed(
+    handlers: Sequence[Handler], batch: int, redeliver_after: timedelta
+) -> tuple[list[int], RowJobs]:
     async with db.transaction() as conn:
         rows = await _claim(conn, batch, redeliver_after)
         jobs: RowJobs = {}
@@ -147,17 +160,9 @@ async def _handle_one_by_one(
     jobs: RowJobs = {}
     for outbox_id in ids:
         try:
-            async with db.transaction() as conn:
-                row = await conn.fetchrow(
-                    f"SELECT {_COLUMNS} FROM outbox WHERE id = $1 AND handled_at IS NULL "
-                    "FOR UPDATE SKIP LOCKED",
-                    outbox_id,
-                )
-                if row is None:
-                    continue  # another relay has it, or had it
-                event = event_from_row(row)
-                jobs[outbox_id] = with_request_id(await dispatch(conn, event, handlers), event)
-                await _mark_handled(conn, [outbox_id])
+            with transaction_memo():
+                handled_now = await _handle_alone(handlers, outbox_id, jobs)
+            if handled_now:
                 handled.append(outbox_id)
         except asyncio.CancelledError:
             raise
@@ -173,6 +178,22 @@ async def _handle_one_by_one(
                     repr(exc)[:500],
                 )
     return handled, failed, jobs
+
+
+async def _handle_alone(handlers: Sequence[Handler], outbox_id: int, jobs: RowJobs) -> bool:
+    """One row's handlers in a transaction of its own; False: another relay has it."""
+    async with db.transaction() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM outbox WHERE id = $1 AND handled_at IS NULL "
+            "FOR UPDATE SKIP LOCKED",
+            outbox_id,
+        )
+        if row is None:
+            return False  # another relay has it, or had it
+        event = event_from_row(row)
+        jobs[outbox_id] = with_request_id(await dispatch(conn, event, handlers), event)
+        await _mark_handled(conn, [outbox_id])
+    return True
 
 
 async def relay_outbox(
@@ -327,6 +348,11 @@ async def _enqueue(redis: ArqRedis, job: FollowUpJob) -> bool:
 
 async def handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[FollowUpJob] | None:
     """Run ``handlers`` for one committed outbox row in one transaction (None: no row)."""
+    with transaction_memo():
+        return await _handle_event(outbox_id, handlers)
+
+
+async def _handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[FollowUpJob] | None:
     async with db.transaction() as conn:
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbox WHERE id = $1", outbox_id)
         if row is None:

@@ -30,7 +30,7 @@ import asyncpg
 from booking import db, outbound
 from booking.access.principal import Principal
 from booking.errors import InvalidInput, InvalidTransition, NotFound
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent, once_per_transaction
 from booking.webhooks.schemas import EventType
 from booking.webhooks.secrets import SecretUnreadable, seal, signing_secrets
 from booking.webhooks.signing import new_secret, signed_headers
@@ -289,6 +289,14 @@ _WANTS = """
           AND (e.partner_id = {partner} OR 'bookings:read_all' = ANY(k.scopes)))
 """
 
+# Does any endpoint want ``topic`` of some booking of the business (its partner's own
+# bookings or, with bookings:read_all, all of them)?
+_ANY_WANTS = (
+    "SELECT EXISTS (SELECT 1 FROM webhook_endpoint e WHERE "
+    + _WANTS.format(topic="$1", business="$2::uuid", partner="e.partner_id")
+    + ")"
+)
+
 
 async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> list[FollowUpJob]:
     """One delivery per endpoint that wants ``event`` and may see its booking."""
@@ -300,9 +308,17 @@ async def deliveries_for_event(conn: asyncpg.Connection, event: OutboxEvent) -> 
     except ValueError:
         log.warning("outbox event %s has no booking id; no webhooks", event.id)
         return []
-    # One statement when no endpoint wants the event (most businesses have no partner
-    # webhooks): the booking, and whether a delivery is wanted or already made (a rerun
-    # must return the same jobs).
+    # Most businesses have no partner webhooks: asked once per relay pass, business and
+    # topic (a delivery made by an earlier run of this row stays pending for the
+    # retry_due_webhooks cron should its endpoint go meanwhile).
+    business_id = event.business_id
+    if business_id is not None and not await once_per_transaction(
+        ("webhooks.wanted", business_id, event.topic),
+        lambda: conn.fetchval(_ANY_WANTS, event.topic, business_id),
+    ):
+        return []
+    # The booking, and whether a delivery is wanted or already made (a rerun must return
+    # the same jobs).
     wants = _WANTS.format(topic="$3", business="b.business_id", partner="b.partner_id")
     booking = await conn.fetchrow(
         f"""
