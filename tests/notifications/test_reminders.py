@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
+from arq.connections import ArqRedis
+
 from booking import db
 from tests.notifications.fixtures import Pipeline, messages, reminders
 from tests.notifications.test_pipeline import book
@@ -137,3 +140,48 @@ async def test_business_offsets_are_used(world: World, pipeline: Pipeline) -> No
 
     rows = await reminders(UUID(booking["id"]))
     assert sorted(r["offset_minutes"] for r in rows) == [60, 2880]
+
+
+async def test_one_relay_pass_syncs_every_booking_s_reminders_in_one_statement(
+    world: World, redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay writes the reminders of all its pass's bookings together, before it
+    commits: a booking made and moved in the same pass has reminders for its new time
+    only, one made and cancelled none, the others theirs."""
+    from booking.notifications.reminders import sync_reminders_of
+    from booking.outbox.service import relay_outbox
+    from booking.worker import OUTBOX_HANDLERS
+
+    kept = await book(world, days=3, hour=10)
+    moved = await book(world, days=4, hour=10)
+    gone = await book(world, days=5, hour=10)
+    new_start = at(6, 15)
+    desk = world.client("front_desk")
+    response = await desk.patch(
+        f"/v1/bookings/{moved['id']}", json={"starts_at": new_start.isoformat()}
+    )
+    assert response.status_code == 200, response.text
+    response = await desk.post(f"/v1/bookings/{gone['id']}/cancel")
+    assert response.status_code == 200, response.text
+    flushed: list[list[UUID]] = []
+
+    async def counted(conn: Any, ids: list[UUID]) -> None:
+        flushed.append(list(ids))
+        await sync_reminders_of(conn, ids)
+
+    monkeypatch.setattr("booking.notifications.service.sync_reminders_of", counted)
+    result = await relay_outbox(redis, OUTBOX_HANDLERS)
+
+    assert (result.handled, result.failed) == (5, 0)
+    assert len(flushed) == 1  # one call for the pass's five events
+    assert sorted(set(flushed[0])) == sorted(UUID(b["id"]) for b in (kept, moved, gone))
+    starts = datetime.fromisoformat(kept["starts_at"])
+    assert sorted(r["due_at"] for r in scheduled(await reminders(UUID(kept["id"])))) == [
+        starts - timedelta(hours=24),
+        starts - timedelta(hours=2),
+    ]
+    assert sorted(r["due_at"] for r in scheduled(await reminders(UUID(moved["id"])))) == [
+        new_start - timedelta(hours=24),
+        new_start - timedelta(hours=2),
+    ]
+    assert scheduled(await reminders(UUID(gone["id"]))) == []

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any, cast
 
-from booking.outbox.dispatch import once_per_transaction, transaction_memo
+from booking.outbox.dispatch import (
+    before_commit,
+    once_per_transaction,
+    run_before_commit,
+    transaction_memo,
+)
 
 
 def test_an_answer_is_computed_once_inside_a_transaction_and_again_in_the_next() -> None:
@@ -45,11 +52,31 @@ def test_a_failed_question_is_not_remembered() -> None:
 
     async def run() -> bool:
         with transaction_memo():
-            try:
+            with contextlib.suppress(ConnectionError):
                 await once_per_transaction("q", flaky)
-            except ConnectionError:
-                pass
             return await once_per_transaction("q", flaky)
 
     assert asyncio.run(run()) is True
     assert calls == 2
+
+
+def test_work_handed_to_before_commit_runs_once_with_every_item_at_the_end() -> None:
+    flushed: list[list[int]] = []
+
+    async def flush(conn: Any, items: list[int]) -> None:
+        flushed.append(items)
+
+    conn = cast(Any, object())
+
+    async def run() -> None:
+        with transaction_memo():
+            for item in (1, 2, 3):
+                await before_commit(conn, flush, item)
+            assert flushed == []  # nothing yet: the relay runs it before it commits
+            await run_before_commit(conn)
+            await run_before_commit(conn)  # nothing is run twice
+        await before_commit(conn, flush, 4)  # outside a handler transaction: now
+
+    asyncio.run(run())
+
+    assert flushed == [[1, 2, 3], [4]]

@@ -9,7 +9,7 @@ scheduled. :func:`take_due_reminders` turns due rows into messages.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -23,30 +23,40 @@ REMINDABLE = CHANGEABLE
 
 
 async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
-    """Cancel reminders that no longer fit the booking and schedule the missing ones.
+    """Cancel reminders that no longer fit the booking and schedule the missing ones."""
+    await sync_reminders_of(conn, [booking_id])
 
-    One statement (the relay runs it for every booking event): the booking is read
-    ``FOR SHARE`` - a change committing meanwhile waits for us, or we read its result, so
-    an older event can never overwrite a newer booking's reminders - then the rows of
-    other start times (all of them, once the booking is no longer remindable) are
-    cancelled and the missing ones for its start time inserted. The rows to cancel are
-    found by ``booking_id = $1`` itself, not by a join on the read row: joined, a
-    planner with stale statistics (a freshly filled table) scanned every scheduled
-    reminder of the system for each event. The two touch different
-    rows (other start times / this start time), as one statement's parts must.
+
+async def sync_reminders_of(conn: asyncpg.Connection, booking_ids: Sequence[UUID]) -> None:
+    """:func:`sync_reminders` for several bookings in one statement (the relay runs it
+    once per pass, for the bookings of the pass's events).
+
+    The bookings are read ``FOR SHARE`` (in id order) - a change committing meanwhile
+    waits for us, or we read its result, so an older event can never overwrite a newer
+    booking's reminders - then the rows of other start times (all of them, once a
+    booking is no longer remindable) are cancelled and the missing ones for its start
+    time inserted. The rows to cancel are found by ``booking_id = ANY($1)`` itself, not
+    by a join on the read rows only: joined, a planner with stale statistics (a freshly
+    filled table) scanned every scheduled reminder of the system for each event. The two
+    parts touch different rows (other start times / this start time), as one statement's
+    parts must.
     """
+    ids = sorted(set(booking_ids))
+    if not ids:
+        return
     await conn.execute(
         """
         WITH b AS MATERIALIZED (
             SELECT b.id, b.business_id, b.starts_at, b.status = ANY($2::text[]) AS active,
                    biz.reminder_offsets_minutes AS offsets
             FROM booking b JOIN business biz ON biz.id = b.business_id
-            WHERE b.id = $1 FOR SHARE OF b
+            WHERE b.id = ANY($1::uuid[]) ORDER BY b.id FOR SHARE OF b
         ), cancelled AS (
             UPDATE reminder r SET status = 'cancelled', processed_at = now()
             FROM b
-            WHERE r.booking_id = $1 AND r.business_id = b.business_id
-              AND r.status = 'scheduled' AND (NOT b.active OR r.booking_starts_at <> b.starts_at)
+            WHERE r.booking_id = ANY($1::uuid[]) AND r.booking_id = b.id
+              AND r.business_id = b.business_id AND r.status = 'scheduled'
+              AND (NOT b.active OR r.booking_starts_at <> b.starts_at)
         )
         -- A booking moved away and back again gets its cancelled rows back.
         INSERT INTO reminder (business_id, booking_id, booking_starts_at, offset_minutes, due_at)
@@ -59,7 +69,7 @@ async def sync_reminders(conn: asyncpg.Connection, booking_id: UUID) -> None:
             SET status = 'scheduled', processed_at = NULL
             WHERE reminder.status = 'cancelled'
         """,
-        booking_id,
+        ids,
         sorted(REMINDABLE),
     )
 

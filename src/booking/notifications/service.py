@@ -21,9 +21,9 @@ from booking import db
 from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
 from booking.bookings.queries import get_booking
-from booking.notifications.reminders import sync_reminders
+from booking.notifications.reminders import sync_reminders_of
 from booking.notifications.templates import format_when, render
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent
+from booking.outbox.dispatch import FollowUpJob, OutboxEvent, before_commit
 from booking.settings import Settings, get_settings
 
 SEND_JOB = "send_sms"
@@ -270,7 +270,8 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
                 )
                 if job is not None:
                     jobs.append(job)
-    await sync_reminders(conn, booking_id)
+    # Once per relay pass for all its bookings (one statement), before it commits.
+    await before_commit(conn, sync_reminders_of, booking_id)
     return jobs
 
 

@@ -11,8 +11,9 @@ nothing twice.
 A relay pass runs up to 50 rows in one transaction, most of them of one business; a
 handler's per-business question that is the same for each of them (does this business
 have write-back calendars, webhook endpoints, marketplace listings?) is asked once per
-transaction through :func:`once_per_transaction`, not once per row: a round trip to
-PostgreSQL is most of what a row costs the worker.
+transaction through :func:`once_per_transaction`, not once per row, and work that
+can be done for all rows at once (a booking's reminders) is handed to
+:func:`before_commit`: a round trip to PostgreSQL is most of what a row costs the worker.
 """
 
 from __future__ import annotations
@@ -72,19 +73,23 @@ async def dispatch(
 
 T = TypeVar("T")
 
+Flush = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+
 # The answers of one handler transaction (a relay pass, or one row's retry): set by
 # :func:`transaction_memo` around it, so nothing outlives the transaction that read it
 # (a rolled-back batch's answers are not reused by its rows' own transactions).
 _MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("outbox_transaction_memo", default=None)
+_AT_END: ContextVar[dict[Flush, list[Any]] | None] = ContextVar("outbox_at_end", default=None)
 
 
 @contextmanager
 def transaction_memo() -> Iterator[None]:
     """Handlers run inside share the answers of :func:`once_per_transaction`."""
-    token = _MEMO.set({})
+    token, at_end = _MEMO.set({}), _AT_END.set({})
     try:
         yield
     finally:
+        _AT_END.reset(at_end)
         _MEMO.reset(token)
 
 
@@ -101,3 +106,24 @@ async def once_per_transaction(key: Hashable, compute: Callable[[], Awaitable[T]
         memo[key] = await compute()
     value: T = memo[key]
     return value
+
+
+async def before_commit(conn: asyncpg.Connection, flush: Flush, item: Any) -> None:
+    """Have ``flush(conn, items)`` run once, with every item handed to it in this handler
+    transaction, just before the transaction commits (the relay calls
+    :func:`run_before_commit`); outside one it runs now for ``item`` alone. For work
+    that no later handler of the transaction reads back."""
+    pending = _AT_END.get()
+    if pending is None:
+        await flush(conn, [item])
+        return
+    pending.setdefault(flush, []).append(item)
+
+
+async def run_before_commit(conn: asyncpg.Connection) -> None:
+    """Run the work handed to :func:`before_commit`; the relay calls it last, inside the
+    transaction, so a failure rolls the whole transaction back like a handler's."""
+    pending = _AT_END.get()
+    while pending:
+        flush = next(iter(pending))
+        await flush(conn, pending.pop(flush))

@@ -48,6 +48,7 @@ from booking.outbox.dispatch import (
     Handler,
     OutboxEvent,
     dispatch,
+    run_before_commit,
     transaction_memo,
 )
 
@@ -143,6 +144,12 @@ async def _handle_claimed(
                 raise
             except Exception as exc:
                 raise _BatchFailed from exc  # rolls the batch back
+        try:
+            await run_before_commit(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _BatchFailed from exc
         ids = [row["id"] for row in rows]
         if ids:
             await _mark_handled(conn, ids)
@@ -192,6 +199,7 @@ async def _handle_alone(handlers: Sequence[Handler], outbox_id: int, jobs: RowJo
             return False  # another relay has it, or had it
         event = event_from_row(row)
         jobs[outbox_id] = with_request_id(await dispatch(conn, event, handlers), event)
+        await run_before_commit(conn)
         await _mark_handled(conn, [outbox_id])
     return True
 
@@ -359,6 +367,7 @@ async def _handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[Fol
             return None
         event = event_from_row(row)
         jobs = with_request_id(await dispatch(conn, event, handlers), event)
+        await run_before_commit(conn)
         await conn.execute(
             "UPDATE outbox SET handled_at = now(), relayed_at = coalesce(relayed_at, now()) "
             "WHERE id = $1",
