@@ -358,7 +358,8 @@ async def test_a_relay_pass_asks_a_business_s_configuration_once_not_per_row(
 ) -> None:
     """Webhook endpoints, write-back calendars and marketplace listings are questions
     about the business: a pass of five bookings of one business asks each once, and the
-    listing is still marked changed and every booking still gets its SMS."""
+    listing is still marked changed and every booking still gets its SMS, each with its
+    own booking's reference."""
     async with db.connection() as conn:
         await conn.execute(
             "INSERT INTO marketplace_listing (business_id, partner_id) VALUES ($1, $2)",
@@ -382,9 +383,18 @@ async def test_a_relay_pass_asks_a_business_s_configuration_once_not_per_row(
     calendar_questions = [q for q in seen if "FROM calendar_connection" in q]
     webhook_questions = [q for q in seen if "FROM webhook_endpoint" in q]
     assert (len(listing_updates), len(calendar_questions), len(webhook_questions)) == (1, 1, 1)
-    # Per row still: the SMS's booking read, its message, its reminders.
+    # The bookings the SMS need are read together, their reminders written together;
+    # each message is still a row of its own.
+    assert len([q for q in seen if "AS customer_name" in q]) == 1
     assert len([q for q in seen if q.startswith("INSERT INTO message")]) == 5
-    assert [m["status"] for m in await all_messages()] == ["pending"] * 5
+    found = await all_messages()
+    assert [m["status"] for m in found] == ["pending"] * 5
+    async with db.connection() as conn:
+        codes = {
+            row["id"]: row["reference_code"]
+            for row in await conn.fetch("SELECT id, reference_code FROM booking")
+        }
+    assert all(codes[m["booking_id"]] in str(m["body"]) for m in found)
     async with db.connection() as conn:
         changed = await conn.fetchval(
             "SELECT feed_changed_at FROM marketplace_listing WHERE business_id = $1",

@@ -23,7 +23,13 @@ from booking.access.tokens import make_booking_token
 from booking.bookings.queries import get_booking
 from booking.notifications.reminders import sync_reminders_of
 from booking.notifications.templates import format_when, render
-from booking.outbox.dispatch import FollowUpJob, OutboxEvent, before_commit
+from booking.outbox.dispatch import (
+    FollowUpJob,
+    OutboxEvent,
+    before_commit,
+    once_per_transaction,
+    transaction_events,
+)
 from booking.settings import Settings, get_settings
 
 SEND_JOB = "send_sms"
@@ -92,6 +98,8 @@ _BOOKING_FOR_SMS = """
     LEFT JOIN customer c ON c.id = b.customer_id
     WHERE b.id = $1
 """
+# The same for every booking of a relay pass at once.
+_BOOKINGS_FOR_SMS = _BOOKING_FOR_SMS.replace("WHERE b.id = $1", "WHERE b.id = ANY($1::uuid[])")
 
 
 def booking_context(
@@ -246,7 +254,7 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
     if template is not None:
         context: dict[str, Any] = dict(kind_context)
         starts_raw = event.payload.get("starts_at")
-        row = await conn.fetchrow(_BOOKING_FOR_SMS, booking_id)
+        row = await _booking_for_sms(conn, booking_id)
         if row is not None and starts_raw:
             # The time the event announced, not whatever the booking says by now.
             locale = row["customer_locale"] or row["business_locale"]
@@ -273,6 +281,25 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
     # Once per relay pass for all its bookings (one statement), before it commits.
     await before_commit(conn, sync_reminders_of, booking_id)
     return jobs
+
+
+async def _booking_for_sms(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record | None:
+    """The booking as its SMS needs it; inside a relay pass, read once for every booking
+    of the pass's events (no handler of the pass writes what this reads)."""
+    wanted = {
+        e.aggregate_id
+        for e in transaction_events()
+        if e.topic in TOPIC_TEMPLATES and e.aggregate_id is not None
+    }
+    if booking_id in wanted and len(wanted) > 1:
+
+        async def read_all() -> dict[UUID, asyncpg.Record]:
+            rows = await conn.fetch(_BOOKINGS_FOR_SMS, sorted(wanted))
+            return {row["id"]: row for row in rows}
+
+        return (await once_per_transaction("sms.bookings", read_all)).get(booking_id)
+    one: asyncpg.Record | None = await conn.fetchrow(_BOOKING_FOR_SMS, booking_id)
+    return one
 
 
 def _kind_of_booking(event: OutboxEvent) -> tuple[str | None, dict[str, Any]] | None:

@@ -82,15 +82,26 @@ _MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("outbox_transaction_m
 _AT_END: ContextVar[dict[Flush, list[Any]] | None] = ContextVar("outbox_at_end", default=None)
 
 
+_EVENTS: ContextVar[Sequence[OutboxEvent]] = ContextVar("outbox_events", default=())
+
+
 @contextmanager
-def transaction_memo() -> Iterator[None]:
-    """Handlers run inside share the answers of :func:`once_per_transaction`."""
-    token, at_end = _MEMO.set({}), _AT_END.set({})
+def transaction_memo(events: Sequence[OutboxEvent] = ()) -> Iterator[None]:
+    """Handlers run inside share the answers of :func:`once_per_transaction` and see the
+    ``events`` the transaction handles (:func:`transaction_events`)."""
+    token, at_end, seen = _MEMO.set({}), _AT_END.set({}), _EVENTS.set(events)
     try:
         yield
     finally:
+        _EVENTS.reset(seen)
         _AT_END.reset(at_end)
         _MEMO.reset(token)
+
+
+def transaction_events() -> Sequence[OutboxEvent]:
+    """Every event the current handler transaction handles (a relay pass's rows), so a
+    handler can read what all of them need in one statement; empty outside one."""
+    return _EVENTS.get()
 
 
 async def once_per_transaction(key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:

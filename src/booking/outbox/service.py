@@ -126,33 +126,33 @@ async def _handle_batch(
     handlers: Sequence[Handler], batch: int, redeliver_after: timedelta
 ) -> tuple[list[int], RowJobs]:
     """The fast path: every claimed row's handlers in one transaction."""
-    with transaction_memo():
-        return await _handle_claimed(handlers, batch, redeliver_after)
+    async with db.transaction() as conn:
+        rows = await _claim(conn, batch, redeliver_after)
+        events = [event_from_row(row) for row in rows]
+        with transaction_memo(events):
+            return await _handle_claimed(conn, events, handlers)
 
 
 async def _handle_claimed(
-    handlers: Sequence[Handler], batch: int, redeliver_after: timedelta
+    conn: asyncpg.Connection, events: list[OutboxEvent], handlers: Sequence[Handler]
 ) -> tuple[list[int], RowJobs]:
-    async with db.transaction() as conn:
-        rows = await _claim(conn, batch, redeliver_after)
-        jobs: RowJobs = {}
-        for row in rows:
-            event = event_from_row(row)
-            try:
-                jobs[event.id] = with_request_id(await dispatch(conn, event, handlers), event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                raise _BatchFailed from exc  # rolls the batch back
+    jobs: RowJobs = {}
+    for event in events:
         try:
-            await run_before_commit(conn)
+            jobs[event.id] = with_request_id(await dispatch(conn, event, handlers), event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _BatchFailed from exc
-        ids = [row["id"] for row in rows]
-        if ids:
-            await _mark_handled(conn, ids)
+            raise _BatchFailed from exc  # rolls the batch back
+    try:
+        await run_before_commit(conn)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise _BatchFailed from exc
+    ids = [event.id for event in events]
+    if ids:
+        await _mark_handled(conn, ids)
     return ids, jobs
 
 
