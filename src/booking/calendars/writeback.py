@@ -32,15 +32,11 @@ VISIBLE = ("pending", "confirmed", "checked_in", "completed", "no_show")
 MAX_TRIES = 8
 
 
-# Does the business write bookings to a calendar, or has it ever (a written event must
+# Does the business write bookings to a calendar, and has it ever (a written event must
 # still be updated or removed after write-back is switched off)?
 _BUSINESS_WRITES = (
     "SELECT EXISTS (SELECT 1 FROM calendar_connection WHERE business_id = $1 AND write_back) "
-    "OR EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1)"
-)
-_BOOKING_WRITTEN = (
-    "SELECT EXISTS (SELECT 1 FROM calendar_connection WHERE business_id = $1 AND write_back) "
-    "OR EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1 AND booking_id = $2)"
+    "AS write_back, EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1) AS written"
 )
 
 
@@ -51,12 +47,20 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
     if event.business_id is None:
         return []
     business_id, booking_id = event.business_id, event.aggregate_id
-    if not await once_per_transaction(
+    # Once per relay pass: most businesses write to no calendar, and never have.
+    writes = await once_per_transaction(
         ("calendar.write_back", business_id),
-        lambda: conn.fetchval(_BUSINESS_WRITES, business_id),
-    ):
-        return []  # most businesses: no calendar written to, one question per relay pass
-    wanted = await conn.fetchval(_BOOKING_WRITTEN, business_id, booking_id)
+        lambda: conn.fetchrow(_BUSINESS_WRITES, business_id),
+    )
+    wanted = writes["write_back"] or (
+        writes["written"]
+        and await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM calendar_written WHERE business_id = $1 "
+            "AND booking_id = $2)",
+            business_id,
+            booking_id,
+        )
+    )
     if not wanted:
         return []
     return [

@@ -75,33 +75,39 @@ T = TypeVar("T")
 
 Flush = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
 
-# The answers of one handler transaction (a relay pass, or one row's retry): set by
-# :func:`transaction_memo` around it, so nothing outlives the transaction that read it
-# (a rolled-back batch's answers are not reused by its rows' own transactions).
-_MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("outbox_transaction_memo", default=None)
-_AT_END: ContextVar[dict[Flush, list[Any]] | None] = ContextVar("outbox_at_end", default=None)
+
+@dataclass(slots=True)
+class _Scope:
+    """One handler transaction (a relay pass, or one row's retry): the events it handles,
+    the answers of :func:`once_per_transaction`, the work of :func:`before_commit`."""
+
+    events: Sequence[OutboxEvent]
+    memo: dict[Hashable, Any] = field(default_factory=dict)
+    at_end: dict[Flush, list[Any]] = field(default_factory=dict)
 
 
-_EVENTS: ContextVar[Sequence[OutboxEvent]] = ContextVar("outbox_events", default=())
+# Set by :func:`transaction_memo` around a handler transaction, so nothing outlives the
+# transaction that read it (a rolled-back batch's answers are not reused by its rows'
+# own transactions).
+_SCOPE: ContextVar[_Scope | None] = ContextVar("outbox_transaction", default=None)
 
 
 @contextmanager
 def transaction_memo(events: Sequence[OutboxEvent] = ()) -> Iterator[None]:
     """Handlers run inside share the answers of :func:`once_per_transaction` and see the
     ``events`` the transaction handles (:func:`transaction_events`)."""
-    token, at_end, seen = _MEMO.set({}), _AT_END.set({}), _EVENTS.set(events)
+    token = _SCOPE.set(_Scope(events))
     try:
         yield
     finally:
-        _EVENTS.reset(seen)
-        _AT_END.reset(at_end)
-        _MEMO.reset(token)
+        _SCOPE.reset(token)
 
 
 def transaction_events() -> Sequence[OutboxEvent]:
     """Every event the current handler transaction handles (a relay pass's rows), so a
     handler can read what all of them need in one statement; empty outside one."""
-    return _EVENTS.get()
+    scope = _SCOPE.get()
+    return () if scope is None else scope.events
 
 
 async def once_per_transaction(key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
@@ -110,12 +116,12 @@ async def once_per_transaction(key: Hashable, compute: Callable[[], Awaitable[T]
     the transaction: a statement that sets ``now()`` (the transaction's time), or a read
     of configuration that a concurrent change may alter just before or just after the
     transaction alike."""
-    memo = _MEMO.get()
-    if memo is None:
+    scope = _SCOPE.get()
+    if scope is None:
         return await compute()
-    if key not in memo:
-        memo[key] = await compute()
-    value: T = memo[key]
+    if key not in scope.memo:
+        scope.memo[key] = await compute()
+    value: T = scope.memo[key]
     return value
 
 
@@ -124,17 +130,17 @@ async def before_commit(conn: asyncpg.Connection, flush: Flush, item: Any) -> No
     transaction, just before the transaction commits (the relay calls
     :func:`run_before_commit`); outside one it runs now for ``item`` alone. For work
     that no later handler of the transaction reads back."""
-    pending = _AT_END.get()
-    if pending is None:
+    scope = _SCOPE.get()
+    if scope is None:
         await flush(conn, [item])
         return
-    pending.setdefault(flush, []).append(item)
+    scope.at_end.setdefault(flush, []).append(item)
 
 
 async def run_before_commit(conn: asyncpg.Connection) -> None:
     """Run the work handed to :func:`before_commit`; the relay calls it last, inside the
     transaction, so a failure rolls the whole transaction back like a handler's."""
-    pending = _AT_END.get()
-    while pending:
-        flush = next(iter(pending))
-        await flush(conn, pending.pop(flush))
+    scope = _SCOPE.get()
+    while scope is not None and scope.at_end:
+        flush = next(iter(scope.at_end))
+        await flush(conn, scope.at_end.pop(flush))

@@ -137,19 +137,14 @@ async def _handle_claimed(
     conn: asyncpg.Connection, events: list[OutboxEvent], handlers: Sequence[Handler]
 ) -> tuple[list[int], RowJobs]:
     jobs: RowJobs = {}
-    for event in events:
-        try:
-            jobs[event.id] = with_request_id(await dispatch(conn, event, handlers), event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise _BatchFailed from exc  # rolls the batch back
     try:
+        for event in events:
+            jobs[event.id] = with_request_id(await dispatch(conn, event, handlers), event)
         await run_before_commit(conn)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        raise _BatchFailed from exc
+        raise _BatchFailed from exc  # rolls the batch back
     ids = [event.id for event in events]
     if ids:
         await _mark_handled(conn, ids)
@@ -357,20 +352,16 @@ async def _enqueue(redis: ArqRedis, job: FollowUpJob) -> bool:
 async def handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[FollowUpJob] | None:
     """Run ``handlers`` for one committed outbox row in one transaction (None: no row)."""
     with transaction_memo():
-        return await _handle_event(outbox_id, handlers)
-
-
-async def _handle_event(outbox_id: int, handlers: Sequence[Handler]) -> list[FollowUpJob] | None:
-    async with db.transaction() as conn:
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbox WHERE id = $1", outbox_id)
-        if row is None:
-            return None
-        event = event_from_row(row)
-        jobs = with_request_id(await dispatch(conn, event, handlers), event)
-        await run_before_commit(conn)
-        await conn.execute(
-            "UPDATE outbox SET handled_at = now(), relayed_at = coalesce(relayed_at, now()) "
-            "WHERE id = $1",
-            outbox_id,
-        )
-        return jobs
+        async with db.transaction() as conn:
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbox WHERE id = $1", outbox_id)
+            if row is None:
+                return None
+            event = event_from_row(row)
+            jobs = with_request_id(await dispatch(conn, event, handlers), event)
+            await run_before_commit(conn)
+            await conn.execute(
+                "UPDATE outbox SET handled_at = now(), relayed_at = coalesce(relayed_at, now()) "
+                "WHERE id = $1",
+                outbox_id,
+            )
+            return jobs
