@@ -167,3 +167,29 @@ async def test_cancelled_booking_cannot_be_changed(world: World) -> None:
     )
     assert response.status_code == 409
     assert response.json()["type"] == "/problems/invalid-transition"
+
+
+async def test_a_change_to_what_the_booking_already_is_writes_nothing(world: World) -> None:
+    """A double click at the counter, or a retry without a key: the second identical move
+    answers the booking as it is - no new version, history event or SMS - and does not
+    count against the business's change limit (here: 3 for partners)."""
+    booking = await _book(world, who="partner", staff=world.staff[0])
+    client = world.client("partner")
+    path = f"/v1/bookings/{booking['id']}"
+    later = {"starts_at": at(3, 14).isoformat()}
+    first = await client.patch(path, json=later)
+    assert first.status_code == 200, first.text
+    for same in (later, later | {"staff_id": str(world.staff[0])}):
+        again = await client.patch(path, json=same, headers={"If-Match": '"2"'})
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()
+        assert again.headers["etag"] == '"2"'
+    async with db.connection() as conn:
+        topics = [r["topic"] for r in await conn.fetch("SELECT topic FROM outbox ORDER BY id")]
+        events = await conn.fetchval("SELECT count(*) FROM booking_history")
+    assert topics == ["booking.created", "booking.changed"]
+    assert events == 2
+    for hour in (15, 16):  # changes 2 and 3 of the limit of 3
+        assert (await client.patch(path, json={"starts_at": at(3, hour).isoformat()})).is_success
+    stale = await client.patch(path, json=later, headers={"If-Match": '"2"'})
+    assert stale.status_code == 412  # the precondition is still checked first

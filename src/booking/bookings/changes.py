@@ -121,6 +121,11 @@ async def change_locked(
         hours_for=(change.staff_id,) if change.staff_id else None,
     )
     new_start = change.starts_at or row["starts_at"]
+    if _changes_nothing(row, change, new_start):
+        # A repeated change (a double click, a retry): the booking already is what was
+        # asked. Nothing is written - no new version, history event or SMS - and no rule
+        # is checked, since nothing changes.
+        return row, context, new_start
     decision = decide_change(
         business_policy,
         BookingFacts.from_row(row),
@@ -153,3 +158,12 @@ async def change_locked(
         resource_ids=resources,
     )
     return updated, context, new_start
+
+
+def _changes_nothing(row: asyncpg.Record, change: ChangeRequest, new_start: datetime) -> bool:
+    return (
+        new_start == row["starts_at"]
+        and change.service_id in (None, row["service_id"])
+        and change.staff_id in (None, row["staff_id"])
+        and change.resource_id in (None, row["resource_id"])
+    )
