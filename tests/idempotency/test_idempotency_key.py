@@ -147,3 +147,99 @@ async def test_5xx_answers_are_not_stored(clean_db: None) -> None:
     assert replayed.json() == {"call": 2}
     assert replayed.headers["idempotent-replayed"] == "true"
     assert len(calls) == 2
+
+
+async def _as_if_its_process_died(key: str) -> None:
+    """The state a kill between the handler's commit and the stored answer leaves: the
+    claim in progress, no answer, and its lock run out."""
+    async with db.connection() as conn:
+        done = await conn.execute(
+            "UPDATE idempotency_record SET state = 'in_progress', status_code = NULL, "
+            "headers = '{}'::jsonb, body = NULL, locked_until = now() - interval '1 second' "
+            "WHERE key = $1",
+            key,
+        )
+    assert done == "UPDATE 1"
+
+
+async def test_a_retry_after_the_first_request_died_answers_its_booking_not_a_409(
+    world: World,
+) -> None:
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    body = world.booking_body(at(3, 10))
+    headers = {"Idempotency-Key": "died-after-commit"}
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    await _as_if_its_process_died("died-after-commit")
+    retry = await client.post(path, json=body, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.json() == first.json()
+    assert retry.headers["etag"] == first.headers["etag"]
+    assert await _count_bookings() == 1
+    stored = await client.post(path, json=body, headers=headers)
+    assert stored.headers["idempotent-replayed"] == "true"
+    assert stored.json() == first.json()
+
+
+async def test_after_a_dead_request_only_that_principal_s_booking_is_its_answer(
+    world: World,
+) -> None:
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    body = world.booking_body(at(3, 11), staff=world.staff[0])
+    assert (await world.client("front_desk").post(path, json=body)).status_code == 201
+    client = world.client("partner")
+    headers = {"Idempotency-Key": "lost-the-race"}
+    assert (await client.post(path, json=body, headers=headers)).status_code == 409
+    await _as_if_its_process_died("lost-the-race")
+    async with db.connection() as conn:  # the desk's booking as if made after the claim
+        await conn.execute("UPDATE booking SET created_at = now() + interval '1 minute'")
+    retry = await client.post(path, json=body, headers=headers)
+    assert retry.status_code == 409, retry.text
+    assert await _count_bookings() == 1
+
+
+async def test_a_claim_whose_request_died_before_its_booking_books_on_retry(world: World) -> None:
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    body = world.booking_body(at(3, 10))
+    headers = {"Idempotency-Key": "died-before"}
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    async with db.connection() as conn:  # that booking as one made before this key's claim
+        await conn.execute(
+            "UPDATE booking SET status = 'cancelled', created_at = now() - interval '1 hour'"
+        )
+    await _as_if_its_process_died("died-before")
+    again = await client.post(path, json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] != first.json()["id"]
+    assert again.json()["status"] == "confirmed"
+    assert await _count_bookings() == 2
+
+
+async def test_a_hold_confirmation_retried_after_its_request_died_answers_the_booking(
+    world: World,
+) -> None:
+    client = world.client("app")
+    held = await client.post(
+        f"/v1/businesses/{world.business_id}/holds",
+        json={"service_id": str(world.cut), "starts_at": at(2, 10).isoformat()},
+    )
+    assert held.status_code == 201, held.text
+    hold = held.json()
+    path = f"/v1/holds/{hold['hold']['id']}/confirm"
+    body = {
+        "hold_token": hold["hold_token"],
+        "customer": {"name": "Anna Ferri", "phone": "+393331234567", "locale": "it"},
+    }
+    headers = {"Idempotency-Key": "confirm-died"}
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    await _as_if_its_process_died("confirm-died")
+    retry = await client.post(path, json=body, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.json() == first.json()
+    # Without the dead twin, confirming twice is still refused.
+    twice = await client.post(path, json=body, headers={"Idempotency-Key": "confirm-again"})
+    assert twice.status_code == 409

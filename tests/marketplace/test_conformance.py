@@ -486,3 +486,67 @@ async def test_a_repeated_cancel_answers_the_cancelled_booking_a_refused_change_
             booking_id,
         )
     assert [e["event"] for e in events] == ["booking.created", "booking.cancelled"]
+
+
+async def _as_if_its_process_died(token: str) -> None:
+    """The state a kill between the booking's commit and the stored answer leaves."""
+    async with db.connection() as conn:
+        done = await conn.execute(
+            "UPDATE idempotency_record SET state = 'in_progress', status_code = NULL, "
+            "body = NULL, locked_until = now() - interval '1 second' WHERE key = $1",
+            token,
+        )
+    assert done == "UPDATE 1"
+
+
+async def test_a_token_retried_after_its_call_died_answers_that_booking(listed: World) -> None:
+    """The same idempotency_token answers the same booking even when the first call's
+    process died after its booking committed and before its answer was stored - not
+    SLOT_ALREADY_BOOKED_BY_USER for the user's own retry, and not a second booking."""
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 11)
+    first = await create(client, the_slot, "died-1")
+    await _as_if_its_process_died("died-1")
+    assert await create(client, the_slot, "died-1") == first
+    assert await create(client, the_slot, "died-1") == first  # now stored
+    # Another token of the same user for that slot is still "already booked".
+    again = await create(client, the_slot, "other-token")
+    assert again["booking_failure"]["cause"] == "SLOT_ALREADY_BOOKED_BY_USER"
+    assert await booking_count() == 1
+
+
+async def test_a_used_lease_is_a_booking_failure_and_a_dead_call_s_retry_its_booking(
+    listed: World,
+) -> None:
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 16)
+    lease = (
+        await client.post("/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}})
+    ).json()["lease"]
+
+    async def book(token: str, n: int = 1) -> httpx.Response:
+        return await client.post(
+            "/actions-center/v3/CreateBooking/",
+            json={
+                "slot": the_slot,
+                "lease_ref": {"lease_id": lease["lease_id"]},
+                "user_information": user(n),
+                "idempotency_token": token,
+            },
+        )
+
+    made = await book("lease-died")
+    assert "booking" in made.json(), made.text
+    await _as_if_its_process_died("lease-died")
+    retried = await book("lease-died")
+    assert retried.status_code == 200
+    assert retried.json() == made.json()
+    same_user = await book("lease-again")
+    assert same_user.status_code == 200, same_user.text
+    assert same_user.json()["booking_failure"]["cause"] == "SLOT_ALREADY_BOOKED_BY_USER"
+    other_user = await book("lease-other", 2)
+    assert other_user.status_code == 200, other_user.text
+    assert other_user.json()["booking_failure"]["cause"] == "LEASE_EXPIRED"
+    assert await booking_count() == 1

@@ -40,6 +40,7 @@ from booking.bookings.schemas import (
     slot_out,
 )
 from booking.errors import InvalidInput
+from booking.idempotency import service as idempotency
 from booking.settings import Settings
 from booking.wire_time import UTC_ZONE, business_zone
 
@@ -145,6 +146,7 @@ class HoldController(Controller):
             data.hold_token,
             CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
             notes=data.notes,
+            resumed_since=idempotency.resumed_since(),
         )
         return await booking_response(row, status_code=201, manage_token=_token_for(settings, row))
 
@@ -175,17 +177,24 @@ class BookingController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
     ) -> Response[BookingOut]:
-        row = await placing.create_booking(
-            principal,
-            business_id,
-            data.service_id,
-            data.starts_at,
-            CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
-            staff_id=data.staff_id,
-            channel=data.channel,
-            notes=data.notes,
-            resource_id=data.resource_id,
-        )
+        since = idempotency.resumed_since()
+        row = None
+        if since is not None:  # a retry of a request that died: did its booking commit?
+            row = await queries.made_since(
+                principal, business_id, data.service_id, data.starts_at, since
+            )
+        if row is None:
+            row = await placing.create_booking(
+                principal,
+                business_id,
+                data.service_id,
+                data.starts_at,
+                CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
+                staff_id=data.staff_id,
+                channel=data.channel,
+                notes=data.notes,
+                resource_id=data.resource_id,
+            )
         return await booking_response(row, status_code=201, manage_token=_token_for(settings, row))
 
     @get("/businesses/{business_id:uuid}/bookings", summary="List bookings (cursor pages)")

@@ -110,11 +110,22 @@ async def confirm_hold(
     customer: CustomerInput,
     *,
     notes: str = "",
+    resumed_since: datetime | None = None,
 ) -> dict[str, Any]:
-    """Turn a live hold into a booking; the row, id and time stay the same."""
+    """Turn a live hold into a booking; the row, id and time stay the same.
+
+    ``resumed_since``: a retry of a confirmation whose request died at that time
+    (``idempotency.resumed_since``); a hold confirmed since then is that request's
+    booking, answered again instead of refused as already confirmed."""
     principal.require_scope("bookings:write")
     async with db.transaction() as conn:
         row = await _lock_hold(conn, principal, hold_id)
+        if (
+            resumed_since is not None
+            and row["status"] in ("pending", "confirmed")
+            and row["updated_at"] >= resumed_since
+        ):
+            return {k: v for k, v in row.items() if k != "hold_token_hash"}
         stored = row["hold_token_hash"]
         if stored is None or not hmac.compare_digest(bytes(stored), _token_hash(hold_token)):
             if row["status"] != "held":

@@ -32,6 +32,37 @@ async def get_booking(principal: Principal, booking_id: UUID) -> dict[str, Any]:
     return dict(row)
 
 
+async def made_since(
+    principal: Principal,
+    business_id: UUID,
+    service_id: UUID,
+    starts_at: datetime,
+    since: datetime,
+    notes: str | None = None,
+) -> dict[str, Any] | None:
+    """The booking ``principal`` made of that service at that start since ``since`` (with
+    these ``notes``, when given), if any: what a request that died after its commit did
+    (``idempotency.resumed_since``)."""
+    require_aware(starts_at, "starts_at")
+    async with db.connection() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.business_id = $1 "
+            "AND b.service_id = $2 AND b.starts_at = $3 AND b.created_by = $4 "
+            "AND b.created_at >= $5 AND b.status <> 'held' "
+            "AND ($6::text IS NULL OR b.notes = $6) ORDER BY b.created_at LIMIT 1",
+            business_id,
+            service_id,
+            starts_at,
+            principal.actor_label,
+            since,
+            notes,
+        )
+    if row is None:
+        return None
+    check_access(principal, row)
+    return dict(row)
+
+
 async def booking_history(principal: Principal, booking_id: UUID) -> list[dict[str, Any]]:
     await get_booking(principal, booking_id)
     async with db.connection() as conn:

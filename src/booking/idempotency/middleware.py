@@ -148,7 +148,8 @@ class IdempotencyMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, replay_receive, capture)
+            with service.resuming(claimed.resumed_since):
+                await self.app(scope, replay_receive, capture)
         except BaseException:
             await asyncio.shield(service.release(subject, key, claimed.owner))
             raise

@@ -6,14 +6,21 @@ headers and its body are stored (``completed``). A retry with the same key and
 fingerprint gets the stored answer; with another fingerprint it is refused
 (422). A claim whose owner died (``locked_until`` passed) may be taken over by
 a retry of the same request; expired records are replaced and purged.
+
+A takeover says so (:attr:`Claimed.resumed_since`): the request that died may have
+committed its effect before it could store its answer, and only the handler knows how
+to find that effect and answer it again instead of acting twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -39,6 +46,9 @@ class StoredAnswer:
 class Claimed:
     owner: UUID
     read: asyncpg.Record | None = None  # the row of claim(read=...), read with the claim
+    # A claim taken over from a request that died (its lock ran out): when that request
+    # first claimed the key. Whatever it committed since then may be this request's effect.
+    resumed_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,27 @@ class InProgress:
 
 
 Claim = Claimed | StoredAnswer | InProgress
+
+# Set by the middleware around a handler whose claim was taken over (Claimed.resumed_since).
+_resumed: ContextVar[datetime | None] = ContextVar("idempotency_resumed", default=None)
+
+
+def resumed_since() -> datetime | None:
+    """Inside a request whose ``Idempotency-Key`` claim it took over from a request that
+    died: when that request first claimed the key. A handler whose effect can be found
+    (a booking made by this principal since then) answers it again instead of acting
+    twice; None for every other request."""
+    return _resumed.get()
+
+
+@contextmanager
+def resuming(since: datetime | None) -> Iterator[None]:
+    """Run a claimed request's handler: :func:`resumed_since` answers ``since`` inside."""
+    token = _resumed.set(since)
+    try:
+        yield
+    finally:
+        _resumed.reset(token)
 
 
 def fingerprint(method: str, path: str, body: bytes) -> bytes:
@@ -65,12 +96,14 @@ FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait
 ON CONFLICT (principal, key) DO UPDATE SET
     fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method,
     path = EXCLUDED.path, state = 'in_progress', owner = EXCLUDED.owner,
-    status_code = NULL, headers = '{}'::jsonb, body = NULL, created_at = now(),
+    status_code = NULL, headers = '{}'::jsonb, body = NULL,
+    -- a takeover keeps the first claim's time: see resumed_since
+    created_at = CASE WHEN r.expires_at <= now() THEN now() ELSE r.created_at END,
     locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at
 WHERE r.expires_at <= now()
    OR (r.state = 'in_progress' AND r.locked_until <= now()
        AND r.fingerprint = EXCLUDED.fingerprint)
-RETURNING owner
+RETURNING owner, CASE WHEN created_at < now() THEN created_at END AS resumed_since
 """
 
 
@@ -105,20 +138,22 @@ async def claim(
     args = (principal, key, print_, method, path, owner, CLAIM_TIMEOUT, RETENTION)
     async with db.connection() as conn:
         if read is None:
-            taken = await conn.fetchval(_CLAIM, *args)
             extra = None
+            won = await conn.fetchrow(_CLAIM, *args)
+            taken, since = (won["owner"], won["resumed_since"]) if won else (None, None)
         else:
             sql, read_args = read
             extra = await conn.fetchrow(
                 f"WITH claimed AS ({_CLAIM}) SELECT (SELECT owner FROM claimed) AS "
-                f"claimed_owner, also.* FROM ({sql}) AS also",
+                "claimed_owner, (SELECT resumed_since FROM claimed) AS claimed_since, "
+                f"also.* FROM ({sql}) AS also",
                 *args,
                 *read_args,
             )
             assert extra is not None, "claim(read=...) reads one row"
-            taken = extra["claimed_owner"]
+            taken, since = extra["claimed_owner"], extra["claimed_since"]
         if taken is not None:
-            return Claimed(owner=taken, read=extra)
+            return Claimed(owner=taken, read=extra, resumed_since=since)
         row = await conn.fetchrow(
             "SELECT fingerprint, state, status_code, headers, body FROM idempotency_record "
             "WHERE principal = $1 AND key = $2",

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -27,7 +28,10 @@ from booking.settings import Settings
 
 STAFF_ONLY = requires(kinds=("admin", "staff"))  # the service checks the manager role
 Method = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
-Checked = Callable[[Principal, dict[str, Any], Record | None], Awaitable[dict[str, Any]]]
+# (principal, body, the row read with the claim, Claimed.resumed_since)
+Checked = Callable[
+    [Principal, dict[str, Any], Record | None, datetime | None], Awaitable[dict[str, Any]]
+]
 Checks = Callable[[Principal, dict[str, Any]], tuple[str, tuple[Any, ...]] | None]
 
 
@@ -64,7 +68,8 @@ async def _run(
     checks: Checks | None = None,
 ) -> Any:
     """``checks``: what ``method`` reads first, read in the idempotency claim's own
-    statement and handed to it (``method(principal, body, row)``)."""
+    statement and handed to it (``method(principal, body, row, resumed_since)``), with
+    the time a dead twin first claimed the token when this call took its claim over."""
     principal = await basic_principal(request)
     raw = await request.body()
     body = wire.parse_body(raw)
@@ -93,7 +98,10 @@ async def _run(
         if read is None:
             answer = wire.encode(await method(principal, body))
         else:
-            answer = wire.encode(await cast(Checked, method)(principal, body, outcome.read))
+            checked = cast(Checked, method)
+            answer = wire.encode(
+                await checked(principal, body, outcome.read, outcome.resumed_since)
+            )
     except BaseException:
         await asyncio.shield(idempotency.release(subject, token, outcome.owner))
         raise

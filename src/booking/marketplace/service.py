@@ -18,7 +18,7 @@ from booking.bookings.changes import ChangeRequest, change_booking
 from booking.bookings.checks import CustomerInput
 from booking.bookings.holds import confirm_hold, create_hold
 from booking.bookings.placing import create_booking
-from booking.bookings.queries import get_booking
+from booking.bookings.queries import get_booking, made_since
 from booking.bookings.transitions import transition
 from booking.errors import (
     DomainError,
@@ -242,12 +242,29 @@ def create_checks(principal: Principal, body: dict[str, Any]) -> tuple[str, tupl
 
 
 async def create(
-    principal: Principal, body: dict[str, Any], read: asyncpg.Record | None = None
+    principal: Principal,
+    body: dict[str, Any],
+    read: asyncpg.Record | None = None,
+    resumed_since: datetime | None = None,
 ) -> dict[str, Any]:
-    """CreateBooking; ``read``: the row of :func:`create_checks`, read with the claim."""
+    """CreateBooking; ``read``: the row of :func:`create_checks`, read with the claim.
+
+    ``resumed_since``: this call took over the idempotency claim of a twin that died
+    (``idempotency.Claimed``) after claiming the token at that time. If that twin's
+    booking committed, it is answered again - the same booking, not a second one and
+    not "already booked by the user" for the user's own retry."""
     slot = wire.parse_slot(body.get("slot"))
     customer, user_id = _customer(body.get("user_information"))
     lease = body.get("lease_ref")
+    if resumed_since is not None and lease is None:
+        business, service, _ = _check_args(
+            principal, slot.merchant_id, slot.service_id, slot.starts_at
+        )
+        made = await made_since(
+            principal, business, service, slot.starts_at, resumed_since, USER_TAG + user_id
+        )
+        if made is not None:
+            return {"booking": wire.booking_json(made, _user_out(body["user_information"]))}
     # A lease is this user's own hold on the slot: not "already booked".
     asked = None if lease is not None else user_id
     checked = await _check_bookable(principal, slot, asked, read)
@@ -257,7 +274,17 @@ async def create(
     try:
         if lease is not None:
             hold_id, token = _lease_parts(lease)
-            row = await confirm_hold(principal, hold_id, token, customer, notes=USER_TAG + user_id)
+            try:
+                row = await confirm_hold(
+                    principal,
+                    hold_id,
+                    token,
+                    customer,
+                    notes=USER_TAG + user_id,
+                    resumed_since=resumed_since,
+                )
+            except InvalidTransition as exc:
+                return {"booking_failure": await _lease_used(principal, hold_id, user_id, exc)}
         else:
             row = await create_booking(
                 principal,
@@ -276,6 +303,18 @@ async def create(
     except PolicyViolation as exc:  # e.g. minimum notice
         return {"booking_failure": wire.failure(wire.SLOT_UNAVAILABLE, exc.detail)}
     return {"booking": wire.booking_json(row, _user_out(body["user_information"]))}
+
+
+async def _lease_used(
+    principal: Principal, hold_id: UUID, user_id: str, refused: InvalidTransition
+) -> dict[str, Any]:
+    """Why a CreateBooking on a lease that is no longer a hold fails (HTTP 200, as the v3
+    reference answers business failures): this user booked it already, or it is gone."""
+    row = await get_booking(principal, hold_id)
+    mine = row.get("partner_id") == principal.partner_id and row["notes"] == USER_TAG + user_id
+    if mine and row["status"] not in ("cancelled", "expired", "no_show"):
+        return wire.failure(wire.SLOT_ALREADY_BOOKED_BY_USER, "This lease is already booked.")
+    return wire.failure(wire.LEASE_EXPIRED, refused.detail)
 
 
 def _user_out(user: dict[str, Any]) -> dict[str, Any]:
