@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from typing import Any
 
 import httpx
@@ -549,4 +550,34 @@ async def test_a_used_lease_is_a_booking_failure_and_a_dead_call_s_retry_its_boo
     other_user = await book("lease-other", 2)
     assert other_user.status_code == 200, other_user.text
     assert other_user.json()["booking_failure"]["cause"] == "LEASE_EXPIRED"
+    assert await booking_count() == 1
+
+
+async def test_a_token_a_running_call_holds_is_answered_409_inside_the_deadline(
+    listed: World,
+) -> None:
+    """A retry that arrives while the first call with its token still runs waits for that
+    call's answer, but not past the marketplace's 4 s deadline: then 409 (the v3 status
+    for a concurrency abort), which the marketplace retries - not a 400 that says the
+    request was bad. Nothing is booked by it."""
+    world = listed
+    client = ac(world)
+    the_slot = slot(world, 2, 11)
+    await create(client, the_slot, "still-running")
+    async with db.connection() as conn:  # as if that first call were still running
+        await conn.execute(
+            "UPDATE idempotency_record SET state = 'in_progress', status_code = NULL, "
+            "body = NULL, locked_until = now() + interval '1 minute'"
+        )
+    started = time.monotonic()
+    response = await client.post(
+        "/actions-center/v3/CreateBooking/",
+        json={"slot": the_slot, "user_information": user(), "idempotency_token": "still-running"},
+    )
+    waited = time.monotonic() - started
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["type"] == "/problems/idempotency-in-progress"
+    assert 2.5 < waited < 4.0
     assert await booking_count() == 1

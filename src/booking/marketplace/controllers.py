@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
@@ -21,12 +22,17 @@ from msgspec import Struct
 from booking.access.guards import PUBLIC, requires
 from booking.access.principal import Principal
 from booking.access.service import authenticate
-from booking.errors import MalformedRequest, Unauthenticated
+from booking.errors import IdempotencyInProgress, MalformedRequest, Unauthenticated
 from booking.idempotency import service as idempotency
 from booking.marketplace import listing, service, wire
 from booking.settings import Settings
 
 STAFF_ONLY = requires(kinds=("admin", "staff"))  # the service checks the manager role
+# A call whose idempotency_token a running twin holds waits this long for the twin's
+# answer, then answers 409: inside the marketplace's 4 s deadline for CreateBooking and
+# UpdateBooking, so that it hears to retry.
+TWIN_WAIT_SECONDS = 3.0
+TWIN_POLL_SECONDS = 0.05
 Method = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
 # (principal, body, the row read with the claim, Claimed.resumed_since)
 Checked = Callable[
@@ -81,7 +87,8 @@ async def _run(
     subject = f"actions-center:{principal.id}"
     path = request.url.path
     read = checks(principal, body) if checks is not None else None
-    for _ in range(200):  # a concurrent twin: wait for its answer (at most ~10 s)
+    deadline = time.monotonic() + TWIN_WAIT_SECONDS
+    while True:  # a concurrent twin: wait for its answer
         outcome = await idempotency.claim(subject, token, "POST", path, raw, read=read)
         if isinstance(outcome, idempotency.StoredAnswer):
             return Response(
@@ -91,9 +98,12 @@ async def _run(
             )
         if isinstance(outcome, idempotency.Claimed):
             break
-        await asyncio.sleep(0.05)
-    else:
-        raise MalformedRequest("The same idempotency_token is still being processed.")
+        if time.monotonic() > deadline:  # 409: the v3 status for a concurrency abort
+            raise IdempotencyInProgress(
+                "A call with this idempotency_token is still running; retry shortly.",
+                retry_after=1,
+            )
+        await asyncio.sleep(TWIN_POLL_SECONDS)
     try:
         if read is None:
             answer = wire.encode(await method(principal, body))
