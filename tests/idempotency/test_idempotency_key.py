@@ -243,3 +243,81 @@ async def test_a_hold_confirmation_retried_after_its_request_died_answers_the_bo
     # Without the dead twin, confirming twice is still refused.
     twice = await client.post(path, json=body, headers={"Idempotency-Key": "confirm-again"})
     assert twice.status_code == 409
+
+
+async def test_a_hold_retried_after_its_request_died_is_not_blocked_by_its_lost_twin(
+    world: World,
+) -> None:
+    """The dead request's hold has a token nobody knows any more: the retry releases it
+    and holds the time afresh, instead of answering 409 against its own lost hold."""
+    client = world.client("app")
+    path = f"/v1/businesses/{world.business_id}/holds"
+    body = {
+        "service_id": str(world.cut),
+        "starts_at": at(2, 10).isoformat(),
+        "staff_id": str(world.staff[0]),
+    }
+    headers = {"Idempotency-Key": "hold-died"}
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    await _as_if_its_process_died("hold-died")
+    retry = await client.post(path, json=body, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["hold"]["id"] != first.json()["hold"]["id"]
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT id, status FROM booking ORDER BY created_at")
+        events = await conn.fetch(
+            "SELECT event FROM booking_history WHERE booking_id = $1 ORDER BY id",
+            first.json()["hold"]["id"],
+        )
+    assert [r["status"] for r in rows] == ["cancelled", "held"]
+    assert [e["event"] for e in events] == ["hold.created", "hold.released"]
+    # The new hold's token confirms it.
+    confirmed = await client.post(
+        f"/v1/holds/{retry.json()['hold']['id']}/confirm",
+        json={
+            "hold_token": retry.json()["hold_token"],
+            "customer": {"name": "Anna Ferri", "phone": "+393331234567", "locale": "it"},
+        },
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    # Without a dead twin, a second hold of the same time by the same app is refused.
+    again = await client.post(path, json=body, headers={"Idempotency-Key": "hold-other"})
+    assert again.status_code == 409
+
+
+async def test_a_cancel_or_move_retried_after_its_request_died_answers_what_it_did(
+    world: World,
+) -> None:
+    """The retry carries the first run's If-Match, which named the version before that
+    run's own change: it answers the booking as that run left it, not 412 or 409."""
+    client = world.client("front_desk")
+    made = await client.post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(at(3, 10), staff=world.staff[0]),
+    )
+    path = f"/v1/bookings/{made.json()['id']}"
+    move = {"starts_at": at(3, 15).isoformat()}
+    keyed = {"Idempotency-Key": "mv", "If-Match": '"1"'}
+    moved = await client.patch(path, json=move, headers=keyed)
+    assert moved.status_code == 200, moved.text
+    await _as_if_its_process_died("mv")
+    again = await client.patch(path, json=move, headers=keyed)
+    assert again.status_code == 200, again.text
+    assert again.json() == moved.json()
+    assert again.headers["etag"] == '"2"'
+
+    cancel = {"Idempotency-Key": "cx", "If-Match": '"2"'}
+    cancelled = await client.post(f"{path}/cancel", headers=cancel)
+    assert cancelled.status_code == 200, cancelled.text
+    await _as_if_its_process_died("cx")
+    retried = await client.post(f"{path}/cancel", headers=cancel)
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == cancelled.json()
+    async with db.connection() as conn:
+        topics = [r["topic"] for r in await conn.fetch("SELECT topic FROM outbox ORDER BY id")]
+    assert topics == ["booking.created", "booking.changed", "booking.cancelled"]
+    # Without a dead twin the same calls are refused as before.
+    assert (await client.post(f"{path}/cancel", headers={"If-Match": '"3"'})).status_code == 409
+    stale = await client.patch(path, json=move, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412

@@ -42,11 +42,16 @@ async def change_booking(
     change: ChangeRequest,
     *,
     expected_version: int | None = None,
+    resumed_since: datetime | None = None,
 ) -> dict[str, Any]:
     """Move a booking to another time, staff member or service in one UPDATE.
 
     The new time is taken and the old one released by the same statement, so
     the customer always holds exactly one of the two.
+
+    ``resumed_since``: a retry of this request whose first run died at that time
+    (``idempotency.resumed_since``); a booking changed since then to what is asked is
+    answered as it is, its If-Match having named the version before that change.
     """
     if (
         change.starts_at is None
@@ -58,7 +63,7 @@ async def change_booking(
     if change.starts_at is not None:
         change = replace(change, starts_at=as_utc(change.starts_at, "starts_at"))
     return await db.retry_deadlocks(
-        lambda: _change_once(principal, booking_id, change, expected_version)
+        lambda: _change_once(principal, booking_id, change, expected_version, resumed_since)
     )
 
 
@@ -67,12 +72,19 @@ async def _change_once(
     booking_id: UUID,
     change: ChangeRequest,
     expected_version: int | None,
+    resumed_since: datetime | None = None,
 ) -> dict[str, Any]:
     async with db.transaction() as conn:
         row = await lock_booking(conn, booking_id)
         check_access(principal, row)
         if principal.kind != "customer":
             principal.require("bookings:change", row["business_id"])
+        if (
+            resumed_since is not None
+            and row["updated_at"] >= resumed_since
+            and _changes_nothing(row, change, change.starts_at or row["starts_at"])
+        ):
+            return dict(row)
         check_version(row, expected_version)
         await require_if_match(conn, principal, row, expected_version)
         check_changeable(row["status"]).enforce()  # before reading anything else

@@ -118,6 +118,7 @@ class HoldController(Controller):
             staff_id=data.staff_id,
             channel=data.channel,
             resource_id=data.resource_id,
+            resumed_since=idempotency.resumed_since(),
         )
         row = result.booking
         tz = await business_zone(row["business_id"])
@@ -272,7 +273,11 @@ class BookingController(Controller):
             override_reason=data.override_reason,
         )
         row = await changes.change_booking(
-            principal, booking_id, change, expected_version=parse_if_match(if_match)
+            principal,
+            booking_id,
+            change,
+            expected_version=parse_if_match(if_match),
+            resumed_since=idempotency.resumed_since(),
         )
         return await booking_response(row)
 
@@ -290,6 +295,7 @@ class BookingController(Controller):
             action,
             expected_version=parse_if_match(if_match),
             reason=data.reason if data else None,
+            resumed_since=idempotency.resumed_since(),
         )
         return await booking_response(row)
 

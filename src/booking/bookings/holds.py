@@ -60,11 +60,18 @@ async def create_hold(
     staff_id: UUID | None = None,
     channel: str | None = None,
     resource_id: UUID | None = None,
+    resumed_since: datetime | None = None,
 ) -> HoldResult:
+    """``resumed_since``: a retry of a hold request that died at that time
+    (``idempotency.resumed_since``). Its hold's token is lost with it (only a hash is
+    kept), so that hold is released first - it would otherwise keep the time from this
+    very retry until it expires - and a new one is made."""
     principal.require("bookings:write", business_id)
     starts_at = as_utc(starts_at, "starts_at")
     chosen_channel = channel_for(principal, channel)
     token = secrets.token_urlsafe(24)
+    if resumed_since is not None:
+        await _release_orphans(principal, business_id, service_id, starts_at, resumed_since)
 
     # One function call writes everything (see with_context for the context read).
     async def attempt(
@@ -91,6 +98,27 @@ async def create_hold(
 
     _, row = await place_or_refuse(business_id, service_id, staff_id, starts_at, principal, attempt)
     return HoldResult(booking=dict(row), hold_token=token)
+
+
+async def _release_orphans(
+    principal: Principal, business_id: UUID, service_id: UUID, starts_at: datetime, since: datetime
+) -> None:
+    async with db.transaction() as conn:
+        orphans = await conn.fetch(
+            "SELECT id FROM booking WHERE business_id = $1 AND service_id = $2 "
+            "AND starts_at = $3 AND created_by = $4 AND created_at >= $5 AND status = 'held' "
+            "ORDER BY id FOR UPDATE",
+            business_id,
+            service_id,
+            starts_at,
+            principal.actor_label,
+            since,
+        )
+        for orphan in orphans:
+            released = await release_held(conn, orphan["id"])
+            await record_event(
+                conn, released, "hold.released", principal, released["channel"], from_status="held"
+            )
 
 
 async def _lock_hold(

@@ -19,7 +19,7 @@ from booking.bookings.checks import (
     require_if_match,
 )
 from booking.bookings.policy import BookingFacts, decide_cancel
-from booking.bookings.status import next_status
+from booking.bookings.status import TRANSITIONS, next_status
 from booking.bookings.store import lock_booking, record_event, set_status
 from booking.errors import CheckInTooEarly, Forbidden, InvalidTransition
 
@@ -47,8 +47,14 @@ async def transition(
     *,
     expected_version: int | None = None,
     reason: str | None = None,
+    resumed_since: datetime | None = None,
 ) -> dict[str, Any]:
-    """Move a booking along its status machine; illegal moves are refused."""
+    """Move a booking along its status machine; illegal moves are refused.
+
+    ``resumed_since``: a retry of this request whose first run died at that time
+    (``idempotency.resumed_since``); a booking that reached the action's status since
+    then is answered as it is, as that first run would have answered (its If-Match
+    named the version before its own change)."""
     async with db.transaction() as conn:
         row = await lock_booking(conn, booking_id)
         check_access(principal, row)
@@ -56,6 +62,12 @@ async def transition(
             principal.require(ACTION_SCOPES[action], row["business_id"])
         if action in STAFF_ONLY_ACTIONS and not (principal.is_staff or principal.kind == "system"):
             raise Forbidden("Only the business can do that.")
+        if (
+            resumed_since is not None
+            and row["status"] == TRANSITIONS[action][1]
+            and row["updated_at"] >= resumed_since
+        ):
+            return dict(row)
         check_version(row, expected_version)
         await require_if_match(conn, principal, row, expected_version)
         target = next_status(action, row["status"])
