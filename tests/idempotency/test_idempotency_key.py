@@ -149,6 +149,9 @@ async def test_5xx_answers_are_not_stored(clean_db: None) -> None:
     assert len(calls) == 2
 
 
+CUSTOMER = {"name": "Anna Ferri", "phone": "+393331234567", "locale": "it"}
+
+
 async def _as_if_its_process_died(key: str) -> None:
     """The state a kill between the handler's commit and the stored answer leaves: the
     claim in progress, no answer, and its lock run out."""
@@ -162,6 +165,17 @@ async def _as_if_its_process_died(key: str) -> None:
     assert done == "UPDATE 1"
 
 
+async def _sent_and_retried_after_it_died(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], **request: Any
+) -> tuple[httpx.Response, httpx.Response]:
+    """The request, then the same request again once its first run has "died" with its
+    answer unstored (:func:`_as_if_its_process_died`)."""
+    first = await client.request(method, path, headers=headers, **request)
+    await _as_if_its_process_died(headers["Idempotency-Key"])
+    retry = await client.request(method, path, headers=headers, **request)
+    return first, retry
+
+
 async def test_a_retry_after_the_first_request_died_answers_its_booking_not_a_409(
     world: World,
 ) -> None:
@@ -169,10 +183,8 @@ async def test_a_retry_after_the_first_request_died_answers_its_booking_not_a_40
     path = f"/v1/businesses/{world.business_id}/bookings"
     body = world.booking_body(at(3, 10))
     headers = {"Idempotency-Key": "died-after-commit"}
-    first = await client.post(path, json=body, headers=headers)
+    first, retry = await _sent_and_retried_after_it_died(client, "POST", path, headers, json=body)
     assert first.status_code == 201, first.text
-    await _as_if_its_process_died("died-after-commit")
-    retry = await client.post(path, json=body, headers=headers)
     assert retry.status_code == 201, retry.text
     assert retry.json() == first.json()
     assert retry.headers["etag"] == first.headers["etag"]
@@ -231,13 +243,11 @@ async def test_a_hold_confirmation_retried_after_its_request_died_answers_the_bo
     path = f"/v1/holds/{hold['hold']['id']}/confirm"
     body = {
         "hold_token": hold["hold_token"],
-        "customer": {"name": "Anna Ferri", "phone": "+393331234567", "locale": "it"},
+        "customer": CUSTOMER,
     }
     headers = {"Idempotency-Key": "confirm-died"}
-    first = await client.post(path, json=body, headers=headers)
+    first, retry = await _sent_and_retried_after_it_died(client, "POST", path, headers, json=body)
     assert first.status_code == 201, first.text
-    await _as_if_its_process_died("confirm-died")
-    retry = await client.post(path, json=body, headers=headers)
     assert retry.status_code == 201, retry.text
     assert retry.json() == first.json()
     # Without the dead twin, confirming twice is still refused.
@@ -258,10 +268,8 @@ async def test_a_hold_retried_after_its_request_died_is_not_blocked_by_its_lost_
         "staff_id": str(world.staff[0]),
     }
     headers = {"Idempotency-Key": "hold-died"}
-    first = await client.post(path, json=body, headers=headers)
+    first, retry = await _sent_and_retried_after_it_died(client, "POST", path, headers, json=body)
     assert first.status_code == 201, first.text
-    await _as_if_its_process_died("hold-died")
-    retry = await client.post(path, json=body, headers=headers)
     assert retry.status_code == 201, retry.text
     assert retry.json()["hold"]["id"] != first.json()["hold"]["id"]
     async with db.connection() as conn:
@@ -277,7 +285,7 @@ async def test_a_hold_retried_after_its_request_died_is_not_blocked_by_its_lost_
         f"/v1/holds/{retry.json()['hold']['id']}/confirm",
         json={
             "hold_token": retry.json()["hold_token"],
-            "customer": {"name": "Anna Ferri", "phone": "+393331234567", "locale": "it"},
+            "customer": CUSTOMER,
         },
     )
     assert confirmed.status_code == 201, confirmed.text
@@ -299,19 +307,17 @@ async def test_a_cancel_or_move_retried_after_its_request_died_answers_what_it_d
     path = f"/v1/bookings/{made.json()['id']}"
     move = {"starts_at": at(3, 15).isoformat()}
     keyed = {"Idempotency-Key": "mv", "If-Match": '"1"'}
-    moved = await client.patch(path, json=move, headers=keyed)
+    moved, again = await _sent_and_retried_after_it_died(client, "PATCH", path, keyed, json=move)
     assert moved.status_code == 200, moved.text
-    await _as_if_its_process_died("mv")
-    again = await client.patch(path, json=move, headers=keyed)
     assert again.status_code == 200, again.text
     assert again.json() == moved.json()
     assert again.headers["etag"] == '"2"'
 
     cancel = {"Idempotency-Key": "cx", "If-Match": '"2"'}
-    cancelled = await client.post(f"{path}/cancel", headers=cancel)
+    cancelled, retried = await _sent_and_retried_after_it_died(
+        client, "POST", f"{path}/cancel", cancel
+    )
     assert cancelled.status_code == 200, cancelled.text
-    await _as_if_its_process_died("cx")
-    retried = await client.post(f"{path}/cancel", headers=cancel)
     assert retried.status_code == 200, retried.text
     assert retried.json() == cancelled.json()
     async with db.connection() as conn:

@@ -57,6 +57,10 @@ async def create(
     return dict(response.json())
 
 
+async def lease_of(client: httpx.AsyncClient, the_slot: dict[str, Any]) -> httpx.Response:
+    return await client.post("/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}})
+
+
 async def test_health_check_needs_the_partner_password(listed: World) -> None:
     world = listed
     assert (await ac(world).get("/actions-center/v3/HealthCheck/")).status_code == 200
@@ -190,9 +194,7 @@ async def test_a_live_lease_becomes_the_booking(listed: World) -> None:
     world = listed
     client = ac(world)
     the_slot = slot(world, 2, 16)
-    lease = (
-        await client.post("/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}})
-    ).json()["lease"]
+    lease = (await lease_of(client, the_slot)).json()["lease"]
     made = await client.post(
         "/actions-center/v3/CreateBooking/",
         json={
@@ -344,9 +346,7 @@ async def test_a_service_whose_only_cabin_is_off_has_no_slots_and_books_none(
     for n, the_slot in enumerate([slot(world, 2, 11), pinned], start=1):
         made = await create(client, the_slot, f"off-{n}", n)
         assert made["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", made
-        lease = await client.post(
-            "/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}}
-        )
+        lease = await lease_of(client, the_slot)
         assert lease.status_code == 200, lease.text
         assert lease.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE"
     assert await booking_count() == 0
@@ -404,9 +404,7 @@ async def test_a_slot_the_schedule_no_longer_offers_is_slot_unavailable_not_an_e
         assert check.json()["count_available"] == 0, name
         answer = await create(client, the_slot, f"gone-{n}", n)
         assert answer["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", (name, answer)
-        lease = await client.post(
-            "/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}}
-        )
+        lease = await lease_of(client, the_slot)
         assert lease.status_code == 200, (name, lease.text)
         assert lease.json()["booking_failure"]["cause"] == "SLOT_UNAVAILABLE", name
         moved = await client.post(
@@ -523,9 +521,7 @@ async def test_a_used_lease_is_a_booking_failure_and_a_dead_call_s_retry_its_boo
     world = listed
     client = ac(world)
     the_slot = slot(world, 2, 16)
-    lease = (
-        await client.post("/actions-center/v3/CreateLease/", json={"lease": {"slot": the_slot}})
-    ).json()["lease"]
+    lease = (await lease_of(client, the_slot)).json()["lease"]
 
     async def book(token: str, n: int = 1) -> httpx.Response:
         return await client.post(
