@@ -4,18 +4,21 @@ history event and an outbox payload identical to record_event's."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from booking import db
 from booking.access.principal import Principal
-from booking.bookings import placing, store
+from booking.bookings import changes, placing, store
 from booking.bookings.checks import CustomerInput
 from booking.bookings.references import REFERENCE_ALPHABET, REFERENCE_LENGTH, new_reference_codes
-from tests.support import World, at
+from booking.errors import SlotTaken
+from tests.support import World, add_cabins, at
 
 
 async def _time_off(world: World, staff_index: int, day: int, start: int, end: int) -> None:
@@ -124,6 +127,93 @@ async def test_a_move_skips_staff_with_time_off(world: World) -> None:
     assert moved.status_code == 200, moved.text
     assert moved.json()["staff_id"] != str(world.staff[0])
     assert moved.json()["version"] == 2
+
+
+async def _book(world: World, starts: Any, staff: Any, phone: str, **extra: Any) -> dict[str, Any]:
+    made = await world.client("front_desk").post(
+        f"/v1/businesses/{world.business_id}/bookings",
+        json=world.booking_body(starts, staff=staff, phone=phone, **extra),
+    )
+    assert made.status_code == 201, made.text
+    body: dict[str, Any] = made.json()
+    return body
+
+
+async def _move_counting_attempts(
+    booking_id: str, change: changes.ChangeRequest
+) -> tuple[dict[str, Any] | None, int]:
+    """The move, in a transaction of the test's own, and how many booking rows it
+    updated: PostgreSQL counts an UPDATE rolled back with its subtransaction too
+    (pg_stat_xact_user_tables), so every candidate the move tried shows. The counter
+    also holds this connection's earlier transactions until they are reported (at
+    most once a second), hence the difference."""
+    counted = "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'booking'"
+    moved: dict[str, Any] | None = None
+    async with db.transaction() as conn:
+        before: int = await conn.fetchval(counted)
+        with contextlib.suppress(SlotTaken):  # no combination free: moved stays None
+            moved = await changes.change_booking(
+                Principal(kind="admin", id="test"), UUID(booking_id), change
+            )
+        after: int = await conn.fetchval(counted)
+    return moved, after - before
+
+
+async def test_a_move_skips_taken_staff_without_trying_them(world: World) -> None:
+    mine = await _book(world, at(4, 10), world.staff[0], "+393330000101")
+    await _book(world, at(4, 14), world.staff[0], "+393330000102")
+    await _book(world, at(4, 14), world.staff[1], "+393330000103")
+    moved, updated = await _move_counting_attempts(
+        mine["id"], changes.ChangeRequest(starts_at=at(4, 14).astimezone(UTC))
+    )
+    assert moved is not None
+    assert moved["staff_id"] == world.staff[2]  # the one free at 14:00
+    assert updated == 1  # Giulia and Marco were probed, not tried
+
+
+async def test_a_small_shift_keeps_its_person_and_cabin_over_its_own_old_time(
+    world: World,
+) -> None:
+    cabins = await add_cabins(world, 2)
+    mine = await _book(world, at(4, 10), world.staff[0], "+393330000111")
+    assert mine["resource_id"] == str(cabins[0])
+    moved, updated = await _move_counting_attempts(
+        mine["id"], changes.ChangeRequest(starts_at=at(4, 10, 15).astimezone(UTC))
+    )
+    assert moved is not None
+    assert (moved["staff_id"], moved["resource_id"]) == (world.staff[0], cabins[0])
+    assert updated == 1
+
+
+async def test_a_move_skips_a_taken_cabin_and_answers_at_once_when_all_are(
+    world: World,
+) -> None:
+    cabins = await add_cabins(world, 2)
+    mine = await _book(world, at(4, 10), world.staff[0], "+393330000121")
+    assert mine["resource_id"] == str(cabins[0])
+    await _book(world, at(4, 14), world.staff[1], "+393330000122", resource_id=str(cabins[0]))
+    moved, updated = await _move_counting_attempts(
+        mine["id"], changes.ChangeRequest(starts_at=at(4, 14).astimezone(UTC))
+    )
+    assert moved is not None
+    assert (moved["staff_id"], moved["resource_id"]) == (world.staff[0], cabins[1])
+    assert updated == 1  # cabin 1 was probed taken, not tried
+    await _book(world, at(4, 16), world.staff[1], "+393330000123", resource_id=str(cabins[0]))
+    await _book(world, at(4, 16), world.staff[2], "+393330000124", resource_id=str(cabins[1]))
+    refused, updated = await _move_counting_attempts(
+        mine["id"], changes.ChangeRequest(starts_at=at(4, 16).astimezone(UTC))
+    )
+    assert refused is None  # both cabins taken: no combination of 3 staff x 2 cabins tried
+    assert updated == 0
+    async with db.connection() as conn:
+        kept = await conn.fetchrow(
+            "SELECT starts_at, resource_id, version FROM booking WHERE id = $1", UUID(mine["id"])
+        )
+    assert (kept["starts_at"], kept["resource_id"], kept["version"]) == (
+        at(4, 14).astimezone(UTC),
+        cabins[1],
+        2,
+    )
 
 
 async def test_a_reference_code_clash_is_retried_with_the_next_code(

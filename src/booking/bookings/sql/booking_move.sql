@@ -4,10 +4,17 @@
 -- Called with named arguments from booking.bookings.store.move.
 --
 -- Stale holds on the candidates are expired first; combinations (each of p_staff_ids
--- with each of p_resource_ids, or with none) are tried in order, 23P01 moving on to the
--- next; each attempt first takes allocation_write_lock on its combination at the new
--- time and on the booking's old staff and resource at the old time (two bookings swapped
--- by two desks at once queue instead of deadlocking). p_changes
+-- with each of p_resource_ids, or with none) are tried in order. As in booking_place,
+-- each candidate is first probed on its own (an index probe on allocation_no_overlap,
+-- the booking's own allocations not counted): one held at the new time is skipped
+-- without an attempt, a held resource for the remaining staff too, and once every
+-- resource is held there is no row at once. (Before 2026-12-03 every busy candidate
+-- cost a full attempt - the UPDATE, its allocation rows and a rolled-back
+-- subtransaction, about 0.4 ms each: a counter move onto the one free member of staff
+-- of twenty tried up to nineteen.) An attempt first takes allocation_write_lock on its
+-- combination at the new time and on the booking's old staff and resource at the old
+-- time (two bookings swapped by two desks at once queue instead of deadlocking); a
+-- 23P01 from a writer that committed after the probe moves on to the next. p_changes
 -- holds the start, end and service changes known before the move; the staff and
 -- resource changes are added here, once known. Then the booking.changed
 -- history event and outbox row. No row when every combination is taken.
@@ -33,6 +40,8 @@ AS $$
         v_resource uuid;
         v_row booking;
         v_found boolean := false;
+        v_held uuid[] := '{}';  -- resources found held (probed or refused)
+        v_free uuid[] := '{}';  -- resources probed free
         v_detail text;
         v_changes jsonb := p_changes;
         v_old_during tstzrange;
@@ -44,8 +53,25 @@ AS $$
             p_business_id, p_staff_ids || p_resource_ids, v_during);
         <<staff_loop>>
         FOREACH v_staff IN ARRAY p_staff_ids LOOP
+            EXIT WHEN cardinality(p_resource_ids) > 0 AND p_resource_ids <@ v_held;
+            CONTINUE WHEN EXISTS (
+                SELECT 1 FROM allocation WHERE business_id = p_business_id
+                  AND resource_id = v_staff AND active AND during && v_during
+                  AND booking_id IS DISTINCT FROM p_booking_id);
             <<resource_loop>>
             FOREACH v_resource IN ARRAY v_resources LOOP
+                CONTINUE WHEN v_resource = ANY (v_held);
+                IF v_resource IS NOT NULL AND NOT v_resource = ANY (v_free) THEN
+                    IF EXISTS (
+                        SELECT 1 FROM allocation WHERE business_id = p_business_id
+                          AND resource_id = v_resource AND active AND during && v_during
+                          AND booking_id IS DISTINCT FROM p_booking_id)
+                    THEN
+                        v_held := v_held || v_resource;
+                        CONTINUE resource_loop;
+                    END IF;
+                    v_free := v_free || v_resource;
+                END IF;
                 BEGIN
                     PERFORM allocation_write_lock(
                         ARRAY[v_staff, v_resource, v_old.staff_id, v_old.resource_id],
@@ -64,6 +90,9 @@ AS $$
                 EXCEPTION WHEN exclusion_violation THEN
                     GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
                     CONTINUE staff_loop WHEN position(v_staff::text IN v_detail) > 0;
+                    IF v_resource IS NOT NULL THEN
+                        v_held := v_held || v_resource;
+                    END IF;
                 END;
             END LOOP;
         END LOOP;
