@@ -89,12 +89,13 @@ async def test_outward_search_equals_the_whole_range_search(world: World, limit:
 async def test_earliest_slots_equal_the_head_of_the_whole_range_search(
     world: World, limit: int
 ) -> None:
-    """The counter's rebooking options: searched a day, then three, then all 14."""
-    await _fill_days(world, 1, 4)  # tomorrow and three more days full
+    """The counter's rebooking options: searched a day, the next two, the next four,
+    then the rest, each piece once."""
+    await _fill_days(world, 1, 6)  # tomorrow and five more days full: every piece is used
     async with db.connection() as conn:
         context = await load_service_context(conn, world.business_id, world.cut)
         now = datetime.now(UTC)
-        for start in (now, at(1, 9), at(2, 12), at(5, 17)):
+        for start in (now, at(1, 9), at(2, 12), at(5, 17), at(6, 18)):
             for staff_view in (True, False):
                 whole = await search_slots(
                     conn,

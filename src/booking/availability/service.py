@@ -26,6 +26,7 @@ from booking.availability.slots import (
     FreeSlot,
     FreeTime,
     HoursRule,
+    ServiceShape,
     StaffCalendar,
     WeeklyWindow,
     find_free_slots,
@@ -37,8 +38,8 @@ from booking.errors import InvalidInput
 MAX_SEARCH_DAYS = 62
 # alternatives_near looks this far either side of the target first.
 ALTERNATIVE_RADII = (timedelta(hours=6), timedelta(days=2))
-# earliest_slots looks at this much of its range first.
-EARLIEST_WINDOWS = (timedelta(days=1), timedelta(days=3))
+# earliest_slots searches its range in pieces ending this far from its start, then the rest.
+EARLIEST_WINDOWS = (timedelta(days=1), timedelta(days=3), timedelta(days=7))
 
 
 # Busy time of some staff in [$2, $3): bookings that block time (holds past their
@@ -131,15 +132,18 @@ async def _load_calendars(
     weekly_hours: Mapping[UUID, tuple[HoursRule, ...]] | None = None,
     parallel: bool = False,
     stamp_of: UUID | None = None,
+    reach: tuple[timedelta, timedelta] = (timedelta(days=1), timedelta(days=1)),
 ) -> tuple[list[StaffCalendar], int | None]:
     """:func:`load_calendars`, and with ``stamp_of`` that business's config_version,
-    read by the same statement as (the first half of) the busy time."""
+    read by the same statement as (the first half of) the busy time.
+
+    ``reach``: how far before ``range_start`` and after ``range_end`` busy time is
+    read. A search passes its service's reach (:func:`_reach`); the default, a day
+    either side, sees the buffers and services of any slot up to a day long."""
     if not staff_ids:
         return [], None
-    # Busy ranges that can touch a slot starting in the range: widen by a day
-    # so buffers and long services at the edges are seen.
-    lo = range_start - timedelta(days=1)
-    hi = range_end + timedelta(days=1)
+    lo = range_start - reach[0]
+    hi = range_end + reach[1]
     weekly: dict[UUID, tuple[HoursRule, ...]]
     if weekly_hours is not None and all(staff_id in weekly_hours for staff_id in staff_ids):
         weekly = {staff_id: weekly_hours[staff_id] for staff_id in staff_ids}
@@ -245,8 +249,18 @@ async def _search_calendars(
         weekly_hours=context.weekly,
         parallel=parallel,
         stamp_of=stamp_of,
+        reach=_reach(context.shape),
     )
     return calendars, not_before, stamp
+
+
+def _reach(shape: ServiceShape) -> tuple[timedelta, timedelta]:
+    """The busy time a search of [start, end) must see: a slot starting in the range
+    blocks [s - buffer before, s + duration + buffer after), so every busy range
+    overlapping [start - buffer before, end + duration + buffer after) and no other.
+    (Before 2026-12-03 a day either side was read whatever the service: a one-day
+    search read three days of bookings.)"""
+    return shape.buffer_before, shape.duration + shape.buffer_after
 
 
 async def search_slots(
@@ -422,36 +436,31 @@ async def earliest_slots(
 ) -> list[FreeSlot]:
     """The first ``limit`` free slots in [range_start, range_end), in start order.
 
-    Slots come out ordered by start, so when [range_start, range_start + w)
-    already holds ``limit`` of them they are the first of the whole range: a
-    day is searched first, then three, then everything.
+    Searched in consecutive pieces (see EARLIEST_WINDOWS: the first day, the next two,
+    the next four, then the rest), each a search of its own that stops as soon as the
+    pieces so far hold ``limit`` slots: slots come out ordered by start and a piece
+    finds exactly the starts the whole search finds in it, so they are the first of
+    the whole range. No time is searched twice (before 2026-12-03 each window began
+    again at ``range_start``, and a booked-up first week cost three searches of it).
     """
     moment = now or datetime.now(UTC)
     widths = EARLIEST_WINDOWS if _narrow_search_safe(context) else ()
-    for width in widths:
-        window_end = range_start + width
-        if window_end >= range_end:
-            break
-        found = await search_slots(
+    ends = [range_start + width for width in widths if range_start + width < range_end]
+    found: list[FreeSlot] = []
+    piece_start = range_start
+    for piece_end in [*ends, range_end]:
+        found += await search_slots(
             conn,
             context,
-            range_start,
-            window_end,
+            piece_start,
+            piece_end,
             now=moment,
             apply_notice=apply_notice,
             exclude_booking=exclude_booking,
         )
         if len(found) >= limit:
-            return found[:limit]
-    found = await search_slots(
-        conn,
-        context,
-        range_start,
-        range_end,
-        now=moment,
-        apply_notice=apply_notice,
-        exclude_booking=exclude_booking,
-    )
+            break
+        piece_start = piece_end
     return found[:limit]
 
 
