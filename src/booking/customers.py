@@ -39,6 +39,11 @@ def normalize_locale(raw: str | None, fallback: str) -> str:
     return short
 
 
+def customer_phone(raw: str, business_locale: str) -> str:
+    """The phone as a booking at that business stores it (E.164), or InvalidInput."""
+    return normalize_phone(raw, _REGION_BY_LOCALE.get(business_locale))
+
+
 def customer_fields(
     *, name: str, phone: str, locale: str | None, business_locale: str
 ) -> tuple[str, str, str]:
@@ -48,7 +53,7 @@ def customer_fields(
         raise InvalidInput(
             "The customer's name must be 1 to 200 characters.", field="customer.name"
         )
-    e164 = normalize_phone(phone, _REGION_BY_LOCALE.get(business_locale))
+    e164 = customer_phone(phone, business_locale)
     return clean_name, e164, normalize_locale(locale, business_locale)
 
 

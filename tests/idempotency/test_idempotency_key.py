@@ -15,6 +15,7 @@ from booking.access.service import create_api_key
 from booking.api_plugin import AccessPlugin
 from booking.problems import EXCEPTION_HANDLERS
 from booking.settings import get_settings
+from tests.sessions.support import group_service, schedule, seat_body, seats_in_sql
 from tests.support import World, at
 
 
@@ -228,6 +229,56 @@ async def test_a_claim_whose_request_died_before_its_booking_books_on_retry(worl
     assert again.json()["id"] != first.json()["id"]
     assert again.json()["status"] == "confirmed"
     assert await _count_bookings() == 2
+
+
+async def test_a_retry_after_a_dead_request_is_not_answered_with_another_customer_s_booking(
+    world: World,
+) -> None:
+    """The desk's request for Anna died before its booking; the desk then booked Bea at
+    that time (another member of staff). Anna's retry books Anna, not answers Bea's."""
+    client = world.client("front_desk")
+    path = f"/v1/businesses/{world.business_id}/bookings"
+    anna = world.booking_body(at(3, 10))
+    headers = {"Idempotency-Key": "anna-died-before"}
+    first = await client.post(path, json=anna, headers=headers)
+    assert first.status_code == 201, first.text
+    async with db.connection() as conn:  # as if Anna's request had died before booking
+        await conn.execute(
+            "UPDATE booking SET status = 'cancelled', created_at = now() - interval '1 hour' "
+            "WHERE id = $1",
+            uuid.UUID(first.json()["id"]),
+        )
+    await _as_if_its_process_died("anna-died-before")
+    bea = world.booking_body(at(3, 10), name="Bea Conti", phone="+393339876543")
+    booked_bea = await client.post(path, json=bea)
+    assert booked_bea.status_code == 201, booked_bea.text
+    retry = await client.post(path, json=anna, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["id"] not in (booked_bea.json()["id"], first.json()["id"])
+    assert retry.json()["customer_id"] == first.json()["customer_id"]  # Anna
+    assert retry.json()["status"] == "confirmed"
+    assert await _count_bookings() == 3  # Anna's first (cancelled), Bea's, Anna's
+
+
+async def test_seats_retried_after_their_request_died_are_booked_once(world: World) -> None:
+    service_id = await group_service(world)
+    session = await schedule(world, service_id, at(6, 18))
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/sessions/{session['id']}/bookings"
+    headers = {"Idempotency-Key": "seats-died-after-commit"}
+    first, retry = await _sent_and_retried_after_it_died(
+        client, "POST", path, headers, json=seat_body(1, seats=2)
+    )
+    assert first.status_code == 201, first.text
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["id"] == first.json()["id"]
+    assert await seats_in_sql(session["id"]) == (2, 2)  # not four seats for one party
+    other = await client.post(path, json=seat_body(2, seats=2))  # another guest, same class
+    assert other.status_code == 201, other.text
+    await _as_if_its_process_died("seats-died-after-commit")
+    again = await client.post(path, json=seat_body(1, seats=2), headers=headers)
+    assert again.json()["id"] == first.json()["id"]
+    assert await seats_in_sql(session["id"]) == (4, 4)
 
 
 async def test_a_hold_confirmation_retried_after_its_request_died_answers_the_booking(

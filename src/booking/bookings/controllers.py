@@ -182,7 +182,12 @@ class BookingController(Controller):
         row = None
         if since is not None:  # a retry of a request that died: did its booking commit?
             row = await queries.made_since(
-                principal, business_id, data.service_id, data.starts_at, since
+                principal,
+                business_id,
+                since,
+                service_id=data.service_id,
+                starts_at=data.starts_at,
+                phone=data.customer.phone,
             )
         if row is None:
             row = await placing.create_booking(

@@ -18,6 +18,7 @@ from booking.bookings.checks import check_access, require_aware
 from booking.bookings.references import normalize_reference
 from booking.bookings.status import STATUSES
 from booking.bookings.store import BOOKING_COLUMNS
+from booking.customers import customer_phone
 from booking.errors import InvalidInput, NotFound
 
 
@@ -35,27 +36,51 @@ async def get_booking(principal: Principal, booking_id: UUID) -> dict[str, Any]:
 async def made_since(
     principal: Principal,
     business_id: UUID,
-    service_id: UUID,
-    starts_at: datetime,
     since: datetime,
+    *,
+    service_id: UUID | None = None,
+    starts_at: datetime | None = None,
+    session_id: UUID | None = None,
+    seats: int | None = None,
     notes: str | None = None,
+    phone: str | None = None,
 ) -> dict[str, Any] | None:
-    """The booking ``principal`` made of that service at that start since ``since`` (with
-    these ``notes``, when given), if any: what a request that died after its commit did
-    (``idempotency.resumed_since``)."""
-    require_aware(starts_at, "starts_at")
+    """The booking ``principal`` made since ``since`` that matches every filter given -
+    the service and start, or the class and its seats; the ``notes``; the customer's
+    ``phone`` (as the request typed it) - if any: what a request that died after its
+    commit did (``idempotency.resumed_since``). The customer matters: the same desk or
+    partner may have booked someone else at that time since, and that booking is not
+    this request's answer."""
+    if starts_at is not None:
+        require_aware(starts_at, "starts_at")
     async with db.connection() as conn:
+        stored_phone = None
+        if phone is not None:
+            locale = await conn.fetchval("SELECT locale FROM business WHERE id = $1", business_id)
+            try:
+                stored_phone = customer_phone(phone, locale or "en")
+            except InvalidInput:
+                return None  # nothing was booked for it: the request runs and says why
         row = await conn.fetchrow(
             f"SELECT {BOOKING_COLUMNS} FROM booking b WHERE b.business_id = $1 "
-            "AND b.service_id = $2 AND b.starts_at = $3 AND b.created_by = $4 "
-            "AND b.created_at >= $5 AND b.status <> 'held' "
-            "AND ($6::text IS NULL OR b.notes = $6) ORDER BY b.created_at LIMIT 1",
+            "AND b.created_by = $2 AND b.created_at >= $3 AND b.status <> 'held' "
+            "AND ($4::uuid IS NULL OR b.service_id = $4) "
+            "AND ($5::timestamptz IS NULL OR b.starts_at = $5) "
+            "AND ($6::uuid IS NULL OR b.session_id = $6) "
+            "AND ($7::int IS NULL OR b.seats = $7) "
+            "AND ($8::text IS NULL OR b.notes = $8) "
+            "AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM customer c "
+            "WHERE c.business_id = b.business_id AND c.id = b.customer_id AND c.phone = $9)) "
+            "ORDER BY b.created_at LIMIT 1",
             business_id,
-            service_id,
-            starts_at,
             principal.actor_label,
             since,
+            service_id,
+            starts_at,
+            session_id,
+            seats,
             notes,
+            stored_phone,
         )
     if row is None:
         return None

@@ -261,7 +261,12 @@ async def create(
             principal, slot.merchant_id, slot.service_id, slot.starts_at
         )
         made = await made_since(
-            principal, business, service, slot.starts_at, resumed_since, USER_TAG + user_id
+            principal,
+            business,
+            resumed_since,
+            service_id=service,
+            starts_at=slot.starts_at,
+            notes=USER_TAG + user_id,
         )
         if made is not None:
             return {"booking": wire.booking_json(made, _user_out(body["user_information"]))}

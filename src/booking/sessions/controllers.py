@@ -15,8 +15,10 @@ from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
 from booking.bookings.checks import CustomerInput
 from booking.bookings.controllers import ETAG_DOC, IfMatch, booking_response, parse_if_match
+from booking.bookings.queries import made_since
 from booking.bookings.schemas import BookingOut, booking_out
 from booking.guarantee.schemas import offer_out
+from booking.idempotency import service as idempotency
 from booking.sessions import service
 from booking.sessions.schemas import (
     GroupService,
@@ -144,15 +146,27 @@ class SessionController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
     ) -> Response[BookingOut]:
-        row, _ = await service.book_seats(
-            principal,
-            business_id,
-            session_id,
-            data.seats,
-            CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
-            channel=data.channel,
-            notes=data.notes,
-        )
+        since = idempotency.resumed_since()
+        row = None
+        if since is not None:  # a retry of a request that died: did its seats commit?
+            row = await made_since(
+                principal,
+                business_id,
+                since,
+                session_id=session_id,
+                seats=data.seats,
+                phone=data.customer.phone,
+            )
+        if row is None:
+            row, _ = await service.book_seats(
+                principal,
+                business_id,
+                session_id,
+                data.seats,
+                CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
+                channel=data.channel,
+                notes=data.notes,
+            )
         return await booking_response(
             row, status_code=201, manage_token=make_booking_token(settings.secret_key, row["id"])
         )
