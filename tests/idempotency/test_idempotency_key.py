@@ -281,6 +281,26 @@ async def test_seats_retried_after_their_request_died_are_booked_once(world: Wor
     assert await seats_in_sql(session["id"]) == (4, 4)
 
 
+async def test_a_visit_retried_after_its_request_died_is_booked_once(world: World) -> None:
+    client = world.client("partner")
+    path = f"/v1/businesses/{world.business_id}/sequences"
+    body = {
+        "starts_at": at(6, 10).isoformat(),
+        "segments": [
+            {"service_id": str(world.cut), "gap_after_minutes": 5},
+            {"service_id": str(world.colour)},
+        ],
+        "customer": CUSTOMER,
+    }
+    headers = {"Idempotency-Key": "visit-died-after-commit"}
+    first, retry = await _sent_and_retried_after_it_died(client, "POST", path, headers, json=body)
+    assert first.status_code == 201, first.text
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["booking"]["id"] == first.json()["booking"]["id"]
+    assert retry.json()["segments"] == first.json()["segments"]
+    assert await _count_bookings() == 1
+
+
 async def test_a_hold_confirmation_retried_after_its_request_died_answers_the_booking(
     world: World,
 ) -> None:

@@ -15,8 +15,10 @@ from booking.access.principal import Principal
 from booking.access.tokens import make_booking_token
 from booking.bookings.checks import CustomerInput
 from booking.bookings.controllers import IfMatch, parse_if_match
+from booking.bookings.queries import made_since
 from booking.bookings.schemas import booking_out
 from booking.errors import InvalidInput
+from booking.idempotency import service as idempotency
 from booking.sequences import availability, service
 from booking.sequences.schemas import (
     SegmentOut,
@@ -66,18 +68,34 @@ class SequenceController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
     ) -> VisitOut:
-        booking, segments = await service.book_sequence(
-            principal,
-            business_id,
-            data.starts_at,
-            [
-                service.SegmentRequest(s.service_id, s.staff_id, s.resource_id, s.gap_after_minutes)
-                for s in data.segments
-            ],
-            CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
-            channel=data.channel,
-            notes=data.notes,
-        )
+        since = idempotency.resumed_since()
+        made = None
+        if since is not None and data.segments:  # a retry of a request that died
+            made = await made_since(
+                principal,
+                business_id,
+                since,
+                service_id=data.segments[0].service_id,
+                starts_at=data.starts_at,
+                phone=data.customer.phone,
+            )
+        if made is not None and made["is_sequence"]:
+            booking, segments = await service.visit(principal, made["id"])
+        else:
+            booking, segments = await service.book_sequence(
+                principal,
+                business_id,
+                data.starts_at,
+                [
+                    service.SegmentRequest(
+                        s.service_id, s.staff_id, s.resource_id, s.gap_after_minutes
+                    )
+                    for s in data.segments
+                ],
+                CustomerInput(data.customer.name, data.customer.phone, data.customer.locale),
+                channel=data.channel,
+                notes=data.notes,
+            )
         token = make_booking_token(settings.secret_key, booking["id"])
         return await visit_out(booking, segments, token)
 
