@@ -24,15 +24,13 @@ import asyncio
 import os
 import statistics
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import scenarios
 from bench.run import machine
 from bench.seed import seeded_database
-from bench.server import running_api
+from bench.server import python_path, running_api
 from bench.stats import Latency
 
 
@@ -43,27 +41,8 @@ class Pass:
     found: scenarios.CounterChange
 
 
-@contextmanager
-def _tree(tree: Path | None) -> Iterator[None]:
-    """PYTHONPATH naming ``tree``'s src/ and root first (for the API and `booking
-    migrate` subprocesses, which then use that tree's code and migrations)."""
-    if tree is None:
-        yield
-        return
-    before = os.environ.get("PYTHONPATH")
-    paths = [str(tree / "src"), str(tree)] + ([before] if before else [])
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
-
-
 async def _variant(variant: str, tree: Path | None, args: argparse.Namespace) -> list[Pass]:
-    with _tree(tree):
+    with python_path(*([tree / "src", tree] if tree else [])):
         url, redis_url, world = await seeded_database(f"{args.db}_{variant}", 10_000)
         passes = []
         with running_api(url, redis_url) as base:

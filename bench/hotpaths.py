@@ -25,15 +25,13 @@ import asyncio
 import os
 import statistics
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import scenarios
 from bench.run import machine
 from bench.seed import BenchWorld, seeded_database
-from bench.server import running_api
+from bench.server import python_path, running_api
 from bench.stats import Latency
 
 
@@ -51,22 +49,6 @@ class Round:
         return self.api64 / self.raw64 if self.raw64 else float("nan")
 
 
-@contextmanager
-def _python_path(src: Path | None) -> Iterator[None]:
-    if src is None:
-        yield
-        return
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(src) + (os.pathsep + before if before else "")
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
-
-
 async def _one(
     variant: str,
     src: Path | None,
@@ -76,7 +58,7 @@ async def _one(
     cursor: scenarios.SlotCursor,
     args: argparse.Namespace,
 ) -> Round:
-    with _python_path(src), running_api(url, redis_url) as base:
+    with python_path(*([src] if src else [])), running_api(url, redis_url) as base:
         floor = await scenarios.http_floor(base, world.search, args.requests)
         raw = await scenarios.raw_bookings(url, world, cursor, 64, args.seconds, 0.5)
         api = await scenarios.api_bookings(base, world, cursor, 64, args.seconds, 0.5)

@@ -30,6 +30,24 @@ def free_port() -> int:
         return port
 
 
+@contextmanager
+def python_path(*dirs: Path) -> Iterator[None]:
+    """PYTHONPATH with ``dirs`` put first while the block runs, for the API and
+    `booking migrate` subprocesses it starts (another tree's code and migrations)."""
+    if not dirs:
+        yield
+        return
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*map(str, dirs), *([before] if before else [])])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BOOKING_")}
     env.update(
