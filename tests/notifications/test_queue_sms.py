@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
 import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 
 from booking import db
-from booking.notifications.service import queue_sms, send_job
+from booking.notifications.service import message_id, queue_sms, send_job
 from booking.notifications.templates import TemplateError, register_template, render
+from booking.outbox.dispatch import FollowUpJob, run_before_commit, transaction_memo
 from booking.outbox.service import enqueue_follow_ups
 from tests.notifications.fixtures import Pipeline, messages
 from tests.notifications.test_pipeline import book
@@ -80,6 +82,59 @@ async def test_queue_sms_to_any_number(world: World, pipeline: Pipeline) -> None
     [request] = pipeline.fake.requests
     assert request.to == "+393339998877"
     assert request.body == "Salone: Giulia, a slot at 9:00 is free. -"
+
+
+async def test_batched_messages_are_written_together_before_commit_under_ids_known_at_once(
+    world: World, pipeline: Pipeline
+) -> None:
+    """In a relay pass the handlers' messages wait for run_before_commit and go in as one
+    statement; each job already names its row, because the id follows from business and
+    key: a rerun of the pass (Redis refused its jobs) returns the same job, and a key
+    whose message was sent meanwhile gets no second row and no second SMS."""
+    first = UUID((await book(world, days=3))["id"])
+    second = UUID((await book(world, days=4))["id"])
+    await pipeline.run_worker()
+    pipeline.fake.reset()
+
+    async def queue(conn: asyncpg.Connection, booking_id: UUID, key: str) -> FollowUpJob | None:
+        return await queue_sms(
+            conn,
+            booking_id=booking_id,
+            template="test_offer",
+            context={"slot": "10:30"},
+            dedupe_key=key,
+            settings=pipeline.settings,
+            batched=True,
+        )
+
+    async with db.transaction() as conn:
+        with transaction_memo():
+            jobs = [await queue(conn, first, "offer:a"), await queue(conn, second, "offer:b")]
+            written = await conn.fetchval(
+                "SELECT count(*) FROM message WHERE template = 'test_offer'"
+            )
+            await run_before_commit(conn)
+    assert written == 0  # nothing until just before commit
+    ids = [message_id(world.business_id, key) for key in ("offer:a", "offer:b")]
+    assert jobs == [send_job(i) for i in ids]
+    offers = [m for m in await messages() if m["template"] == "test_offer"]
+    assert sorted(m["id"] for m in offers) == sorted(ids)
+
+    redis = await create_pool(RedisSettings.from_dsn(pipeline.settings.redis_url))
+    await enqueue_follow_ups(redis, [job for job in jobs if job is not None])
+    await pipeline.run_worker()
+    assert [r.body for r in pipeline.fake.requests] == ["Anna: 10:30 libero"] * 2
+
+    async with db.transaction() as conn:
+        with transaction_memo():  # the same keys again
+            again = [await queue(conn, first, "offer:a"), await queue(conn, second, "offer:b")]
+            await run_before_commit(conn)
+    assert again == jobs
+    await enqueue_follow_ups(redis, [job for job in again if job is not None])
+    await redis.aclose()
+    await pipeline.run_worker()
+    assert len(pipeline.fake.requests) == 2  # sent once each
+    assert len([m for m in await messages() if m["template"] == "test_offer"]) == 2
 
 
 async def test_rolled_back_queue_sms_leaves_nothing(world: World, pipeline: Pipeline) -> None:

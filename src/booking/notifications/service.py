@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from uuid import UUID
+from typing import Any, NamedTuple
+from uuid import UUID, uuid5
 
 import asyncpg
 
@@ -131,6 +131,7 @@ async def queue_sms(
     outbox_id: int | None = None,
     settings: Settings | None = None,
     booking_row: Mapping[str, Any] | None = None,
+    batched: bool = False,
 ) -> FollowUpJob | None:
     """Queue one SMS inside the caller's transaction; the job to enqueue after commit.
 
@@ -147,6 +148,12 @@ async def queue_sms(
       cron sends any pending message whose job went missing.
     * ``booking_row``: the booking as the caller already read it (``_BOOKING_FOR_SMS``),
       so it is not read twice.
+    * ``batched``: the row is written with every other batched message of the handler
+      transaction in one statement just before it commits (:func:`before_commit`), for
+      a caller that reads nothing of it back. A message's id follows from its business
+      and key (:func:`message_id`), so the job is known before the row is written and a
+      rerun (a relay pass whose jobs Redis refused) returns the same job; a message the
+      key already names and that is no longer unsent makes that job a no-op.
     """
     config = settings or current_settings()
     values: dict[str, Any] = {}
@@ -180,26 +187,31 @@ async def queue_sms(
             customer_id, consent = known["id"], known["sms_consent"]
     chosen_locale = chosen_locale or "en"
     values.update(context or {})
-    body = render(template, chosen_locale, values)
+    message = _NewMessage(
+        id=message_id(business_id, dedupe_key),
+        business_id=business_id,
+        booking_id=booking_id,
+        customer_id=customer_id,
+        outbox_id=outbox_id,
+        dedupe_key=dedupe_key,
+        template=template,
+        locale=chosen_locale,
+        to_phone=to,
+        body=render(template, chosen_locale, values),
+        status="pending" if consent else "skipped",
+        error_message=None if consent else OPTED_OUT,
+    )
+    if batched:
+        await before_commit(conn, _insert_messages, message)
+        return send_job(message.id) if consent else None
     inserted = await conn.fetchrow(
-        """
-        INSERT INTO message (business_id, booking_id, customer_id, outbox_id, dedupe_key,
-                             template, locale, to_phone, body, status, error_message)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        f"""
+        INSERT INTO message ({_MESSAGE_COLUMNS})
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (business_id, dedupe_key) DO NOTHING
         RETURNING id, status
         """,
-        business_id,
-        booking_id,
-        customer_id,
-        outbox_id,
-        dedupe_key,
-        template,
-        chosen_locale,
-        to,
-        body,
-        "pending" if consent else "skipped",
-        None if consent else OPTED_OUT,
+        *message,
     )
     if inserted is None:
         inserted = await conn.fetchrow(
@@ -211,6 +223,56 @@ async def queue_sms(
     if inserted["status"] not in ("pending", "sending"):
         return None
     return send_job(inserted["id"])
+
+
+# Message ids are derived from (business, dedupe key): the key's one message has one id.
+_MESSAGE_IDS = UUID("5f1d8a52-3c1e-4b8e-9a57-6d0c2b7e4a11")
+
+
+def message_id(business_id: UUID, dedupe_key: str) -> UUID:
+    """The id of the business's message with this dedupe key (messages written before
+    this rule keep the random id they were given)."""
+    return uuid5(_MESSAGE_IDS, f"{business_id}/{dedupe_key}")
+
+
+class _NewMessage(NamedTuple):
+    """A message row as :func:`queue_sms` writes it (the fields in column order)."""
+
+    id: UUID
+    business_id: UUID
+    booking_id: UUID | None
+    customer_id: UUID | None
+    outbox_id: int | None
+    dedupe_key: str
+    template: str
+    locale: str
+    to_phone: str
+    body: str
+    status: str
+    error_message: str | None
+
+
+_MESSAGE_COLUMNS = (
+    "id, business_id, booking_id, customer_id, outbox_id, dedupe_key, template, locale, "
+    "to_phone, body, status, error_message"
+)
+_MESSAGE_TYPES = (
+    "uuid", "uuid", "uuid", "uuid", "bigint", "text", "text", "text", "text", "text", "text",
+    "text",
+)  # fmt: skip
+
+
+async def _insert_messages(conn: asyncpg.Connection, messages: list[_NewMessage]) -> None:
+    """The batched messages of a handler transaction, in one statement."""
+    arrays = [list(column) for column in zip(*messages, strict=True)]
+    await conn.execute(
+        f"""
+        INSERT INTO message ({_MESSAGE_COLUMNS})
+        SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_MESSAGE_TYPES, 1))})
+        ON CONFLICT (business_id, dedupe_key) DO NOTHING
+        """,
+        *arrays,
+    )
 
 
 # --------------------------------------------------------------------------- booking events
@@ -275,6 +337,7 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
                     dedupe_key=f"{event.topic}:{booking_id}:v{event.payload.get('version')}",
                     outbox_id=event.id,
                     booking_row=row,
+                    batched=True,  # no later handler of the pass reads it back
                 )
                 if job is not None:
                     jobs.append(job)
@@ -286,18 +349,21 @@ async def on_booking_event(conn: asyncpg.Connection, event: OutboxEvent) -> list
 async def _booking_for_sms(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record | None:
     """The booking as its SMS needs it; inside a relay pass, read once for every booking
     of the pass's events (no handler of the pass writes what this reads)."""
-    wanted = {
-        e.aggregate_id
-        for e in transaction_events()
-        if e.topic in TOPIC_TEMPLATES and e.aggregate_id is not None
-    }
-    if booking_id in wanted and len(wanted) > 1:
+    events = transaction_events()
+    if len(events) > 1:
 
         async def read_all() -> dict[UUID, asyncpg.Record]:
+            wanted = {
+                e.aggregate_id
+                for e in events
+                if e.topic in TOPIC_TEMPLATES and e.aggregate_id is not None
+            }
             rows = await conn.fetch(_BOOKINGS_FOR_SMS, sorted(wanted))
             return {row["id"]: row for row in rows}
 
-        return (await once_per_transaction("sms.bookings", read_all)).get(booking_id)
+        read = await once_per_transaction("sms.bookings", read_all)
+        if booking_id in read:
+            return read[booking_id]
     one: asyncpg.Record | None = await conn.fetchrow(_BOOKING_FOR_SMS, booking_id)
     return one
 
