@@ -82,6 +82,22 @@ async def test_accepted_message_reaches_fake_with_all_fields(
     assert len(sent.provider_sid) == 34
 
 
+async def test_a_body_with_form_special_characters_arrives_as_written(
+    fake: FakeTwilio, sender: TwilioSmsSender
+) -> None:
+    """The form is encoded by the sender (not by aiohttp): &, =, +, %, non-ASCII and a
+    line break in the body, and a callback URL with a query, arrive unchanged."""
+    body = "Caffè & cornetto = 5€ + 10% sconto?\nRispondi SÌ/NO #1"
+    callback = CALLBACK + "?a=1&b=x+y"
+    await sender.send(to=TO, body=body, status_callback=callback)
+
+    [request] = fake.requests
+    assert request.form["Body"] == body
+    assert request.form["StatusCallback"] == callback
+    assert request.form["To"] == TO
+    assert fake.accepted[0].body == body
+
+
 async def test_no_status_callback_field_when_none_given(
     fake: FakeTwilio, sender: TwilioSmsSender
 ) -> None:

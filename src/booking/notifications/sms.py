@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -187,11 +187,16 @@ class _TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
         if auth is not None:
             # Sent as a header: aiohttp 3.14 deprecates the BasicAuth the stock client uses.
             headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
+        body: object = data
+        if isinstance(data, dict):
+            # The form twilio sends (its Content-Type header says so), encoded once here:
+            # aiohttp's FormData for the same fields was ~7 % of a worker's CPU per SMS.
+            body = urlencode(data, doseq=True).encode()
         response = await super().request(
             method,
             self._rewrite(url),
             params=params,
-            data=data,
+            data=body,
             headers=headers,
             auth=None,
             timeout=timeout if timeout is not None else self.timeout,
