@@ -315,6 +315,95 @@ async def test_relay_loop_delivers_without_waiting_for_cron(
     assert await _sms_job(arq_pool) == JobStatus.queued
 
 
+async def test_relay_helpers_join_only_while_passes_come_back_full(
+    world: World, arq_pool: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three loops: while the outbox is (nearly) empty one loop polls alone, so a stream of
+    bookings is not split into passes of a row or two; a backlog (full passes) brings the
+    other two in, and every row is handled once."""
+    from booking.outbox import jobs
+
+    in_flight, most, calls = 0, 0, 0
+
+    async def counted(redis: ArqRedis, handlers: Any, **options: Any) -> RelayResult:
+        nonlocal in_flight, most, calls
+        in_flight, calls = in_flight + 1, calls + 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.01)  # a pass takes time: overlapping loops would show
+            return await relay_outbox(redis, handlers, batch=2, **options)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(jobs, "relay_outbox", counted)
+    monkeypatch.setattr(jobs, "RELAY_BATCH", 2)  # a pass of two rows is "full"
+    ctx: dict[str, object] = {
+        "redis": arq_pool,
+        "outbox_poll_interval": 0.01,
+        "outbox_relay_loops": 3,
+        "outbox_handlers": OUTBOX_HANDLERS,
+    }
+    await jobs.start_relay_loop(ctx)
+    await asyncio.sleep(0.3)
+    await jobs.stop_relay_loop(ctx)
+    idle_calls, idle_most = calls, most
+    for day in range(2, 14):  # a backlog: rows committed while no loop runs
+        await book(world, days=day)
+    await jobs.start_relay_loop(ctx)
+    try:
+        deadline = time.monotonic() + 10
+        while any(row["handled_at"] is None for row in await outbox_rows()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+    finally:
+        await jobs.stop_relay_loop(ctx)
+    assert idle_calls >= 5  # the first loop kept polling
+    assert idle_most == 1  # ... alone
+    assert most >= 2  # full passes brought the helpers in
+    assert len(await all_messages()) == 12  # each row handled once, one message each
+
+
+async def test_stopping_the_relay_loops_lets_a_pass_finish_its_transaction(
+    world: World, arq_pool: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown waits for the pass in flight (cancelling it inside its BEGIN left the
+    connection idle in a transaction, and the pool's close waited for it); a pass that
+    outlives the grace is cancelled, and the stop still returns."""
+    from booking.outbox import jobs
+
+    entered = asyncio.Event()
+    finished: list[bool] = []
+
+    async def slow_pass(redis: ArqRedis, handlers: Any, **options: Any) -> RelayResult:
+        async with db.transaction() as conn:
+            entered.set()
+            await conn.execute("SELECT pg_sleep(0.3)")
+        finished.append(True)
+        return RelayResult(handled=0, failed=0)
+
+    monkeypatch.setattr(jobs, "relay_outbox", slow_pass)
+    ctx: dict[str, object] = {"redis": arq_pool, "outbox_handlers": OUTBOX_HANDLERS}
+    await jobs.start_relay_loop(ctx)
+    await entered.wait()
+    await jobs.stop_relay_loop(ctx)
+    assert finished == [True]  # the pass ran to its commit
+    async with db.connection() as conn:
+        stuck = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%'"
+        )
+    assert stuck == 0
+
+    entered.clear()
+    finished.clear()
+    await jobs.start_relay_loop(ctx)
+    await entered.wait()
+    started = time.monotonic()
+    await jobs.stop_relay_loop(ctx, grace=0.05)  # the pass takes longer: cut off
+    assert time.monotonic() - started < 0.3
+    assert finished == []
+
+
 async def _sms_job(arq_pool: ArqRedis) -> JobStatus:
     [message] = await all_messages()
     status: JobStatus = await Job(f"sms:{message['id']}", arq_pool).status()

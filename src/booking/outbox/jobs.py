@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ log = logging.getLogger("booking.outbox")
 DEFAULT_POLL_INTERVAL = 0.02  # seconds between relay passes when the outbox is empty
 DEFAULT_RELAY_LOOPS = 3  # concurrent relay loops per worker (SKIP LOCKED shares the rows)
 MAX_POLL_BACKOFF = 5.0
+STOP_GRACE = 5.0  # seconds a relay pass may take to finish at shutdown (of SHUTDOWN_TIMEOUT)
 _TASKS_KEY = "outbox_relay_tasks"
 
 
@@ -66,11 +68,42 @@ async def handle_outbox_event(ctx: dict[str, Any], outbox_id: int) -> int:
         raise Retry(defer=5) from exc
 
 
+@dataclass(slots=True)
+class _Loops:
+    """The relay loops of one worker and what they share."""
+
+    backlog: asyncio.Event = field(default_factory=asyncio.Event)  # the last pass was full
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def _until(events: Sequence[asyncio.Event], seconds: float | None = None) -> None:
+    """Until any of ``events`` is set, or ``seconds`` have passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 async def _relay_loop(
-    redis: ArqRedis, handlers: Sequence[Handler], interval: float, redeliver_after: timedelta
+    redis: ArqRedis,
+    handlers: Sequence[Handler],
+    interval: float,
+    redeliver_after: timedelta,
+    loops: _Loops,
+    helper: bool = False,
 ) -> None:
+    """One relay loop, until ``loops.stopping`` (checked between passes, so a pass is
+    never cut off). The first loop polls every ``interval``; the helpers wait until a
+    pass comes back full (a backlog) and help only while passes do, so an idle worker
+    polls once per interval, not once per loop."""
     delay = interval
-    while True:
+    while not loops.stopping.is_set():
+        if helper and not loops.backlog.is_set():
+            await _until([loops.backlog, loops.stopping])
+            continue
         result: RelayResult | None
         try:
             result = await relay_outbox(redis, handlers, redeliver_after=redeliver_after)
@@ -80,29 +113,49 @@ async def _relay_loop(
         if result is not None and result.error is None and not result.failed:
             delay = interval
             if result.handled >= RELAY_BATCH:
+                loops.backlog.set()
                 continue  # more waiting: no sleep
+            loops.backlog.clear()
         else:
             delay = min(MAX_POLL_BACKOFF, max(delay, 0.1) * 2)
-        await asyncio.sleep(delay)
+        await _until([loops.stopping], delay)
 
 
 async def start_relay_loop(ctx: dict[str, Any]) -> None:
-    """Worker start-up: handle new rows within ``outbox_poll_interval`` (0 disables)."""
+    """Worker start-up: handle new rows within ``outbox_poll_interval`` (0 disables);
+    ``outbox_relay_loops`` loops drain a backlog together."""
     interval = float(ctx.get("outbox_poll_interval", DEFAULT_POLL_INTERVAL))
-    loops = int(ctx.get("outbox_relay_loops", DEFAULT_RELAY_LOOPS))
+    count = int(ctx.get("outbox_relay_loops", DEFAULT_RELAY_LOOPS))
     if interval > 0:
-        ctx[_TASKS_KEY] = [
+        loops = _Loops()
+        loops.tasks = [
             asyncio.create_task(
-                _relay_loop(ctx["redis"], _handlers(ctx), interval, _redeliver_after(ctx))
+                _relay_loop(
+                    ctx["redis"],
+                    _handlers(ctx),
+                    interval,
+                    _redeliver_after(ctx),
+                    loops,
+                    helper=i > 0,
+                )
             )
-            for _ in range(max(1, loops))
+            for i in range(max(1, count))
         ]
+        ctx[_TASKS_KEY] = loops
 
 
-async def stop_relay_loop(ctx: dict[str, Any]) -> None:
-    tasks: list[asyncio.Task[None]] = ctx.pop(_TASKS_KEY, [])
-    for task in tasks:
+async def stop_relay_loop(ctx: dict[str, Any], grace: float = STOP_GRACE) -> None:
+    """Let each loop finish its pass, then stop it; a pass still running after ``grace``
+    seconds (a database that stopped answering) is cancelled. Cancelling a loop at once
+    could cut a pass inside its BEGIN and leave the connection checked out and idle in
+    a transaction, so the pool's close at shutdown waited for it forever."""
+    loops: _Loops | None = ctx.pop(_TASKS_KEY, None)
+    if loops is None:
+        return
+    loops.stopping.set()
+    _, late = await asyncio.wait(loops.tasks, timeout=grace)
+    for task in late:
         task.cancel()
-    for task in tasks:
+    for task in loops.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
