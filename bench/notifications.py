@@ -280,8 +280,14 @@ async def lag_figures(conn: Any, since_id: int) -> dict[str, float]:
     )
     lags = [float(row["lag_ms"]) for row in rows]
     span = (max(r["sent_at"] for r in rows) - min(r["created_at"] for r in rows)).total_seconds()
+    # A relay pass stamps its rows with its transaction's now(): one handled_at per pass.
+    passes = await conn.fetchval(
+        "SELECT count(DISTINCT handled_at) FROM outbox WHERE id > $1 AND handled_at IS NOT NULL",
+        since_id,
+    )
     return {
         "count": len(rows),
+        "rows_per_pass": len(rows) / max(1, passes),
         "rate": len(rows) / span,
         "p50": percentile(lags, 50),
         "p99": percentile(lags, 99),
@@ -341,17 +347,23 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
                 f"the worker exited {worker.returncode} at start: "
                 + worker_log_path.read_text()[-2000:]
             )
-        burst_started = time.monotonic()
+        # The worker's CPU per SMS while bookings stream in (its polls included): what
+        # the pipeline takes from the writers on the same cores.
+        worker_meter = CpuMeter(worker.pid, await postmaster_pid(database_url))
+        burst_started, burst_cpu = time.monotonic(), worker_meter.now()
         await create_bookings(ids, args.bookings, first_day=2, rate=None)
         created_in = time.monotonic() - burst_started
         async with db.connection() as conn:
             await wait_for_sent(conn, args.bookings, limit_seconds=600)
             burst = await lag_figures(conn, 0)
             last_id = await conn.fetchval("SELECT max(id) FROM outbox")
+        paced_cpu = worker_meter.now()
+        burst["worker_cpu_ms"] = 1000 * (paced_cpu[0] - burst_cpu[0]) / args.bookings
         await create_bookings(ids, args.paced, first_day=40, rate=args.rate)
         async with db.connection() as conn:
             await wait_for_sent(conn, args.bookings + args.paced, limit_seconds=600)
             paced = await lag_figures(conn, last_id)
+        paced["worker_cpu_ms"] = 1000 * (worker_meter.now()[0] - paced_cpu[0]) / args.paced
         # The backlog: rows committed while no worker runs (a deploy, a worker restart),
         # then drained by a fresh worker. Not bounded by how fast bookings are made: the
         # pipeline's own capacity, beside raw arq's burst (also a queue drained at once).
@@ -397,6 +409,11 @@ async def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     print(
         f"  commit->send lag, {args.rate:g}/s     p50 {paced['p50']:6.0f} ms   "
         f"p99 {paced['p99']:6.0f} ms   ({paced['count']} bookings)"
+    )
+    print(
+        f"  relay: rows per pass, burst {burst['rows_per_pass']:.1f}, {args.rate:g}/s "
+        f"{paced['rows_per_pass']:.1f}; worker CPU per SMS, burst {burst['worker_cpu_ms']:.2f} "
+        f"ms, {args.rate:g}/s {paced['worker_cpu_ms']:.2f} ms"
     )
     print(
         f"  backlog of {drained['count']} rows, drained by a fresh worker: SMS/s, first send to "
