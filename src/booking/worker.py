@@ -92,7 +92,7 @@ CRON_JOBS: list[Any] = [
         outbox_jobs.relay_outbox_job, second=set(range(0, 60, 5)), run_at_startup=True, unique=True
     ),
     cron(sms_jobs.send_due_reminders, second={10, 40}, run_at_startup=True, unique=True),
-    cron(sms_jobs.requeue_messages, second={50}, run_at_startup=True, unique=True),
+    cron(sms_jobs.requeue_messages, second={5, 20, 35, 50}, run_at_startup=True, unique=True),
 ]
 # Partner webhooks: first attempts come from the outbox; retries are rows with a due time.
 FUNCTIONS += [webhook_jobs.deliver_webhook]

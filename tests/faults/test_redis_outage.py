@@ -96,7 +96,7 @@ async def _outage(sms_stack: SmsStack, *, keep_data: bool) -> None:
             return (await rig.message_counts()).get("sent", 0) == len(answers)
 
         try:
-            # An emptied queue waits for the requeue cron (once a minute) at worst.
+            # An emptied queue waits for the requeue cron (every 15 s) at worst.
             took = await wait_for(
                 "every confirmation sent", all_sent, within=60 if keep_data else 100
             )

@@ -210,6 +210,31 @@ async def test_send_job_lost_with_redis_is_requeued_and_sent_once(
     assert (await messages(UUID(booking["id"])))[0]["status"] == "sent"
 
 
+async def test_a_send_job_started_by_a_killed_worker_does_not_hold_up_the_requeue(
+    world: World, pipeline: Pipeline, arq_pool: ArqRedis
+) -> None:
+    """A worker killed after arq started a pass's send batch, before it claimed the
+    messages: arq keeps that job's id (in progress, then queued again only after
+    job_timeout + 10 s). The requeue cron's batch has an id of its own, so it runs now."""
+    from booking.notifications.jobs import requeue_messages
+
+    for day in (3, 4):
+        await book(world, days=day)
+    await relay_outbox(arq_pool, OUTBOX_HANDLERS)
+    [stuck] = [job.decode() for job in await arq_pool.zrange("arq:queue", 0, -1)]
+    assert stuck.startswith("send_sms_batch:")
+    await arq_pool.set(f"arq:in-progress:{stuck}", b"1", px=600_000)  # the dead worker's
+    async with db.connection() as conn:  # ...a little while ago
+        await conn.execute("UPDATE message SET next_attempt_at = now() - interval '1 minute'")
+
+    assert await requeue_messages({"redis": arq_pool}) == 2  # not refused as a duplicate
+    await arq_pool.zrem("arq:queue", stuck)  # the stuck job cannot run yet anyway
+    await pipeline.run_worker()
+
+    assert len(pipeline.fake.accepted) == 2
+    assert {m["status"] for m in await all_messages()} == {"sent"}
+
+
 async def test_row_queued_by_the_previous_design_and_lost_is_handled_again_once(
     world: World, pipeline: Pipeline, arq_pool: ArqRedis
 ) -> None:

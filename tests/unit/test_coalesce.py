@@ -70,3 +70,20 @@ def test_more_than_the_limit_is_split_into_batches_that_cover_every_member_once(
     assert sorted(carried) == sorted(f"m{n}" for n in range(count))
     assert [g.members for g in groups] == [COALESCE_LIMIT, COALESCE_LIMIT, 3]
     assert sum(len(g.keys) for g in groups) == count
+
+
+def test_a_recovery_s_batches_carry_its_run_in_their_ids() -> None:
+    """The requeue cron's batches (``fresh``) never share an id with the relay's for the
+    same members, nor with each other's runs; a lone follow-up is then a batch of one."""
+    plain = coalesce([(n, send(n)) for n in range(3)])
+    first = coalesce([(n, send(n)) for n in range(3)], fresh="requeue:1")
+    again = coalesce([(n, send(n)) for n in range(3)], fresh="requeue:1")
+    later = coalesce([(n, send(n)) for n in range(3)], fresh="requeue:2")
+    [alone] = coalesce([(1, send(1))], fresh="requeue:1")
+
+    assert len({plain[0].job.job_id, first[0].job.job_id, later[0].job.job_id}) == 3
+    assert first[0].job.job_id == again[0].job.job_id  # one run enqueues nothing twice
+    assert first[0].job.args == plain[0].job.args
+    assert alone.job.function == "send_sms_batch"
+    assert alone.job.args == (["m1"],)
+    assert alone.job.job_id != send(1).job_id

@@ -101,7 +101,12 @@ async def send_due_reminders(ctx: dict[str, Any]) -> int:
 async def requeue_messages(ctx: dict[str, Any]) -> int:
     """Cron: re-enqueue messages whose job went missing (Redis outage, crash after commit)."""
     ids = await sending.messages_due_for_requeue()
-    return await enqueue_follow_ups(ctx["redis"], [service.send_job(i) for i in ids])
+    # Under ids of this run: the lost job may still be in arq, started by a worker that
+    # was killed, and arq would refuse its id again until its in-progress mark expires.
+    run = datetime.now(UTC).isoformat(timespec="seconds")
+    return await enqueue_follow_ups(
+        ctx["redis"], [service.send_job(i) for i in ids], fresh=f"requeue:{run}"
+    )
 
 
 # Retries of send_sms are bounded by sending.MAX_ATTEMPTS in the database; arq's

@@ -275,9 +275,16 @@ def with_request_id(jobs: list[FollowUpJob], event: OutboxEvent) -> list[FollowU
     return [job if job.request_id else job.traced(request_id) for job in jobs]
 
 
-async def enqueue_follow_ups(redis: ArqRedis, jobs: Iterable[FollowUpJob]) -> int:
-    """Enqueue after commit, each under its deterministic id; how many follow-ups were new."""
-    groups = coalesce([(None, job) for job in jobs])
+async def enqueue_follow_ups(
+    redis: ArqRedis, jobs: Iterable[FollowUpJob], *, fresh: str | None = None
+) -> int:
+    """Enqueue after commit, each under its deterministic id; how many follow-ups were new.
+
+    ``fresh`` (a recovery's run, e.g. the requeue cron's): the batchable follow-ups go as
+    batches whose ids also carry it, so they run even where arq still holds a job under
+    the plain id - one a killed worker had started, whose in-progress mark keeps it from
+    running again for job_timeout + 10 s."""
+    groups = coalesce([(None, job) for job in jobs], fresh=fresh)
     created = 0
     for start in range(0, len(groups), _ENQUEUE_CONCURRENCY):
         chunk = groups[start : start + _ENQUEUE_CONCURRENCY]
@@ -296,7 +303,9 @@ class JobGroup(Generic[K]):
     members: int  # how many follow-ups it carries
 
 
-def coalesce(pairs: Sequence[tuple[K, FollowUpJob]]) -> list[JobGroup[K]]:
+def coalesce(
+    pairs: Sequence[tuple[K, FollowUpJob]], *, fresh: str | None = None
+) -> list[JobGroup[K]]:
     """The follow-ups as arq jobs: those with the same ``batch_as`` and no deferral become
     one job of that name per ``COALESCE_LIMIT`` (its argument: their first arguments, its
     ``request_ids``: each one's request id); a follow-up alone stays itself.
@@ -304,7 +313,8 @@ def coalesce(pairs: Sequence[tuple[K, FollowUpJob]]) -> list[JobGroup[K]]:
     A batch's job id is a digest of its members' ids, so the same follow-ups enqueued
     again (a relay pass repeated after Redis refused them) are one job; a member in two
     batches is harmless, as every batchable job is idempotent per member (an SMS is
-    claimed before it is sent)."""
+    claimed before it is sent). ``fresh``: see :func:`enqueue_follow_ups` (a follow-up
+    alone is then a batch of one, so its id carries it too)."""
     groups: list[JobGroup[K]] = []
     batches: dict[str, list[tuple[K, FollowUpJob]]] = {}
     for key, job in pairs:
@@ -322,12 +332,11 @@ def coalesce(pairs: Sequence[tuple[K, FollowUpJob]]) -> list[JobGroup[K]]:
         for start in range(0, len(chosen), COALESCE_LIMIT):
             chunk = chosen[start : start + COALESCE_LIMIT]
             keys = list(dict.fromkeys(key for job in chunk for key in keys_of[job.job_id]))
-            if len(chunk) == 1:
+            if len(chunk) == 1 and fresh is None:
                 groups.append(JobGroup(chunk[0], keys, 1))
                 continue
-            digest = hashlib.sha1(
-                "\n".join(sorted(job.job_id for job in chunk)).encode(), usedforsecurity=False
-            ).hexdigest()[:24]
+            names = sorted(job.job_id for job in chunk) + ([f"fresh:{fresh}"] if fresh else [])
+            digest = hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:24]
             request_ids = {job.args[0]: job.request_id for job in chunk if job.request_id}
             batch = FollowUpJob(
                 function=name,
