@@ -212,6 +212,17 @@ async def test_after_a_dead_request_only_that_principal_s_booking_is_its_answer(
     assert await _count_bookings() == 1
 
 
+async def _as_if_it_died_before_booking(booking_id: str) -> None:
+    """The key's booking as one made (and cancelled) an hour before the key's claim: to
+    the claim, the request that holds it never booked."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE booking SET status = 'cancelled', created_at = now() - interval '1 hour' "
+            "WHERE id = $1",
+            uuid.UUID(booking_id),
+        )
+
+
 async def test_a_claim_whose_request_died_before_its_booking_books_on_retry(world: World) -> None:
     client = world.client("partner")
     path = f"/v1/businesses/{world.business_id}/bookings"
@@ -219,10 +230,7 @@ async def test_a_claim_whose_request_died_before_its_booking_books_on_retry(worl
     headers = {"Idempotency-Key": "died-before"}
     first = await client.post(path, json=body, headers=headers)
     assert first.status_code == 201, first.text
-    async with db.connection() as conn:  # that booking as one made before this key's claim
-        await conn.execute(
-            "UPDATE booking SET status = 'cancelled', created_at = now() - interval '1 hour'"
-        )
+    await _as_if_it_died_before_booking(first.json()["id"])
     await _as_if_its_process_died("died-before")
     again = await client.post(path, json=body, headers=headers)
     assert again.status_code == 201, again.text
@@ -242,12 +250,7 @@ async def test_a_retry_after_a_dead_request_is_not_answered_with_another_custome
     headers = {"Idempotency-Key": "anna-died-before"}
     first = await client.post(path, json=anna, headers=headers)
     assert first.status_code == 201, first.text
-    async with db.connection() as conn:  # as if Anna's request had died before booking
-        await conn.execute(
-            "UPDATE booking SET status = 'cancelled', created_at = now() - interval '1 hour' "
-            "WHERE id = $1",
-            uuid.UUID(first.json()["id"]),
-        )
+    await _as_if_it_died_before_booking(first.json()["id"])
     await _as_if_its_process_died("anna-died-before")
     bea = world.booking_body(at(3, 10), name="Bea Conti", phone="+393339876543")
     booked_bea = await client.post(path, json=bea)
