@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.processes import (
     fresh_database,
     minimal_env,
     redis_db_url,
+    run,
     server_url,
     started,
     wait_http_ok,
@@ -94,6 +96,8 @@ def test_up_serves_on_its_port_and_texts_links_to_it(
             base = f"http://127.0.0.1:{port}"
             with started(["up", "--port", str(port)], env, tmp_path, tmp_path / "up.log") as up:
                 up.wait_for(rf"SMS links      {re.escape(base)}/b/")
+                # The banner comes once the API serves: the first request is answered.
+                assert httpx.get(f"{base}/health", timeout=10).status_code == 200
                 wait_http_ok(f"{base}/ready", up)
                 if backend == "twilio":
                     twilio_line = f"SMS            sent through Twilio from {FROM_NUMBER} "
@@ -127,3 +131,17 @@ def _wait_for_sms(fake_base: str) -> list[dict[str, str]]:
             return forms
         time.sleep(0.2)
     return []
+
+
+def test_up_refuses_a_port_that_something_already_serves(tmp_path: Path) -> None:
+    """Before anything starts: no banner naming someone else's server, exit status 2."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run(
+            ["up", "--port", str(port)], minimal_env(BOOKING_SECRET_KEY="up-test-secret"), tmp_path
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"booking up: error: 127.0.0.1:{port} is already in use" in result.stderr
+    assert "manager key" not in result.stdout

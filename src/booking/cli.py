@@ -18,15 +18,20 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 if TYPE_CHECKING:
     from booking.settings import Settings
+
+# How long `booking up` waits for its API to accept connections before giving up.
+UP_PATIENCE = 60.0
 
 
 def _settings() -> Any:
@@ -257,11 +262,50 @@ def describe_sms(settings: Settings, *, backend_chosen: bool = True) -> str:
     )
 
 
+def _port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (SO_REUSEADDR, as uvicorn binds:
+    only a listener, not a closing connection, makes the bind fail)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError):
+        return False  # a host that does not resolve: the API says so itself
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
+def _wait_serving(
+    api: subprocess.Popen[bytes], host: str, port: int, patience: float = UP_PATIENCE
+) -> bool:
+    """Wait until the API accepts connections (uvicorn listens once its startup, which
+    opens the database pool, is done); False if it exits or takes over ``patience``."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    deadline = time.monotonic() + patience
+    while api.poll() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything, locally, with no configuration; Ctrl-C stops API and worker."""
     from booking.notifications.sms import SmsConfigurationError
     from booking.telemetry.process import supervise
 
+    if _port_taken(args.host, args.port):
+        print(
+            f"booking up: error: {args.host}:{args.port} is already in use; "
+            "stop what serves there or pick another with --port",
+            file=sys.stderr,
+        )
+        return 2
     links, origin = links_base(os.environ.get("BOOKING_PUBLIC_BASE_URL"), args.host, args.port)
     os.environ["BOOKING_PUBLIC_BASE_URL"] = links
     # The demo's customers are made up: up texts them through Twilio only when asked.
@@ -314,6 +358,44 @@ def cmd_up(args: argparse.Namespace) -> int:
         return business_id, keys, desk, journey
 
     business_id, keys, desk, journey = asyncio.run(_with_db(seed))
+    env = dict(os.environ)
+    env.setdefault("BOOKING_LOG_FORMAT", "console")
+    exe = [sys.executable, "-m", "booking.cli"]
+    api = subprocess.Popen([*exe, "api", "--host", args.host, "--port", str(args.port)], env=env)
+    children = [api]
+    stopping = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+
+    def wait_children() -> None:
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, stop)
+    # The banner names a server that answers: printed once the API accepts connections.
+    try:
+        serving = _wait_serving(api, args.host, args.port)
+    except KeyboardInterrupt:
+        serving = False
+        stopping.set()
+    if not serving:
+        stop()
+        wait_children()
+        if stopping.is_set() and api.returncode in (0, -signal.SIGINT):
+            return 0  # stopped while starting
+        print(
+            f"booking up: error: the API did not start serving on {args.host}:{args.port} "
+            f"(exit status {api.returncode}); its log is above",
+            file=sys.stderr,
+        )
+        return 1
     base = f"http://{args.host}:{args.port}"
     print(
         "\n".join(
@@ -335,12 +417,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
-    env = dict(os.environ)
-    env.setdefault("BOOKING_LOG_FORMAT", "console")
-    exe = [sys.executable, "-m", "booking.cli"]
-    api = subprocess.Popen([*exe, "api", "--host", args.host, "--port", str(args.port)], env=env)
-    children = [api]
-    stopping = threading.Event()
     # A worker that dies (Redis full or gone, a crash) is started again; the API stays up.
     supervisor = threading.Thread(
         target=supervise,
@@ -348,14 +424,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         daemon=True,
     )
     supervisor.start()
-
-    def stop(*_: Any) -> None:
-        stopping.set()
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-
-    signal.signal(signal.SIGTERM, stop)
     try:
         while api.poll() is None:
             try:
@@ -366,11 +434,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         pass
     finally:
         stop()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        wait_children()
     return 0 if api.returncode in (0, None, -signal.SIGINT) else 1
 
 
