@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import structlog
 
 from booking.access.tokens import make_booking_token
+from booking.calendars.feeds import make_token
 from booking.telemetry import logs
 from booking.telemetry.logs import configure_logging, redact_text, request_id_from_header
 from booking.telemetry.requests import RequestTelemetry
@@ -22,6 +24,9 @@ from booking.telemetry.requests import RequestTelemetry
 TOKEN = make_booking_token("a-secret", uuid4())
 API_KEY = "bk_live_" + "x7" * 16
 PHONE = "+393471234567"
+FEED_ID = uuid4()
+FEED_SECRET = "Or-ol0YH8mIg0_hNohI-cJhwxBihMzyn"
+FEED = make_token(FEED_ID, FEED_SECRET)
 
 
 @pytest.fixture
@@ -49,6 +54,14 @@ def test_redact_text_removes_tokens_keys_and_phone_digits() -> None:
     assert PHONE not in text
     assert "/b/bt.[redacted]" in text
     assert "+39***67" in text
+
+
+def test_a_calendar_feed_url_keeps_its_feed_id_and_loses_its_secret() -> None:
+    """Anyone with a feed URL reads that calendar: its secret is as good as a password."""
+    text = redact_text(f"GET /feeds/{FEED}.ics and again https://x/feeds/{FEED}.ics")
+    assert FEED_SECRET not in text
+    feed_id = FEED.split(".")[1]
+    assert text.count(f"/feeds/cf.{feed_id}.[redacted].ics") == 2
 
 
 def test_stdlib_and_structlog_lines_are_json_and_redacted(captured: io.StringIO) -> None:
@@ -152,3 +165,26 @@ def test_values_json_cannot_hold_are_written_as_their_repr_and_still_redacted(
     assert line["nested"] == {"to": "+39***67", "n": 3}
     assert line["text"] == "caffè"
     assert PHONE not in captured.getvalue()
+
+
+def test_caldav_s_dump_of_a_server_s_answer_is_a_debug_line(captured: io.StringIO) -> None:
+    """caldav logs a calendar server's non-XML answer at CRITICAL with a traceback (through
+    the root logger); the sync reports the failure on the connection, so unless the
+    process logs at DEBUG the line is not written, and at DEBUG it says debug."""
+    site = f"{os.sep}site-packages{os.sep}caldav{os.sep}davclient.py"
+
+    def caldav_line(level: int, message: str) -> None:
+        record = logging.LogRecord("root", level, site, 137, message, None, None)
+        logging.getLogger().handle(record)
+
+    caldav_line(logging.CRITICAL, "Expected some valid XML from the server, but got this: <html>")
+    caldav_line(logging.WARNING, "Deviation from expectations found: Unexpected content type")
+    logging.getLogger("booking.calendars").warning("calendar 1: The server refused")
+    assert [(line["level"], line["event"]) for line in lines(captured)] == [
+        ("warning", "calendar 1: The server refused")
+    ]
+    logging.getLogger().setLevel(logging.DEBUG)
+    caldav_line(logging.CRITICAL, "Expected some valid XML from the server, but got this: <p>")
+    (*_, last) = lines(captured)
+    assert last["level"] == "debug"
+    assert str(last["event"]).startswith("Expected some valid XML")

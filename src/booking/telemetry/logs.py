@@ -5,8 +5,9 @@ libraries' (uvicorn, arq) - goes through one structlog ``ProcessorFormatter``, s
 carries the context bound for the request or job in flight (``request_id``, and what a
 job binds, e.g. ``message_id``) and passes one redaction step:
 
-* booking link tokens (``bt.<hex>.<expiry>.<mac>``) and API keys (``bk_...``) are
-  replaced, wherever they appear in a line;
+* booking link tokens (``bt.<hex>.<expiry>.<mac>``), API keys (``bk_...``) and the
+  secrets of calendar feed URLs (``cf.<feed id>.<secret>``) are replaced, wherever they
+  appear in a line;
 * phone numbers (E.164) keep only their first and last two digits;
 * values under keys that name a secret or a message body are dropped.
 
@@ -17,6 +18,7 @@ stderr is a terminal, JSON otherwise - a container, a supervisor, a file).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import uuid
@@ -43,6 +45,7 @@ __all__ = [
 
 _TOKEN = re.compile(r"bt\.[0-9a-f]{32}\.\d+\.[A-Za-z0-9_-]+")
 _API_KEY = re.compile(r"\bbk_[A-Za-z0-9_-]{8,}")
+_FEED = re.compile(r"\bcf\.([A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]+")  # calendars.feeds tokens
 _PHONE = re.compile(r"\+(\d{2})\d{5,11}(\d{2})\b")
 _DROP_KEYS = frozenset(
     {"body", "password", "secret", "secret_key", "token", "auth_token", "authorization",
@@ -57,6 +60,8 @@ def redact_text(text: str) -> str:
         text = _TOKEN.sub("bt.[redacted]", text)
     if "bk_" in text:
         text = _API_KEY.sub("bk_[redacted]", text)
+    if "cf." in text:  # the feed id stays: which feed was polled
+        text = _FEED.sub(r"cf.\1.[redacted]", text)
     if "+" in text:
         text = _PHONE.sub(r"+\1***\2", text)
     return text
@@ -102,6 +107,18 @@ def request_id_from_header(value: str | None) -> str:
     if value and _REQUEST_ID.match(value):
         return value
     return new_request_id()
+
+
+def _quiet_caldav(record: logging.LogRecord) -> bool:
+    """The caldav library logs what a server sent when it is not XML - a whole error page,
+    at CRITICAL, with a traceback - and warns of each "deviation" it meets. Our sync says
+    what failed on the connection itself (``last_error``, and the job's warning), so the
+    library's lines are debug lines: written only when the process logs at DEBUG."""
+    if record.levelno > logging.DEBUG and f"{os.sep}caldav{os.sep}" in record.pathname:
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
 
 
 def _wants_json(log_format: str) -> bool:
@@ -159,6 +176,7 @@ def configure_logging(level: str = "INFO", log_format: str = "auto", process: st
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_quiet_caldav)
     handler.set_name("booking")
     root = logging.getLogger()
     for existing in list(root.handlers):
