@@ -100,6 +100,9 @@ async def test_the_sign_in_form_needs_its_own_token(world: World) -> None:
     client = world.client(None, follow_redirects=False)
     answer = await client.post("/desk/sign-in", data={"code": issued["code"], "csrf": "x"})
     assert answer.status_code == 403
+    await client.get("/desk/sign-in")  # its cookie, and then a token not of that form
+    not_ascii = await client.post("/desk/sign-in", data={"code": issued["code"], "csrf": "ñ" * 64})
+    assert not_ascii.status_code == 403  # a refusal like any wrong token, not a 500
     # The code was not spent: the real form still signs in with it.
     form = await client.get("/desk/sign-in")
     ok = await client.post(
@@ -138,12 +141,13 @@ async def test_a_form_without_the_csrf_token_is_refused(world: World) -> None:
     desk = await client.get("/desk")
     missing = await client.post("/desk/sign-out", data={})
     wrong = await client.post("/desk/sign-out", data={"csrf": "0" * 64})
+    not_ascii = await client.post("/desk/sign-out", data={"csrf": "ñ" * 64})
     foreign = await client.post(
         "/desk/sign-out",
         data={"csrf": csrf_of(desk.text)},
         headers={"Origin": "https://evil.example"},
     )
-    assert [missing.status_code, wrong.status_code, foreign.status_code] == [403, 403, 403]
+    assert [r.status_code for r in (missing, wrong, not_ascii, foreign)] == [403] * 4
     assert (await client.get("/desk")).status_code == 200  # still signed in
 
 
@@ -177,9 +181,7 @@ async def test_who_may_issue_a_sign_in(world: World) -> None:
         refused = await desk.post("/v1/staff-sign-ins", json={})
     assert refused.status_code == 403
     async with db.connection() as conn:
-        other_business = await conn.fetchval(
-            "SELECT id FROM business WHERE slug = 'other-salon'"
-        )
+        other_business = await conn.fetchval("SELECT id FROM business WHERE slug = 'other-salon'")
     async with world.client("manager") as manager:
         elsewhere = await manager.post(
             "/v1/staff-sign-ins", json={"business_id": str(other_business)}

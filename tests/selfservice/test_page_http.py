@@ -59,13 +59,14 @@ async def test_forms_without_the_nonce_or_from_another_site_are_refused(world: W
 
     missing = await _post(world, token, "cancel", {})
     wrong = await _post(world, token, "cancel", {"csrf": "0" * 32})
+    not_ascii = await _post(world, token, "cancel", {"csrf": "ñ" * 32})
     other_site = await _post(world, token, "cancel", {"csrf": nonce}, Origin="https://evil.example")
     # Another booking's nonce does not work either: it is bound to the token.
     other = await book(world, 3, 11, phone="+393330001111")
     foreign_nonce = _nonce((await _page(world, link(other["id"]))).text)
     swapped = await _post(world, token, "cancel", {"csrf": foreign_nonce})
 
-    for response in (missing, wrong, other_site, swapped):
+    for response in (missing, wrong, not_ascii, other_site, swapped):
         assert response.status_code == 403
         assert "Questo link non si può usare" in response.text or "modulo" in response.text
     status = await fetchval("SELECT status FROM booking WHERE id = $1", UUID(booking["id"]))
@@ -85,12 +86,19 @@ async def test_expired_and_malformed_links_get_friendly_pages(world: World) -> N
     gone = await _page(world, expired, lang="en")
     junk = await _page(world, "not-a-token")
     post_junk = await _post(world, "bt.zzz", "cancel", {"csrf": "x"})
+    # A MAC in anything but ASCII is a forged link like any other, not a 500.
+    genuine = link(booking["id"])
+    forged_mac = genuine[: genuine.rindex(".") + 1] + "ñé" * 20
+    not_ascii = await _page(world, forged_mac)
+    post_not_ascii = await _post(world, forged_mac, "cancel", {"csrf": "ñ"})
 
     assert gone.status_code == 410
     assert "This link has expired" in gone.text
     assert junk.status_code == 403
     assert post_junk.status_code == 403
-    for response in (gone, junk, post_junk):
+    assert not_ascii.status_code == 403
+    assert post_not_ascii.status_code == 403
+    for response in (gone, junk, post_junk, not_ascii, post_not_ascii):
         assert response.headers["content-type"].startswith("text/html")
         assert "Traceback" not in response.text
 

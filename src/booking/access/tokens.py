@@ -35,6 +35,16 @@ class TokenError(ValueError):
         self.reason = reason  # "malformed" | "forged" | "expired"
 
 
+def same_secret(sent: str, expected: str) -> bool:
+    """Whether a secret someone sent (a link's MAC, a form's nonce) is ours, in constant
+    time. Compared as UTF-8 bytes: ``hmac.compare_digest`` raises TypeError for a str
+    with a non-ASCII character, which made a forged link written in anything but ASCII a
+    500 instead of a refusal."""
+    return hmac.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def read_booking_token(
     secret: str | Sequence[str], token: str, now: datetime | None = None
 ) -> UUID:
@@ -54,7 +64,7 @@ def read_booking_token(
     except ValueError as exc:
         raise TokenError("malformed") from exc
     secrets = (secret,) if isinstance(secret, str) else tuple(secret)
-    if not any(hmac.compare_digest(mac, _mac(key, booking_id, expires)) for key in secrets):
+    if not any(same_secret(mac, _mac(key, booking_id, expires)) for key in secrets):
         raise TokenError("forged")
     moment = now or datetime.now(UTC)
     if moment.timestamp() >= expires:

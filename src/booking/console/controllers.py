@@ -18,6 +18,7 @@ from msgspec import Meta, Struct
 
 from booking.access.guards import requires
 from booking.access.principal import Principal
+from booking.access.tokens import same_secret
 from booking.console import session as sessions
 from booking.console.i18n import words
 from booking.console.web import (
@@ -172,7 +173,7 @@ class ConsoleSignInController(Controller):
         if (
             not same_origin(request)
             or not nonce
-            or not hmac.compare_digest(sent, _pre_token(settings.secret_key, nonce))
+            or not same_secret(sent, _pre_token(settings.secret_key, nonce))
         ):
             return _sign_in_page(request, settings, error=t["csrf_refused"], status=403)
         token = await sessions.redeem_sign_in(str(form.get("code") or "")[:40])

@@ -32,6 +32,7 @@ from uuid import UUID
 from booking import db
 from booking.access.principal import Principal
 from booking.access.service import create_api_key
+from booking.access.tokens import same_secret
 from booking.bookings.references import REFERENCE_ALPHABET
 from booking.errors import Forbidden, InvalidInput, NotFound
 
@@ -251,4 +252,4 @@ async def sign_out(session_id: UUID) -> None:
 
 
 def check_csrf(session: StaffSession, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(sent, session.csrf)
+    return sent is not None and same_secret(sent, session.csrf)

@@ -27,7 +27,7 @@ import icalendar
 
 from booking import db
 from booking.access.principal import Principal, booking_customer
-from booking.access.tokens import TokenError, read_booking_token
+from booking.access.tokens import TokenError, read_booking_token, same_secret
 from booking.availability.context import load_service_context
 from booking.availability.service import search_slots
 from booking.bookings.changes import ChangeRequest, change_booking
@@ -74,7 +74,7 @@ def form_nonce(secret: str, token: str) -> str:
 
 
 def check_form(secret: str, token: str, nonce: str | None, origin: str | None, host: str) -> None:
-    if nonce is None or not hmac.compare_digest(nonce, form_nonce(secret, token)):
+    if nonce is None or not same_secret(nonce, form_nonce(secret, token)):
         raise LinkRefused("form")
     if origin and origin != "null":
         origin_host = origin.split("://", 1)[-1].rstrip("/")
