@@ -69,6 +69,14 @@ async def test_health_check_needs_the_partner_password(listed: World) -> None:
     assert wrong.headers["content-type"].startswith("application/problem+json")
     staff = await ac(world, "front_desk").get("/actions-center/v3/HealthCheck/")
     assert staff.status_code == 401
+    # Credentials that are no Basic credentials at all: 401 problems, never a 500.
+    async with httpx.AsyncClient(base_url=world.base_url) as raw:
+        for value in ("Basic ñ".encode(), b"Basic !!!", b"Basic /w==", b"Basic", b"Bearer x"):
+            answer = await raw.get(
+                "/actions-center/v3/HealthCheck/", headers=[(b"authorization", value)]
+            )
+            assert answer.status_code == 401, (value, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_lookup_create_list_status_reschedule_cancel(listed: World) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -48,7 +47,7 @@ async def basic_principal(request: Request[Any, Any, Any]) -> Principal:
         raise Unauthenticated("Send HTTP Basic credentials.")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 once decoded
         raise Unauthenticated("Unreadable Basic credentials.") from None
     _user, sep, password = decoded.partition(":")
     if not sep or not password:
