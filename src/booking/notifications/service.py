@@ -206,8 +206,7 @@ async def queue_sms(
         return send_job(message.id) if consent else None
     inserted = await conn.fetchrow(
         f"""
-        INSERT INTO message ({_MESSAGE_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        INSERT INTO message ({_MESSAGE_COLUMNS}) VALUES ({_MESSAGE_VALUES})
         ON CONFLICT (business_id, dedupe_key) DO NOTHING
         RETURNING id, status
         """,
@@ -252,10 +251,8 @@ class _NewMessage(NamedTuple):
     error_message: str | None
 
 
-_MESSAGE_COLUMNS = (
-    "id, business_id, booking_id, customer_id, outbox_id, dedupe_key, template, locale, "
-    "to_phone, body, status, error_message"
-)
+_MESSAGE_COLUMNS = ", ".join(_NewMessage._fields)
+_MESSAGE_VALUES = ", ".join(f"${i}" for i in range(1, len(_NewMessage._fields) + 1))
 _MESSAGE_TYPES = (
     "uuid", "uuid", "uuid", "uuid", "bigint", "text", "text", "text", "text", "text", "text",
     "text",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 from typing import Any
 
 from litestar import Request, Response, get
@@ -18,6 +17,7 @@ from litestar.exceptions import NotFoundException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from booking import db
+from booking.access.tokens import same_secret
 from booking.outbox.service import MAX_RELAYS
 from booking.settings import Settings
 from booking.telemetry import metrics
@@ -40,7 +40,7 @@ def operator_allowed(request: Request[Any, Any, Any], settings: Settings) -> boo
     if settings.metrics_token:
         given = request.headers.get("authorization", "")
         expected = f"Bearer {settings.metrics_token}"
-        return hmac.compare_digest(given.encode(), expected.encode())
+        return same_secret(given, expected)
     client = request.client
     return client is not None and client.host in _LOOPBACK
 
