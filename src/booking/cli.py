@@ -386,10 +386,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         serving = False
         stopping.set()
     if not serving:
+        asked_to_stop = stopping.is_set()  # before stop() below sets it
         stop()
         wait_children()
-        if stopping.is_set() and api.returncode in (0, -signal.SIGINT):
-            return 0  # stopped while starting
+        if asked_to_stop:
+            return 0  # Ctrl-C or SIGTERM while starting
         print(
             f"booking up: error: the API did not start serving on {args.host}:{args.port} "
             f"(exit status {api.returncode}); its log is above",
